@@ -1,0 +1,29 @@
+"""Shared test setup: keep bpy and torch extension builds out of the real home directory."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports bpy: Blender writes user resources, caches and thumbnails under these.
+_HOME = Path(tempfile.mkdtemp(prefix="relight-test-home-"))
+for var, sub in (
+    ("BLENDER_USER_RESOURCES", "blender"),
+    ("BLENDER_USER_SCRIPTS", "blender/scripts"),
+    ("BLENDER_USER_CONFIG", "blender/config"),
+    ("XDG_CACHE_HOME", "cache"),
+    ("TORCH_EXTENSIONS_DIR", "torch_extensions"),
+):
+    os.environ[var] = str(_HOME / sub)
+    (_HOME / sub).mkdir(parents=True, exist_ok=True)
+
+# Expensive ground truth (Cycles renders, BRDF tables) survives between runs here.
+os.environ.setdefault("RELIGHT_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".cache"))
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
