@@ -1,0 +1,164 @@
+"""A small DEALER client: non-blocking poll() for Blender timers, blocking call() for tests and the CLI."""
+
+import collections
+import time
+
+import zmq
+
+from .envelope import Message, deserialize, serialize
+from .errors import ProtocolError
+from .messages import PROGRESS, make_request
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+
+
+class Client:
+    """One DEALER socket to a `relight serve` ROUTER. Not thread-safe: use it from one thread.
+
+    request() queues a message and returns its msg_id at once; poll() returns whatever arrived (progress and
+    replies, matched to requests by parent_id) without blocking unless given a timeout.
+    """
+
+    def __init__(self, endpoint: str | None = None, *, max_per_poll: int = 64):
+        self._context = zmq.Context()
+        self._socket: zmq.Socket | None = None
+        self._backlog: collections.deque[Message] = collections.deque()  # received during call() for others
+        self.max_per_poll = max_per_poll  # bounds the work of one poll() so a UI timer stays short
+        self.endpoint: str | None = None
+        self.pending: set[str] = set()  # msg_ids of requests without a reply yet
+        if endpoint:
+            self.connect(endpoint)
+
+    # -------------------------------------------------------------------------------------- connection
+
+    def connect(self, endpoint: str = DEFAULT_ENDPOINT) -> None:
+        """(Re)connect to `endpoint`. Never blocks: ZeroMQ connects in the background and queues sends."""
+        self._close_socket()
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(endpoint)
+        self._socket, self.endpoint = sock, endpoint
+        self.pending.clear()
+        self._backlog.clear()
+
+    def reconnect(self) -> None:
+        """Drop the socket (and anything queued on it) and connect again: the Lazy Pirate recovery step."""
+        if self.endpoint is None:
+            raise RuntimeError("reconnect() before connect()")
+        self.connect(self.endpoint)
+
+    @property
+    def connected(self) -> bool:
+        return self._socket is not None
+
+    def _close_socket(self) -> None:
+        if self._socket is not None:
+            self._socket.close(linger=0)
+            self._socket = None
+
+    def close(self) -> None:
+        """Close the socket and context without waiting for unsent messages (LINGER=0)."""
+        self._close_socket()
+        if not self._context.closed:
+            self._context.term()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -------------------------------------------------------------------------------------- messaging
+
+    def send(self, msg: Message) -> str:
+        if self._socket is None:
+            raise RuntimeError("client is not connected; call connect(endpoint) first")
+        frames = serialize(msg)
+        try:
+            self._socket.send_multipart([b"", *frames], flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            raise ConnectionError(f"cannot queue a message to {self.endpoint}: the send queue is full "
+                                  "(is `relight serve` running?)") from None
+        self.pending.add(msg.msg_id)
+        return msg.msg_id
+
+    def request(self, msg_type: str, content: dict | None = None, arrays: dict | None = None) -> str:
+        """Send a request; return its msg_id. Numpy arrays anywhere in `content` travel as buffers;
+        `arrays` adds more top-level array fields (merged into content)."""
+        body = dict(content or {})
+        body.update(arrays or {})
+        return self.send(make_request(msg_type, body))
+
+    def cancel(self, job_id: str) -> str:
+        return self.request("cancel_request", {"job_id": job_id})
+
+    def poll(self, timeout_ms: int = 0) -> list[Message]:
+        """Messages received so far (at most max_per_poll). Waits up to timeout_ms for the first; 0 never blocks.
+        A reply that cannot be decoded becomes a local error reply with the same parent_id, so no request
+        waits forever on it."""
+        out: list[Message] = []
+        while self._backlog and len(out) < self.max_per_poll:
+            out.append(self._backlog.popleft())
+        if self._socket is not None and not out:
+            if timeout_ms > 0 and not self._socket.poll(timeout_ms, zmq.POLLIN):
+                return out
+            while len(out) < self.max_per_poll:
+                try:
+                    frames = self._socket.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                msg = self._decode(frames)
+                if msg is not None:
+                    out.append(msg)
+        return self._track(out)
+
+    def _track(self, msgs: list[Message]) -> list[Message]:
+        for m in msgs:
+            if m.msg_type != PROGRESS and m.parent_id:
+                self.pending.discard(m.parent_id)
+        return msgs
+
+    @staticmethod
+    def _decode(frames: list) -> Message | None:
+        parts = frames[1:] if frames and memoryview(frames[0]).nbytes == 0 else frames
+        try:
+            return deserialize(parts, peer="client")
+        except ProtocolError as e:
+            header = e.request_header
+            if header is None or header.get("msg_type") == PROGRESS:
+                return None  # nothing to route it to; a lost progress message is harmless
+            content = {"status": "error", "ename": e.ename, "evalue": f"could not decode the server's reply: {e}"}
+            return Message(header["msg_type"], content, parent_id=header.get("parent_id"))
+
+    def call(self, msg_type: str, content: dict | None = None, arrays: dict | None = None, *,
+             timeout: float = 30.0, on_progress=None) -> Message:
+        """Send a request and block until its reply (tests and CLI only). Progress messages for it go to
+        on_progress(msg); messages for other requests are kept for the next poll(). Raises TimeoutError."""
+        msg_id = self.request(msg_type, content, arrays)
+        return self.wait(msg_id, timeout=timeout, on_progress=on_progress)
+
+    def wait(self, msg_id: str, *, timeout: float = 30.0, on_progress=None) -> Message:
+        """Block until the reply to `msg_id` arrives (see call())."""
+        deadline = time.monotonic() + timeout
+        held: list[Message] = []
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no reply to {msg_id} from {self.endpoint} within {timeout:.1f} s "
+                                       "(is `relight serve` running?)")
+                for m in self.poll(timeout_ms=max(1, int(left * 1000))):
+                    if m.parent_id != msg_id:
+                        held.append(m)
+                    elif m.msg_type == PROGRESS:
+                        if on_progress is not None:
+                            on_progress(m)
+                    else:
+                        return m
+        finally:
+            self._backlog.extend(held)
+
+
+def connect(endpoint: str = DEFAULT_ENDPOINT) -> Client:
+    """A Client connected to `endpoint`."""
+    return Client(endpoint)

@@ -1,0 +1,293 @@
+"""Message types, constructors for requests/replies/progress, and validation of request content."""
+
+import math
+import re
+import traceback as _traceback
+
+import numpy as np
+
+from . import limits
+from .envelope import Message
+from .errors import InvalidRequest, ProtocolError, UnknownMessageType
+
+ACTIONS = ("hello", "ping", "generate", "render", "bake", "cancel")
+JOB_ACTIONS = ("generate", "render", "bake")  # run as cancellable jobs with progress
+PROGRESS = "progress"
+ERROR_REPLY = "error_reply"  # reply to frames so broken that no request type is known
+
+PROVIDERS = ("auto", "inflate", "scene")  # request values; "auto" picks scene with a mesh, else inflate
+LIGHT_HINTS = ("unknown", "world")
+COLORSPACES = ("srgb", "linear")
+BAKE_FORMATS = ("glb",)
+DEFAULT_TEXTURE_SIZE = 1024
+
+_ID_RE = re.compile(r"^[0-9A-Za-z_.\-]+$")
+
+
+def request_type(action: str) -> str:
+    return f"{action}_request"
+
+
+def action_of(msg_type: str) -> str | None:
+    """'render_request' -> 'render'; None for anything that is not a request type."""
+    return msg_type[: -len("_request")] if msg_type.endswith("_request") and len(msg_type) > 8 else None
+
+
+def reply_type(msg_type: str | None) -> str:
+    """The reply type answering a request type ('x_request' -> 'x_reply'), else 'error_reply'."""
+    action = action_of(msg_type) if isinstance(msg_type, str) else None
+    return f"{action}_reply" if action else ERROR_REPLY
+
+
+def check_known(msg_type: str) -> str:
+    """The action of a request type this protocol defines; raises UnknownMessageType otherwise."""
+    action = action_of(msg_type)
+    if action not in ACTIONS:
+        known = ", ".join(request_type(a) for a in ACTIONS)
+        raise UnknownMessageType(f"unknown message type {msg_type!r}; this server understands {known}")
+    return action
+
+
+# ---------------------------------------------------------------------------------------------- constructors
+
+def make_request(msg_type: str, content: dict | None = None) -> Message:
+    return Message(msg_type, dict(content or {}))
+
+
+def make_reply(parent: Message, content: dict | None = None) -> Message:
+    """An ok reply to `parent` (status defaults to "ok")."""
+    body = {"status": "ok"}
+    body.update(content or {})
+    return Message(reply_type(parent.msg_type), body, parent_id=parent.msg_id)
+
+
+def make_error_reply(parent_header: dict | Message | None, ename: str, evalue: str,
+                     traceback: str | None = None) -> Message:
+    """An error reply; parent_header is the request's header (or Message), or None when it could not be parsed."""
+    if isinstance(parent_header, Message):
+        parent_header = parent_header.header
+    msg_type = parent_header.get("msg_type") if parent_header else None
+    parent_id = parent_header.get("msg_id") if parent_header else None
+    content = {"status": "error", "ename": ename, "evalue": evalue}
+    if traceback:
+        content["traceback"] = traceback
+    return Message(reply_type(msg_type), content, parent_id=parent_id)
+
+
+def error_reply_for(exc: BaseException, parent_header: dict | Message | None = None,
+                    with_traceback: bool = False) -> Message:
+    """Error reply for an exception: ProtocolErrors use their ename; others their class name."""
+    ename = exc.ename if isinstance(exc, ProtocolError) else type(exc).__name__
+    tb = "".join(_traceback.format_exception(exc)) if with_traceback else None
+    return make_error_reply(parent_header, ename, str(exc) or ename, tb)
+
+
+def make_progress(parent_id: str, stage: str, fraction: float, message: str = "") -> Message:
+    fraction = min(1.0, max(0.0, float(fraction))) if math.isfinite(fraction) else 0.0
+    return Message(PROGRESS, {"stage": str(stage), "fraction": fraction, "message": str(message)}, parent_id=parent_id)
+
+
+# ---------------------------------------------------------------------------------------------- field checks
+
+def _bad(where: str, expected: str, value) -> InvalidRequest:
+    shown = f"array {value.dtype}{list(value.shape)}" if isinstance(value, np.ndarray) else f"{value!r:.60}"
+    return InvalidRequest(f"{where} must be {expected}, got {shown}")
+
+
+def require(content: dict, key: str, where: str = "content"):
+    if not isinstance(content, dict):
+        raise _bad(where, "an object", content)
+    if key not in content or content[key] is None:
+        raise InvalidRequest(f"{where} is missing the required field {key!r}")
+    return content[key]
+
+
+def as_str(value, where: str, max_chars: int, limit_name: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(where, "a string", value)
+    if len(value) > max_chars:
+        raise limits.over(limit_name, f"{where} is {len(value)} characters")
+    return value
+
+
+def as_id(value, where: str) -> str:
+    value = as_str(value, where, limits.MAX_ID_CHARS, "MAX_ID_CHARS")
+    if not _ID_RE.match(value):
+        raise InvalidRequest(f"{where} {value!r} is not an id (letters, digits, '_', '-', '.')")
+    return value
+
+
+def as_choice(value, where: str, choices: tuple) -> str:
+    if value not in choices:
+        raise InvalidRequest(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r:.60}")
+    return value
+
+
+def as_bool(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(where, "true or false", value)
+    return value
+
+
+def as_int(value, where: str, lo: int, hi: int, limit_name: str | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _bad(where, "an integer", value)
+    value = int(value)
+    if value > hi and limit_name:
+        raise limits.over(limit_name, f"{where} is {value}")
+    if not lo <= value <= hi:
+        raise InvalidRequest(f"{where} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def as_float(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise _bad(where, "a number", value)
+    value = float(value)
+    if not math.isfinite(value):
+        raise InvalidRequest(f"{where} must be finite, got {value}")
+    return value
+
+
+def as_matrix(value, where: str, rows: int, cols: int) -> np.ndarray:
+    """[rows, cols] float64 from nested lists or an array; finite."""
+    try:
+        m = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _bad(where, f"a {rows}x{cols} matrix of numbers", value) from None
+    if m.shape != (rows, cols):
+        raise InvalidRequest(f"{where} must be a {rows}x{cols} matrix, got shape {list(m.shape)}")
+    if not np.all(np.isfinite(m)):
+        raise InvalidRequest(f"{where} contains NaN or infinite values")
+    return m
+
+
+def as_array(value, where: str, dtypes: tuple, ndim: int, last: tuple | None = None) -> np.ndarray:
+    """A decoded array of one of `dtypes`, `ndim` dimensions, last dimension in `last` (if given)."""
+    if not isinstance(value, np.ndarray):
+        raise _bad(where, f"an array ({'/'.join(dtypes)}, {ndim}-D) sent as a buffer descriptor", value)
+    if value.dtype.name not in dtypes:
+        raise InvalidRequest(f"{where} must have dtype {' or '.join(dtypes)}, got {value.dtype.name}")
+    if value.ndim != ndim or (last is not None and value.shape[-1] not in last):
+        tail = f" with last dimension {' or '.join(map(str, last))}" if last else ""
+        raise InvalidRequest(f"{where} must be {ndim}-D{tail}, got shape {list(value.shape)}")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------- composites
+
+def validate_camera(value, where: str = "camera") -> dict:
+    """{viewmat [4,4] world-to-camera OpenCV, K [3,3] pixels, width, height} with sane values."""
+    viewmat = as_matrix(require(value, "viewmat", where), f"{where}.viewmat", 4, 4)
+    K = as_matrix(require(value, "K", where), f"{where}.K", 3, 3)
+    width = as_int(require(value, "width", where), f"{where}.width", 1, limits.MAX_RENDER_SIDE, "MAX_RENDER_SIDE")
+    height = as_int(require(value, "height", where), f"{where}.height", 1, limits.MAX_RENDER_SIDE, "MAX_RENDER_SIDE")
+    if K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InvalidRequest(f"{where}.K must have positive focal lengths K[0][0] and K[1][1]")
+    if abs(np.linalg.det(viewmat[:3, :3])) < 1e-9:
+        raise InvalidRequest(f"{where}.viewmat has a singular rotation part")
+    return {"viewmat": viewmat, "K": K, "width": width, "height": height}
+
+
+def validate_world(value, where: str = "world") -> dict:
+    """{equirect [h,w,3] float32 linear, rotation_z radians, strength}."""
+    eq = as_array(require(value, "equirect", where), f"{where}.equirect", ("float32", "float16"), 3, (3, 4))
+    h, w = eq.shape[:2]
+    if max(h, w) > limits.MAX_ENV_SIDE:
+        raise limits.over("MAX_ENV_SIDE", f"{where}.equirect is {w}x{h} pixels")
+    if h < 1 or w < 2:
+        raise InvalidRequest(f"{where}.equirect is empty ({w}x{h} pixels)")
+    eq = eq[..., :3].astype(np.float32, copy=False)
+    if not np.all(np.isfinite(eq)):
+        raise InvalidRequest(f"{where}.equirect contains NaN or infinite pixels")
+    rotation = as_float(value.get("rotation_z", 0.0), f"{where}.rotation_z")
+    strength = as_float(value.get("strength", 1.0), f"{where}.strength")
+    if strength < 0:
+        raise InvalidRequest(f"{where}.strength must be >= 0, got {strength}")
+    return {"equirect": eq, "rotation_z": rotation, "strength": strength}
+
+
+def validate_mesh(value, where: str = "mesh") -> dict:
+    """{vertices [V,3] float32 object space, faces [F,3] int32, matrix_world [4,4]} with faces in range."""
+    v = as_array(require(value, "vertices", where), f"{where}.vertices", ("float32", "float64"), 2, (3,))
+    f = as_array(require(value, "faces", where), f"{where}.faces", ("int32", "uint32", "int64"), 2, (3,))
+    if len(v) > limits.MAX_VERTICES:
+        raise limits.over("MAX_VERTICES", f"{where} has {len(v)} vertices")
+    if len(f) > limits.MAX_FACES:
+        raise limits.over("MAX_FACES", f"{where} has {len(f)} faces")
+    if len(v) < 3 or len(f) < 1:
+        raise InvalidRequest(f"{where} needs at least 3 vertices and 1 face, got {len(v)} and {len(f)}")
+    if not np.all(np.isfinite(v)):
+        raise InvalidRequest(f"{where}.vertices contains NaN or infinite values")
+    if f.min() < 0 or f.max() >= len(v):
+        raise InvalidRequest(f"{where}.faces index vertices outside 0..{len(v) - 1} "
+                             f"(min {int(f.min())}, max {int(f.max())})")
+    matrix = as_matrix(require(value, "matrix_world", where), f"{where}.matrix_world", 4, 4)
+    return {"vertices": v.astype(np.float32, copy=False), "faces": f.astype(np.int32, copy=False),
+            "matrix_world": matrix}
+
+
+def validate_generate(content: dict) -> dict:
+    image = as_array(require(content, "image"), "image", ("uint8", "float32"), 3, (3, 4))
+    h, w = image.shape[:2]
+    if max(h, w) > limits.MAX_IMAGE_SIDE:
+        raise limits.over("MAX_IMAGE_SIDE", f"image is {w}x{h} pixels")
+    if h < 1 or w < 1:
+        raise InvalidRequest(f"image is empty ({w}x{h} pixels)")
+    default_cs = "srgb" if image.dtype == np.uint8 else "linear"
+    out = {
+        "image": image,
+        "colorspace": as_choice(content.get("colorspace", default_cs), "colorspace", COLORSPACES),
+        "name": as_str(content.get("name", "asset"), "name", limits.MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+        "provider": as_choice(content.get("provider", "auto"), "provider", PROVIDERS),
+        "light_hint": as_choice(content.get("light_hint", "unknown"), "light_hint", LIGHT_HINTS),
+        "mesh": validate_mesh(content["mesh"]) if content.get("mesh") is not None else None,
+        "camera": validate_camera(content["camera"]) if content.get("camera") is not None else None,
+        "world": validate_world(content["world"]) if content.get("world") is not None else None,
+    }
+    if image.dtype == np.float32 and not np.all(np.isfinite(image)):
+        raise InvalidRequest("image contains NaN or infinite pixels")
+    if out["provider"] == "scene" and out["mesh"] is None:
+        raise InvalidRequest("provider 'scene' needs a mesh; select a mesh object or use provider 'inflate'")
+    if out["light_hint"] == "world" and out["world"] is None:
+        raise InvalidRequest("light_hint 'world' needs the world environment in the 'world' field")
+    return out
+
+
+def validate_render(content: dict) -> dict:
+    world = content.get("world")
+    return {
+        "asset_id": as_id(require(content, "asset_id"), "asset_id"),
+        "camera": validate_camera(require(content, "camera")),
+        "world": validate_world(world) if world is not None else None,
+        "background": as_bool(content.get("background", False), "background"),
+    }
+
+
+def validate_bake(content: dict) -> dict:
+    return {
+        "asset_id": as_id(require(content, "asset_id"), "asset_id"),
+        "texture_size": as_int(content.get("texture_size", DEFAULT_TEXTURE_SIZE), "texture_size", 16,
+                               limits.MAX_TEXTURE_SIZE, "MAX_TEXTURE_SIZE"),
+        "format": as_choice(content.get("format", "glb"), "format", BAKE_FORMATS),
+    }
+
+
+def validate_cancel(content: dict) -> dict:
+    return {"job_id": as_str(require(content, "job_id"), "job_id", limits.MAX_ID_CHARS, "MAX_ID_CHARS")}
+
+
+VALIDATORS = {
+    "hello": lambda content: {},
+    "ping": lambda content: {},
+    "generate": validate_generate,
+    "render": validate_render,
+    "bake": validate_bake,
+    "cancel": validate_cancel,
+}
+
+
+def validate_request(msg: Message) -> tuple[str, dict]:
+    """(action, cleaned content with defaults) for a request; raises a ProtocolError naming the problem."""
+    action = check_known(msg.msg_type)
+    return action, VALIDATORS[action](msg.content)
