@@ -1,0 +1,477 @@
+"""Equirectangular environment maps: Blender's Environment Texture mapping (the one place for it), cube maps,
+and an `Environment` with GGX-prefiltered specular mips and a diffuse irradiance map for split-sum shading."""
+
+import hashlib
+import importlib.util
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------------------------------
+# Equirect mapping. Blender's Environment Texture (equirectangular), world Z up, for a direction (x, y, z):
+#   u = 0.5 - atan2(y, x) / (2 pi)   left -> right across the image (+X at the centre, +Y at u = 0.25)
+#   v = 0.5 + asin(z) / pi           v = 1 is the top row = row 0 of the array
+# Pixel (row j, column i) of an [H, W] image has its centre at u = (i + 0.5) / W, v = 1 - (j + 0.5) / H.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def dir_to_equirect_uv(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[..., 3] world directions (need not be unit) -> (u [...], v [...]) in [0, 1]."""
+    d = np.asarray(d)
+    x, y, z = d[..., 0], d[..., 1], d[..., 2]
+    r = np.sqrt(x * x + y * y + z * z)
+    r = np.where(r > 0, r, 1)
+    u = 0.5 - np.arctan2(y, x) * (0.5 / np.pi)
+    v = 0.5 + np.arcsin(np.clip(z / r, -1.0, 1.0)) * (1.0 / np.pi)
+    return u, v
+
+
+def equirect_uv_to_dir(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(u [...], v [...]) -> [..., 3] unit world directions (inverse of dir_to_equirect_uv)."""
+    phi = (0.5 - np.asarray(u)) * (2 * np.pi)  # azimuth from +X towards +Y
+    theta = (np.asarray(v) - 0.5) * np.pi  # elevation above the XY plane
+    c = np.cos(theta)
+    return np.stack([c * np.cos(phi), c * np.sin(phi), np.sin(theta)], axis=-1)
+
+
+def equirect_pixel_dirs(h: int, w: int) -> np.ndarray:
+    """[h, w, 3] unit world direction through each pixel centre of an h x w equirect image."""
+    v = 1.0 - (np.arange(h) + 0.5) / h
+    u = (np.arange(w) + 0.5) / w
+    uu, vv = np.meshgrid(u, v)
+    return equirect_uv_to_dir(uu, vv)
+
+
+def equirect_texel_solid_angles(h: int, w: int) -> np.ndarray:
+    """[h] solid angle (sr) of one texel in each row of an h x w equirect image (sums to 4 pi over the image)."""
+    top = np.pi / 2 - np.arange(h) * (np.pi / h)  # elevation of each row's upper edge
+    return (2 * np.pi / w) * (np.sin(top) - np.sin(top - np.pi / h))
+
+
+def sample_equirect(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of an [H, W, C] equirect image at (u, v) [...]: wraps in u, clamps in v. -> [..., C]."""
+    H, W, C = img.shape
+    shape = np.shape(u)
+    x = np.asarray(u, dtype=np.float32).reshape(-1) * np.float32(W) - np.float32(0.5)  # texel-centre coords
+    y = (np.float32(1) - np.asarray(v, dtype=np.float32).reshape(-1)) * np.float32(H) - np.float32(0.5)
+    x0f = np.floor(x)
+    y0f = np.floor(y)
+    fx = x - x0f
+    fy = y - y0f
+    x0 = x0f.astype(np.int64) % W
+    x1 = x0 + 1
+    x1[x1 == W] = 0
+    y0 = y0f.astype(np.int64)
+    fy[y0 < 0] = 0  # above the first row's centre: clamp to row 0
+    y1 = np.minimum(y0 + 1, H - 1) * W
+    y0 = np.clip(y0, 0, H - 1) * W
+    flat = img.reshape(-1, C)
+    gx = 1 - fx
+    gy = 1 - fy
+    out = np.take(flat, y0 + x0, axis=0) * (gx * gy)[:, None]
+    out += np.take(flat, y0 + x1, axis=0) * (fx * gy)[:, None]
+    out += np.take(flat, y1 + x0, axis=0) * (gx * fy)[:, None]
+    out += np.take(flat, y1 + x1, axis=0) * (fx * fy)[:, None]
+    return out.reshape(*shape, C)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Cube maps. Faces in OpenGL order (+X, -X, +Y, -Y, +Z, -Z) and OpenGL orientation, applied to the world axes
+# as they are (no Y-up conversion). For face pixel (row j, column i) with s = 2 (i + 0.5) / size - 1 and
+# t = 2 (j + 0.5) / size - 1 the direction is:
+#   +X: ( 1, -t, -s)   -X: (-1, -t,  s)   +Y: ( s,  1,  t)   -Y: ( s, -1, -t)   +Z: ( s, -t,  1)   -Z: (-s, -t, -1)
+# ----------------------------------------------------------------------------------------------------------
+
+
+def cubemap_face_dirs(size: int) -> np.ndarray:
+    """[6, size, size, 3] unit world direction through each cube-map texel centre."""
+    c = (np.arange(size) + 0.5) / size * 2 - 1
+    t, s = np.meshgrid(c, c, indexing="ij")  # t: rows (down), s: columns (right)
+    one = np.ones_like(s)
+    faces = [
+        (one, -t, -s),
+        (-one, -t, s),
+        (s, one, t),
+        (s, -one, -t),
+        (s, -t, one),
+        (-s, -t, -one),
+    ]
+    d = np.stack([np.stack(f, axis=-1) for f in faces])
+    return d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+
+def _dir_to_cube_face(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[N, 3] directions -> face index [N], s [N], t [N] in [-1, 1] (inverse of cubemap_face_dirs)."""
+    x, y, z = d[:, 0], d[:, 1], d[:, 2]
+    ax, ay, az = np.abs(x), np.abs(y), np.abs(z)
+    face = np.where((ax >= ay) & (ax >= az), np.where(x > 0, 0, 1), np.where(ay >= az, np.where(y > 0, 2, 3), np.where(z > 0, 4, 5)))
+    s = np.empty_like(x)
+    t = np.empty_like(x)
+    for f, (sv, tv, ma) in enumerate(
+        [(-z, -y, ax), (z, -y, ax), (x, z, ay), (x, -z, ay), (x, -y, az), (-x, -y, az)]
+    ):
+        m = face == f
+        s[m] = sv[m] / ma[m]
+        t[m] = tv[m] / ma[m]
+    return face, s, t
+
+
+def equirect_to_cubemap(eq: np.ndarray, size: int) -> np.ndarray:
+    """[H, W, C] equirect -> [6, size, size, C] cube map (bilinear resampling)."""
+    u, v = dir_to_equirect_uv(cubemap_face_dirs(size))
+    return sample_equirect(np.asarray(eq, dtype=np.float32), u, v)
+
+
+def cubemap_to_equirect(cube: np.ndarray, h: int, w: int) -> np.ndarray:
+    """[6, S, S, C] cube map -> [h, w, C] equirect (bilinear within each face, clamped at face edges)."""
+    cube = np.asarray(cube, dtype=np.float32)
+    S = cube.shape[1]
+    face, s, t = _dir_to_cube_face(equirect_pixel_dirs(h, w).reshape(-1, 3))
+    x = np.clip((s + 1) * 0.5 * S - 0.5, 0, S - 1)
+    y = np.clip((t + 1) * 0.5 * S - 0.5, 0, S - 1)
+    x0 = np.minimum(np.floor(x).astype(np.int64), S - 2) if S > 1 else np.zeros_like(x, dtype=np.int64)
+    y0 = np.minimum(np.floor(y).astype(np.int64), S - 2) if S > 1 else np.zeros_like(y, dtype=np.int64)
+    x1 = np.minimum(x0 + 1, S - 1)
+    y1 = np.minimum(y0 + 1, S - 1)
+    fx = (x - x0)[:, None]
+    fy = (y - y0)[:, None]
+    top = cube[face, y0, x0] * (1 - fx) + cube[face, y0, x1] * fx
+    bot = cube[face, y1, x0] * (1 - fx) + cube[face, y1, x1] * fx
+    return (top * (1 - fy) + bot * fy).reshape(h, w, -1).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The HDRIs shipped inside the bpy wheel (Poly Haven, CC0), found without importing bpy.
+# ----------------------------------------------------------------------------------------------------------
+
+
+def builtin_hdris() -> dict[str, Path]:
+    """{name: path} of the 8 CC0 studio-light HDRIs in the installed bpy wheel ({} if bpy is not installed)."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None:
+        return {}
+    roots = list(spec.submodule_search_locations or [])
+    if spec.origin:
+        roots.append(str(Path(spec.origin).parent))
+    for root in roots:
+        found = sorted(Path(root).glob("*/datafiles/studiolights/world/*.exr"))
+        if found:
+            return {p.stem: p for p in found}
+    return {}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Prefiltering: GGX specular mips over perceptual roughness, and a cosine-convolved irradiance map.
+# ----------------------------------------------------------------------------------------------------------
+
+SPECULAR_LEVELS = 9  # roughness r_k = k / 8; level 0 is the source itself (a mirror)
+IRRADIANCE_SIZE = (32, 64)  # (h, w) of the irradiance map
+_MAX_LEVEL_WIDTH = 512
+_MIN_LEVEL_WIDTH = 32
+
+
+def _box_mips(img: np.ndarray, min_w: int = 8) -> list[np.ndarray]:
+    """[H, W, 3] -> list of 2x2 box-downsampled equirects, full resolution first."""
+    mips = [img]
+    while mips[-1].shape[1] > min_w and mips[-1].shape[0] % 2 == 0 and mips[-1].shape[1] % 2 == 0:
+        m = mips[-1]
+        mips.append(0.25 * (m[0::2, 0::2] + m[1::2, 0::2] + m[0::2, 1::2] + m[1::2, 1::2]))
+    return mips
+
+
+def _orthonormal_frame(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[N, 3] unit vectors -> tangents T, B [N, 3] (Duff et al. 2017, 'Building an Orthonormal Basis, Revisited')."""
+    x, y, z = n[:, 0], n[:, 1], n[:, 2]
+    sign = np.where(z >= 0, 1.0, -1.0)
+    a = -1.0 / (sign + z)
+    b = x * y * a
+    T = np.stack([1 + sign * x * x * a, sign * b, -sign * x], axis=-1)
+    B = np.stack([b, sign + y * y * a, -y], axis=-1)
+    return T, B
+
+
+def _hammersley(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n points of the Hammersley set in [0, 1)^2: ((i + 0.5) / n, radical inverse base 2 of i)."""
+    i = np.arange(n, dtype=np.uint64)
+    bits = i.copy()
+    rev = np.zeros(n, dtype=np.float64)
+    scale = 0.5
+    for _ in range(32):
+        rev += (bits & np.uint64(1)).astype(np.float64) * scale
+        bits >>= np.uint64(1)
+        scale *= 0.5
+    return (i.astype(np.float64) + 0.5) / n, rev
+
+
+def _lookup_mips(mips: list[np.ndarray], u: np.ndarray, v: np.ndarray, lod: float) -> np.ndarray:
+    """Trilinear lookup at a single (fractional) mip level for all points. -> [N, 3]."""
+    lod = float(np.clip(lod, 0, len(mips) - 1))
+    k = int(np.floor(lod))
+    t = lod - k
+    out = sample_equirect(mips[k], u, v)
+    if t > 1e-3 and k + 1 < len(mips):
+        out = out * (1 - t) + sample_equirect(mips[k + 1], u, v) * t
+    return out
+
+
+def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_samples: int) -> np.ndarray:
+    """[h, w, 3] GGX-prefiltered radiance for perceptual roughness r (alpha = r^2), with n = v = r (Karis 2013),
+    by filtered importance sampling (Colbert & Krivanek, GPU Gems 3 ch. 20): each GGX sample reads the source
+    mip whose texel solid angle matches the sample's share of the lobe."""
+    alpha = roughness * roughness
+    a2 = alpha * alpha
+    R = equirect_pixel_dirs(h, w).reshape(-1, 3)  # [N, 3] output directions = normal = view
+    T, B = (a.astype(np.float32) for a in _orthonormal_frame(R))
+    R = R.astype(np.float32)
+    xi1, xi2 = _hammersley(n_samples)
+    cos_h = np.sqrt((1 - xi1) / (1 + (a2 - 1) * xi1))  # GGX-distributed half vectors
+    sin_h = np.sqrt(np.maximum(0.0, 1 - cos_h * cos_h))
+    phi = 2 * np.pi * xi2
+    n_dot_l = 2 * cos_h * cos_h - 1  # l = reflect(-v, h) with n = v
+    D = a2 / (np.pi * ((a2 - 1) * cos_h * cos_h + 1) ** 2)
+    pdf_l = D / 4  # D(h) (n.h) / (4 (v.h)) with n = v
+    H0, W0 = mips[0].shape[:2]
+    texel0 = 2 * np.pi * np.pi / (W0 * H0)  # source texel solid angle at the equator
+    acc = np.zeros((R.shape[0], 3), dtype=np.float32)
+    wsum = 0.0
+    for k in range(n_samples):
+        if n_dot_l[k] <= 0:
+            continue
+        # l = reflect(-R, h) = 2 (R.h) h - R, with h = (sin cos, sin sin, cos) in the frame (T, B, R)
+        c = np.float32(cos_h[k])
+        l = (np.float32(2 * c * sin_h[k] * np.cos(phi[k])) * T + np.float32(2 * c * sin_h[k] * np.sin(phi[k])) * B
+             + np.float32(2 * c * c - 1) * R)
+        u, v = dir_to_equirect_uv(l)
+        lod = 0.5 * np.log2(max(1.0 / (n_samples * pdf_l[k]), 1e-30) / texel0) + 1.0
+        acc += np.float32(n_dot_l[k]) * _lookup_mips(mips, u, v, max(lod, 0.0))
+        wsum += n_dot_l[k]
+    return (acc / wsum).reshape(h, w, 3).astype(np.float32)
+
+
+def _irradiance_map(mips: list[np.ndarray], h: int, w: int, src_width: int = 128) -> np.ndarray:
+    """[h, w, 3] E(n) / pi (radiance of a white Lambertian surface) by direct cosine-weighted quadrature over a
+    ~src_width-wide mip of the source; normalised so that a constant environment gives exactly itself."""
+    src = next((m for m in mips if m.shape[1] <= src_width), mips[-1])
+    sh, sw = src.shape[:2]
+    L = src.reshape(-1, 3)
+    dirs = equirect_pixel_dirs(sh, sw).reshape(-1, 3).astype(np.float32)
+    domega = np.repeat(equirect_texel_solid_angles(sh, sw), sw).astype(np.float32)  # [sh * sw]
+    n = equirect_pixel_dirs(h, w).reshape(-1, 3).astype(np.float32)
+    K = n @ dirs.T  # [h * w, sh * sw] cosines
+    np.maximum(K, 0.0, out=K)
+    K *= domega
+    E = (K @ L) / K.sum(axis=1, keepdims=True)  # = (1/pi) sum L cos dw  with sum cos dw -> pi
+    return E.reshape(h, w, 3).astype(np.float32)
+
+
+def sh9_basis(d: np.ndarray) -> np.ndarray:
+    """[..., 3] unit directions -> [..., 9] real SH basis, order (l, m): (0,0), (1,-1), (1,0), (1,1), (2,-2),
+    (2,-1), (2,0), (2,1), (2,2)."""
+    x, y, z = d[..., 0], d[..., 1], d[..., 2]
+    return np.stack(
+        [
+            0.282095 * np.ones_like(x),
+            0.488603 * y,
+            0.488603 * z,
+            0.488603 * x,
+            1.092548 * x * y,
+            1.092548 * y * z,
+            0.315392 * (3 * z * z - 1),
+            1.092548 * x * z,
+            0.546274 * (x * x - y * y),
+        ],
+        axis=-1,
+    )
+
+
+# Ramamoorthi & Hanrahan 2001: E(n) = sum_lm A_l L_lm Y_lm(n), A_0 = pi, A_1 = 2 pi / 3, A_2 = pi / 4.
+SH9_COSINE_LOBE = np.array([np.pi] + [2 * np.pi / 3] * 3 + [np.pi / 4] * 5)
+
+
+def _project_sh9(mips: list[np.ndarray], src_width: int = 256) -> np.ndarray:
+    """[9, 3] SH radiance coefficients of the (unrotated) source by quadrature over a ~src_width mip."""
+    src = next((m for m in mips if m.shape[1] <= src_width), mips[-1])
+    sh, sw = src.shape[:2]
+    Y = sh9_basis(equirect_pixel_dirs(sh, sw)).reshape(-1, 9)
+    domega = np.repeat(equirect_texel_solid_angles(sh, sw), sw)
+    return (Y * domega[:, None]).T @ src.reshape(-1, 3).astype(np.float64)
+
+
+class _Prefiltered:
+    """Rotation- and strength-independent data derived from one HDRI, computed lazily once."""
+
+    def __init__(self, equirect: np.ndarray):
+        self.source = equirect  # [H, W, 3] float32
+        self._lock = threading.Lock()
+        self._specular: list[np.ndarray] | None = None
+        self._irradiance: np.ndarray | None = None
+        self._sh9: np.ndarray | None = None
+        self._mips: list[np.ndarray] | None = None
+
+    def mips(self) -> list[np.ndarray]:
+        if self._mips is None:
+            self._mips = _box_mips(self.source)
+        return self._mips
+
+    def specular(self) -> list[np.ndarray]:
+        with self._lock:
+            if self._specular is None:
+                mips = self.mips()
+                W0 = self.source.shape[1]
+                levels = [self.source]
+                for k in range(1, SPECULAR_LEVELS):
+                    r = k / (SPECULAR_LEVELS - 1)
+                    alpha = r * r
+                    # ~4 texels across the lobe's angular radius (~alpha): width >= 4 pi / alpha, power of 2
+                    w = 2 ** int(np.ceil(np.log2(4 * np.pi / alpha)))
+                    w = int(np.clip(w, _MIN_LEVEL_WIDTH, min(_MAX_LEVEL_WIDTH, W0)))
+                    n = int(np.clip(2**20 // (w * w // 2), 32, 256))  # samples per texel
+                    levels.append(_prefilter_ggx(mips, r, w // 2, w, n))
+                self._specular = levels
+            return self._specular
+
+    def irradiance(self) -> np.ndarray:
+        with self._lock:
+            if self._irradiance is None:
+                self._irradiance = _irradiance_map(self.mips(), *IRRADIANCE_SIZE)
+            return self._irradiance
+
+    def sh9(self) -> np.ndarray:
+        with self._lock:
+            if self._sh9 is None:
+                self._sh9 = _project_sh9(self.mips())
+            return self._sh9
+
+
+_CACHE: "OrderedDict[str, _Prefiltered]" = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 8
+
+
+def _prefiltered_for(equirect: np.ndarray) -> _Prefiltered:
+    """Module-level LRU cache of prefiltered data keyed by the HDRI's content hash."""
+    h = hashlib.blake2b(equirect.tobytes(), digest_size=16)
+    h.update(str(equirect.shape).encode())
+    key = h.hexdigest()
+    with _CACHE_LOCK:
+        entry = _CACHE.get(key)
+        if entry is None:
+            entry = _Prefiltered(equirect)
+            _CACHE[key] = entry
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(key)
+        return entry
+
+
+def _rot_z(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+class Environment:
+    """An HDR environment (equirect, linear Rec.709) as Blender's world sees it through
+    Environment Texture <- Mapping (Z rotation) and Background (strength).
+
+    Rotation is applied to lookup directions: a world direction d reads the image at
+    R_z(rotation_z) d, as a Mapping node of type Point with Z rotation does. Strength multiplies."""
+
+    def __init__(self, equirect: np.ndarray, rotation_z: float = 0.0, strength: float = 1.0, _data=None):
+        if _data is None:
+            eq = np.ascontiguousarray(equirect, dtype=np.float32)
+            if eq.ndim != 3 or eq.shape[-1] < 3:
+                raise ValueError(f"equirect must be [H, W, 3], got shape {eq.shape}")
+            eq = np.ascontiguousarray(np.maximum(np.nan_to_num(eq[..., :3], nan=0.0, posinf=0.0), 0.0))
+            _data = _prefiltered_for(eq)
+        self._data = _data
+        self.rotation_z = float(rotation_z)
+        self.strength = float(strength)
+        self._rot = _rot_z(self.rotation_z).astype(np.float32)  # [3, 3] world -> image frame
+
+    @property
+    def equirect(self) -> np.ndarray:
+        """[H, W, 3] the source image (unrotated, strength 1)."""
+        return self._data.source
+
+    def with_transform(self, rotation_z: float, strength: float) -> "Environment":
+        """Same HDRI, another rotation and strength; shares all prefiltered data."""
+        return Environment(None, rotation_z, strength, _data=self._data)
+
+    def prefilter(self) -> "Environment":
+        """Compute (or fetch from the cache) all prefiltered data now. Returns self."""
+        self._data.specular()
+        self._data.irradiance()
+        self._data.sh9()
+        return self
+
+    def _uv(self, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        d = np.asarray(dirs, dtype=np.float32)
+        if d.shape[-1] != 3:
+            raise ValueError(f"directions must be [..., 3], got shape {d.shape}")
+        if self.rotation_z != 0.0:
+            d = d @ self._rot.T
+        return dir_to_equirect_uv(d)
+
+    def radiance(self, dirs: np.ndarray) -> np.ndarray:
+        """[..., 3] world directions -> [..., 3] linear radiance (bilinear, wraps in u)."""
+        u, v = self._uv(dirs)
+        return sample_equirect(self._data.source, u, v) * np.float32(self.strength)
+
+    def specular(self, dirs: np.ndarray, roughness) -> np.ndarray:
+        """[..., 3] reflection directions, [...] perceptual roughness in [0, 1] -> [..., 3] GGX-prefiltered
+        radiance (bilinear within a level, linear between the two nearest roughness levels)."""
+        levels = self._data.specular()
+        u, v = self._uv(dirs)
+        shape = u.shape
+        u = u.reshape(-1)
+        v = v.reshape(-1)
+        r = np.broadcast_to(np.asarray(roughness, dtype=np.float32), shape).reshape(-1)
+        f = np.clip(r, 0.0, 1.0) * (len(levels) - 1)
+        k0 = np.minimum(np.floor(f).astype(np.int64), len(levels) - 2)
+        t = (f - k0).astype(np.float32)
+        out = np.zeros((u.shape[0], 3), dtype=np.float32)
+        for k, level in enumerate(levels):
+            for idx, w in ((np.nonzero(k0 == k)[0], None), (np.nonzero(k0 + 1 == k)[0], 1)):
+                if idx.size == 0:
+                    continue
+                wt = t[idx] if w else 1 - t[idx]
+                keep = wt > 0
+                if not keep.all():
+                    idx, wt = idx[keep], wt[keep]
+                if idx.size:
+                    out[idx] += sample_equirect(level, u[idx], v[idx]) * wt[:, None]
+        return out.reshape(*shape, 3) * np.float32(self.strength)
+
+    def irradiance(self, normals: np.ndarray) -> np.ndarray:
+        """[..., 3] world normals -> [..., 3] E(n) / pi, the outgoing radiance of a white Lambertian surface."""
+        u, v = self._uv(normals)
+        return sample_equirect(self._data.irradiance(), u, v) * np.float32(self.strength)
+
+    @property
+    def sh9(self) -> np.ndarray:
+        """[9, 3] SH radiance coefficients in the world frame (rotation and strength applied);
+        order as sh9_basis. Irradiance from them: E(n) = sum_i SH9_COSINE_LOBE[i] sh9[i] Y_i(n)."""
+        c = self._data.sh9()
+        if self.rotation_z != 0.0:
+            # Y(R d) = M Y(d) band by band; fit M on a spread of directions, then c_world = M^T c_src.
+            d = equirect_pixel_dirs(8, 16).reshape(-1, 3)
+            M_T, *_ = np.linalg.lstsq(sh9_basis(d), sh9_basis(d @ self._rot.T.astype(np.float64)), rcond=None)
+            c = M_T @ c
+        return (c * self.strength).astype(np.float32)
+
+    @staticmethod
+    def from_file(path, rotation_z: float = 0.0, strength: float = 1.0) -> "Environment":
+        """Environment from an .exr or .hdr file."""
+        from .hdri_io import read_hdr_image
+
+        return Environment(read_hdr_image(path), rotation_z, strength)
+
+    @staticmethod
+    def constant(radiance, h: int = 16, w: int = 32) -> "Environment":
+        """A uniform environment of the given RGB (or grey) radiance."""
+        eq = np.empty((h, w, 3), dtype=np.float32)
+        eq[:] = np.asarray(radiance, dtype=np.float32)
+        return Environment(eq)
