@@ -1,0 +1,236 @@
+"""All of the add-on's scene I/O: Blender datablocks to and from the numpy arrays and dicts of the wire protocol.
+
+The only module of the add-on that reads or writes scene data. Arrays are row 0 = top (Blender stores row 0 = bottom).
+"""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+import numpy as np
+
+PREVIEW_IMAGE_NAME = "Relight Preview"
+MAX_ENV_WIDTH = 2048  # equirects sent to the backend are box-downsampled to at most this many columns
+FALLBACK_ENV_SIZE = (16, 32)  # [h, w] of the constant equirect used when the world has no HDRI
+NO_HDRI_WARNING = "World has no HDRI environment texture; previewing under its background colour instead"
+
+# Colour spaces whose stored values are already linear (the rest of the byte images are treated as sRGB).
+_LINEAR_COLORSPACES = {"Linear", "Linear Rec.709", "Linear CIE-XYZ E", "Non-Color", "Raw", "scene_linear"}
+
+
+class SceneIOError(Exception):
+    """A scene setup the add-on cannot turn into a request; the message is shown to the artist."""
+
+
+def _pixels(image: bpy.types.Image) -> np.ndarray:
+    """[H, W, 4] float32 pixels of `image`, row 0 = top, alpha 1 where the image has none."""
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise SceneIOError(f"Image '{image.name}' has no pixel data (is its file missing?)")
+    ch = image.channels
+    buf = np.empty(w * h * ch, dtype=np.float32)
+    image.pixels.foreach_get(buf)
+    px = buf.reshape(h, w, ch)
+    if ch == 4:
+        rgba = px
+    else:
+        rgba = np.ones((h, w, 4), dtype=np.float32)
+        rgba[..., :3] = px[..., :3] if ch >= 3 else px[..., :1]
+    return np.ascontiguousarray(rgba[::-1])
+
+
+def image_colorspace(image: bpy.types.Image) -> str:
+    """"linear" for float images and byte images tagged with a linear colour space, else "srgb"."""
+    if image.is_float or image.colorspace_settings.name in _LINEAR_COLORSPACES:
+        return "linear"
+    return "srgb"
+
+
+def image_to_array(image: bpy.types.Image) -> tuple[np.ndarray, str]:
+    """Image datablock -> (RGBA [H, W, 4] row 0 = top, colorspace "srgb"|"linear").
+
+    sRGB byte images come back as uint8 (their exact stored values); everything else as float32.
+    """
+    rgba = _pixels(image)
+    space = image_colorspace(image)
+    if space == "srgb":
+        return np.clip(np.rint(rgba * 255.0), 0, 255).astype(np.uint8), space
+    return rgba.astype(np.float32, copy=False), space
+
+
+def srgb_to_linear(c: np.ndarray) -> np.ndarray:
+    """IEC 61966-2-1 sRGB decode, for byte environment images. [..] in [0, 1] -> linear."""
+    c = np.asarray(c, dtype=np.float32)
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def box_downsample(img: np.ndarray, max_width: int) -> np.ndarray:
+    """[H, W, C] -> area-averaged by the smallest integer factor that makes W <= max_width."""
+    h, w = img.shape[:2]
+    f = math.ceil(w / max_width)
+    if f <= 1:
+        return img
+    h2, w2 = h // f, w // f
+    trimmed = img[: h2 * f, : w2 * f]
+    return trimmed.reshape(h2, f, w2, f, -1).mean(axis=(1, 3)).astype(img.dtype)
+
+
+def _linked_node(socket):
+    """The node feeding `socket`, or None."""
+    if socket is None or not socket.is_linked:
+        return None
+    return socket.links[0].from_node
+
+
+def _world_background(world):
+    """The Background node feeding the active World Output, or None."""
+    if world is None or not world.use_nodes or world.node_tree is None:
+        return None
+    nodes = world.node_tree.nodes
+    outputs = [n for n in nodes if n.type == "OUTPUT_WORLD"]
+    out = next((n for n in outputs if n.is_active_output), outputs[0] if outputs else None)
+    if out is None:
+        return None
+    node = _linked_node(out.inputs.get("Surface"))
+    return node if node is not None and node.type == "BACKGROUND" else None
+
+
+def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
+    """World -> {equirect [h, w, 3] float32 linear row 0 = top, rotation_z radians, strength, fallback bool}.
+
+    Uses the Environment Texture image feeding the Background colour, the Z rotation of a Mapping node feeding
+    that texture, and the Background strength. A world without such an image gives a constant equirect of its
+    background colour times strength (strength 1) and fallback=True.
+    """
+    bg = _world_background(world)
+    env_node = _linked_node(bg.inputs.get("Color")) if bg is not None else None
+    if bg is not None and env_node is not None and env_node.type == "TEX_ENVIRONMENT" and env_node.image is not None:
+        image = env_node.image
+        rgb = _pixels(image)[..., :3]
+        if not image.is_float and image_colorspace(image) == "srgb":
+            rgb = srgb_to_linear(rgb)
+        rgb = np.ascontiguousarray(box_downsample(rgb, max_width), dtype=np.float32)
+        rotation_z = 0.0
+        mapping = _linked_node(env_node.inputs.get("Vector"))
+        if mapping is not None and mapping.type == "MAPPING":
+            rot = mapping.inputs.get("Rotation")
+            if rot is not None and not rot.is_linked:
+                rotation_z = float(rot.default_value[2])
+        strength = float(bg.inputs["Strength"].default_value)
+        return {"equirect": rgb, "rotation_z": rotation_z, "strength": strength, "fallback": False}
+
+    if bg is not None:
+        colour = np.array(bg.inputs["Color"].default_value[:3], dtype=np.float32)
+        colour *= float(bg.inputs["Strength"].default_value)
+    elif world is not None:
+        colour = np.array(world.color[:3], dtype=np.float32)
+    else:
+        colour = np.zeros(3, dtype=np.float32)
+    equirect = np.empty((*FALLBACK_ENV_SIZE, 3), dtype=np.float32)
+    equirect[...] = colour
+    return {"equirect": equirect, "rotation_z": 0.0, "strength": 1.0, "fallback": True}
+
+
+def render_size(scene) -> tuple[int, int]:
+    """(width, height) in pixels of the scene's render output (resolution x percentage)."""
+    r = scene.render
+    pct = r.resolution_percentage / 100.0
+    return max(1, round(r.resolution_x * pct)), max(1, round(r.resolution_y * pct))
+
+
+def camera_intrinsics(cam_data, scene, width: int, height: int) -> np.ndarray:
+    """[3, 3] pinhole K in pixels for a Blender perspective camera, following its sensor fit and lens shift."""
+    r = scene.render
+    aspx, aspy = r.pixel_aspect_x, r.pixel_aspect_y
+    fit = cam_data.sensor_fit
+    if fit == "AUTO":
+        sensor = cam_data.sensor_width
+        fit = "HORIZONTAL" if width * aspx >= height * aspy else "VERTICAL"
+    elif fit == "HORIZONTAL":
+        sensor = cam_data.sensor_width
+    else:
+        sensor = cam_data.sensor_height
+    # Size in pixels of the fitted side of the view plane; lens shift is a fraction of it.
+    span = width if fit == "HORIZONTAL" else height
+    fx = fy = cam_data.lens / sensor * span
+    # Non-square pixels stretch the other axis.
+    if fit == "HORIZONTAL":
+        fy = fx * aspx / aspy
+    else:
+        fx = fy * aspy / aspx
+    cx = width / 2.0 - cam_data.shift_x * span
+    cy = height / 2.0 + cam_data.shift_y * span
+    return np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
+
+
+def camera_to_dict(cam_obj, scene) -> dict:
+    """Camera object -> {viewmat [4, 4] world-to-camera (OpenCV), K [3, 3], width, height} as plain lists."""
+    if cam_obj is None or cam_obj.type != "CAMERA":
+        raise SceneIOError("The scene has no active camera: add one and make it active (Ctrl+Numpad 0)")
+    if cam_obj.data.type != "PERSP":
+        raise SceneIOError(f"Camera '{cam_obj.name}' is {cam_obj.data.type.lower()}; Relight needs a perspective camera")
+    width, height = render_size(scene)
+    loc, rot, _scale = cam_obj.matrix_world.decompose()  # camera scale does not change the image
+    m = np.array(rot.to_matrix().to_4x4(), dtype=np.float64)
+    m[:3, 3] = loc
+    gl_to_cv = np.diag([1.0, -1.0, -1.0, 1.0])
+    viewmat = gl_to_cv @ np.linalg.inv(m)  # [4, 4] world -> camera, x right, y down, looks down +Z
+    K = camera_intrinsics(cam_obj.data, scene, width, height)
+    return {"viewmat": viewmat.tolist(), "K": K.tolist(), "width": int(width), "height": int(height)}
+
+
+def mesh_to_arrays(obj, depsgraph=None) -> dict:
+    """Mesh object -> {vertices [V, 3] float32 object space, faces [F, 3] int32, matrix_world [[4x4]]}.
+
+    The evaluated mesh (modifiers applied), triangulated.
+    """
+    if obj is None or obj.type != "MESH":
+        raise SceneIOError("Pick a mesh object (or clear the mesh field to let the backend build one)")
+    depsgraph = depsgraph or bpy.context.evaluated_depsgraph_get()
+    obj_eval = obj.evaluated_get(depsgraph)
+    mesh = obj_eval.to_mesh()
+    try:
+        mesh.calc_loop_triangles()
+        verts = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+        mesh.vertices.foreach_get("co", verts)
+        faces = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
+        mesh.loop_triangles.foreach_get("vertices", faces)
+    finally:
+        obj_eval.to_mesh_clear()
+    if faces.size == 0:
+        raise SceneIOError(f"Mesh '{obj.name}' has no faces")
+    matrix_world = [list(row) for row in obj.matrix_world]
+    return {"vertices": verts.reshape(-1, 3), "faces": faces.reshape(-1, 3), "matrix_world": matrix_world}
+
+
+def import_glb(path: str) -> list:
+    """Import a .glb with Blender's glTF importer; returns the objects it created."""
+    before = set(bpy.data.objects)
+    result = bpy.ops.import_scene.gltf(filepath=str(path))
+    if "FINISHED" not in result:
+        raise SceneIOError(f"Blender's glTF importer could not read {path}")
+    return [o for o in bpy.data.objects if o not in before]
+
+
+def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
+    """[H, W, 4] uint8 display-referred sRGB + alpha, row 0 = top -> image datablock `name` of that size.
+
+    A byte sRGB image: the Image Editor shows it as sent (it applies the view transform only with View as Render).
+    """
+    rgba8 = np.asarray(rgba8)
+    if rgba8.ndim != 3 or rgba8.shape[2] != 4:
+        raise SceneIOError(f"Preview image has shape {rgba8.shape}; expected [H, W, 4]")
+    h, w = rgba8.shape[:2]
+    image = bpy.data.images.get(name)
+    if image is not None and (tuple(image.size) != (w, h) or image.is_float or image.source != "GENERATED"):
+        bpy.data.images.remove(image)
+        image = None
+    if image is None:
+        image = bpy.data.images.new(name, width=w, height=h, alpha=True, float_buffer=False)
+    image.colorspace_settings.name = "sRGB"
+    image.alpha_mode = "STRAIGHT"
+    px = (rgba8[::-1].astype(np.float32) / 255.0).ravel()  # Blender rows start at the bottom
+    image.pixels.foreach_set(px)
+    image.update()
+    return image

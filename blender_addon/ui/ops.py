@@ -1,0 +1,230 @@
+"""Operators: check the backend, open an image, Generate / Preview / Import, Cancel, start and stop a local backend.
+
+Each operator only gathers inputs (through scene_io) and starts a job; session.tick() applies the results.
+"""
+
+import bpy
+
+from .. import session
+
+
+def _prefs(context):
+    return context.preferences.addons[session.ADDON_PACKAGE].preferences
+
+
+def _fail(op, context, message: str, level: str = "ERROR"):
+    """Report `message` on the operator and keep it in the panel; returns the operator's CANCELLED result."""
+    context.window_manager.relight.last_error = message
+    op.report({level}, message)
+    return {"CANCELLED"}
+
+
+def _backend(op, context):
+    """hello the backend (starting a local one if the preferences ask for it); False after reporting why not."""
+    try:
+        session.ensure_backend(_prefs(context))
+    except session.BackendUnavailable as e:
+        _fail(op, context, str(e))
+        return False
+    return True
+
+
+def _job_idle_poll(cls, context) -> bool:
+    if session.SESSION.running_job() is not None:
+        cls.poll_message_set("A Relight job is running; wait for it or cancel it")
+        return False
+    return True
+
+
+class RELIGHT_OT_check_backend(bpy.types.Operator):
+    """Connect to the Relight backend and show its version and device"""
+
+    bl_idname = "relight.check_backend"
+    bl_label = "Connect / Check Backend"
+
+    def execute(self, context):
+        if not _backend(self, context):
+            return {"CANCELLED"}
+        status = context.window_manager.relight
+        self.report({"INFO"}, f"Relight backend {status.server_version} on {status.device}")
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_open_image(bpy.types.Operator):
+    """Load an image file and use it as the Relight input"""
+
+    bl_idname = "relight.open_image"
+    bl_label = "Open Image"
+    bl_options = {"REGISTER", "UNDO"}
+
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH")
+    filter_image: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def execute(self, context):
+        try:
+            image = bpy.data.images.load(self.filepath, check_existing=True)
+        except RuntimeError as e:
+            return _fail(self, context, f"Could not open image {self.filepath}: {e}")
+        context.scene.relight.image = image
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_generate(bpy.types.Operator):
+    """Send the image (and the optional mesh) to the backend to build a relightable asset"""
+
+    bl_idname = "relight.generate"
+    bl_label = "Generate Relightable Asset"
+
+    @classmethod
+    def poll(cls, context):
+        return _job_idle_poll(cls, context)
+
+    def execute(self, context):
+        from .. import scene_io
+
+        props = context.scene.relight
+        status = context.window_manager.relight
+        status.last_error = status.last_warning = ""
+        if props.image is None:
+            return _fail(self, context, "No image selected: pick one in the Relight panel (or Open one) first")
+        content = {"name": props.image.name, "light_hint": props.light_hint, "provider": "auto"}
+        try:
+            content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
+            if props.mesh_object is not None:
+                content["provider"] = "scene"
+                content["mesh"] = scene_io.mesh_to_arrays(props.mesh_object, context.evaluated_depsgraph_get())
+                content["camera"] = scene_io.camera_to_dict(context.scene.camera, context.scene)
+            if props.light_hint == "world":
+                env = scene_io.world_to_env(context.scene.world)
+                if env.pop("fallback"):
+                    self._warn(context, scene_io.NO_HDRI_WARNING)
+                content["world"] = env
+        except scene_io.SceneIOError as e:
+            return _fail(self, context, str(e))
+        if not _backend(self, context):
+            return {"CANCELLED"}
+        session.SESSION.start_job("generate", content, context.scene)
+        return {"FINISHED"}
+
+    def _warn(self, context, message):
+        context.window_manager.relight.last_warning = message
+        self.report({"WARNING"}, message)
+
+
+class RELIGHT_OT_preview(bpy.types.Operator):
+    """Render the asset relit by the scene world, seen from the active camera, into the image "Relight Preview\""""
+
+    bl_idname = "relight.preview"
+    bl_label = "Preview Relit"
+
+    @classmethod
+    def poll(cls, context):
+        return _job_idle_poll(cls, context)
+
+    def execute(self, context):
+        from .. import scene_io
+
+        props = context.scene.relight
+        status = context.window_manager.relight
+        status.last_error = status.last_warning = ""
+        if not props.asset_id:
+            return _fail(self, context, "No asset generated yet: click Generate Relightable Asset first")
+        try:
+            camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
+            env = scene_io.world_to_env(context.scene.world)
+        except scene_io.SceneIOError as e:
+            return _fail(self, context, str(e))
+        if env.pop("fallback"):
+            status.last_warning = scene_io.NO_HDRI_WARNING
+            self.report({"WARNING"}, scene_io.NO_HDRI_WARNING)
+        if not _backend(self, context):
+            return {"CANCELLED"}
+        content = {"asset_id": props.asset_id, "camera": camera, "world": env, "background": False}
+        session.SESSION.start_job("render", content, context.scene)
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_import_mesh(bpy.types.Operator):
+    """Bake the asset to a PBR mesh (.glb) and import it into the scene"""
+
+    bl_idname = "relight.import_mesh"
+    bl_label = "Import PBR Mesh"
+
+    @classmethod
+    def poll(cls, context):
+        return _job_idle_poll(cls, context)
+
+    def execute(self, context):
+        props = context.scene.relight
+        status = context.window_manager.relight
+        status.last_error = status.last_warning = ""
+        if not props.asset_id:
+            return _fail(self, context, "No asset generated yet: click Generate Relightable Asset first")
+        if not _backend(self, context):
+            return {"CANCELLED"}
+        content = {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
+        session.SESSION.start_job("bake", content, context.scene)
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_cancel(bpy.types.Operator):
+    """Ask the backend to stop the running job"""
+
+    bl_idname = "relight.cancel"
+    bl_label = "Cancel"
+
+    @classmethod
+    def poll(cls, context):
+        return session.SESSION.running_job() is not None
+
+    def execute(self, context):
+        session.SESSION.cancel_running()
+        self.report({"INFO"}, "Cancelling the Relight job")
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_start_local_backend(bpy.types.Operator):
+    """Start `relight serve` on this machine with the Python set in the preferences"""
+
+    bl_idname = "relight.start_local_backend"
+    bl_label = "Start Local Backend"
+
+    def execute(self, context):
+        try:
+            session.start_local_backend(_prefs(context))
+        except session.BackendUnavailable as e:
+            return _fail(self, context, str(e))
+        self.report({"INFO"}, "Relight backend started")
+        return {"FINISHED"}
+
+
+class RELIGHT_OT_stop_local_backend(bpy.types.Operator):
+    """Stop the backend this add-on started"""
+
+    bl_idname = "relight.stop_local_backend"
+    bl_label = "Stop Local Backend"
+
+    @classmethod
+    def poll(cls, context):
+        return session.LOCAL_BACKEND.running()
+
+    def execute(self, context):
+        session.stop_local_backend()
+        return {"FINISHED"}
+
+
+CLASSES = (
+    RELIGHT_OT_check_backend,
+    RELIGHT_OT_open_image,
+    RELIGHT_OT_generate,
+    RELIGHT_OT_preview,
+    RELIGHT_OT_import_mesh,
+    RELIGHT_OT_cancel,
+    RELIGHT_OT_start_local_backend,
+    RELIGHT_OT_stop_local_backend,
+)

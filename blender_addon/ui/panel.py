@@ -1,0 +1,59 @@
+"""The "Relight" sidebar tab of the 3D viewport."""
+
+import bpy
+
+from .. import session
+
+
+class RELIGHT_PT_main(bpy.types.Panel):
+    bl_idname = "RELIGHT_PT_main"
+    bl_label = "Relight"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Relight"
+
+    def draw(self, context):
+        layout = self.layout
+        status = context.window_manager.relight
+        props = context.scene.relight
+
+        box = layout.box()
+        row = box.row()
+        if status.connected:
+            row.label(text=f"Backend {status.server_version} on {status.device}", icon="CHECKMARK")
+        else:
+            row.label(text="Backend not connected", icon="UNLINKED")
+        row.operator("relight.check_backend", text="", icon="FILE_REFRESH")
+        if status.status_message:
+            box.label(text=status.status_message)
+
+        col = layout.column()
+        row = col.row(align=True)
+        row.prop(props, "image")
+        row.operator("relight.open_image", text="", icon="FILEBROWSER")
+        col.prop(props, "mesh_object")
+        col.prop(props, "light_hint")
+
+        running = bool(status.job_action)
+        if running:
+            col = layout.column()
+            col.progress(factor=status.fraction, type="BAR", text=f"{status.stage}: {status.message}"[:80])
+            col.operator("relight.cancel", icon="CANCEL")
+        col = layout.column()
+        col.enabled = not running
+        col.operator("relight.generate", icon="SHADING_RENDERED")
+        if props.asset_id:
+            col.label(text=f"Asset: {props.asset_name or props.asset_id}", icon="OUTLINER_OB_MESH")
+        col.operator("relight.preview", icon="RENDER_STILL")
+        col.prop(props, "texture_size")
+        col.operator("relight.import_mesh", icon="IMPORT")
+
+        if status.last_warning:
+            layout.label(text=status.last_warning, icon="ERROR")
+        if status.last_error:
+            row = layout.row()
+            row.alert = True
+            row.label(text=status.last_error, icon="CANCEL")
+
+
+CLASSES = (RELIGHT_PT_main,)

@@ -1,0 +1,70 @@
+"""Add-on preferences: backend endpoint, optional local backend process, timeouts."""
+
+import bpy
+
+from .. import session
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+
+
+class RELIGHT_AP_preferences(bpy.types.AddonPreferences):
+    bl_idname = __package__.rpartition(".")[0]  # the add-on's package (this module lives in its ui/ sub-package)
+
+    endpoint: bpy.props.StringProperty(
+        name="Backend Endpoint",
+        default=DEFAULT_ENDPOINT,
+        description="ZeroMQ address of the Relight backend (relight serve)",
+    )
+    start_local: bpy.props.BoolProperty(
+        name="Start a local backend",
+        default=False,
+        description="Run `relight serve` on this machine from the Python below when the add-on needs a backend",
+    )
+    python_path: bpy.props.StringProperty(
+        name="Backend Python",
+        subtype="FILE_PATH",
+        default="",
+        description="Python executable of an environment with the relight backend installed",
+    )
+    store_dir: bpy.props.StringProperty(
+        name="Asset Store",
+        subtype="DIR_PATH",
+        default="",
+        description="Folder where the local backend keeps generated assets (empty: a folder in the temp directory)",
+    )
+    request_timeout: bpy.props.FloatProperty(
+        name="Request Timeout",
+        default=5.0,
+        min=0.2,
+        max=600.0,
+        unit="TIME_ABSOLUTE",
+        description="Seconds to wait for the backend to answer a request (and for a local backend to start)",
+    )
+    job_timeout: bpy.props.FloatProperty(
+        name="Job Silence Timeout",
+        default=900.0,
+        min=5.0,
+        max=86400.0,
+        unit="TIME_ABSOLUTE",
+        description="Seconds a running job may go without any progress before it is given up",
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        layout.prop(self, "endpoint")
+        box = layout.box()
+        box.prop(self, "start_local")
+        col = box.column()
+        col.active = self.start_local
+        col.prop(self, "python_path")
+        col.prop(self, "store_dir")
+        row = col.row()
+        if session.LOCAL_BACKEND.running():
+            row.operator("relight.stop_local_backend", icon="CANCEL")
+        else:
+            row.operator("relight.start_local_backend", icon="PLAY")
+        layout.prop(self, "request_timeout")
+        layout.prop(self, "job_timeout")
+
+
+CLASSES = (RELIGHT_AP_preferences,)

@@ -1,0 +1,63 @@
+"""Properties the add-on stores: per-scene inputs and results (Scene.relight), live job state (WindowManager.relight)."""
+
+import bpy
+
+
+def _is_mesh(_self, obj) -> bool:
+    return obj.type == "MESH"
+
+
+class RELIGHT_PG_scene(bpy.types.PropertyGroup):
+    """Inputs and results saved with the .blend."""
+
+    image: bpy.props.PointerProperty(
+        name="Image", type=bpy.types.Image, description="Photo or render of the object to turn into an asset"
+    )
+    mesh_object: bpy.props.PointerProperty(
+        name="Mesh",
+        type=bpy.types.Object,
+        poll=_is_mesh,
+        description="Optional mesh of the object; the image is then taken to be seen from the active camera",
+    )
+    light_hint: bpy.props.EnumProperty(
+        name="Input Lighting",
+        items=[
+            ("unknown", "Unknown", "Estimate the lighting of the image"),
+            ("world", "Scene World", "The image was lit by this scene's world"),
+        ],
+        default="unknown",
+    )
+    texture_size: bpy.props.IntProperty(
+        name="Texture Size", default=1024, min=64, max=4096, description="Side of the baked PBR textures, in pixels"
+    )
+    asset_id: bpy.props.StringProperty(name="Asset", description="Id of the last generated asset on the backend")
+    asset_name: bpy.props.StringProperty(name="Asset Name")
+
+
+class RELIGHT_PG_status(bpy.types.PropertyGroup):
+    """Backend status and the running job, updated by session.tick(); not worth saving."""
+
+    connected: bpy.props.BoolProperty(name="Connected")
+    server_version: bpy.props.StringProperty(name="Server Version")
+    device: bpy.props.StringProperty(name="Device")
+    status_message: bpy.props.StringProperty(name="Status")
+    job_action: bpy.props.StringProperty(name="Job")  # "" when idle, else generate/render/bake
+    stage: bpy.props.StringProperty(name="Stage")
+    fraction: bpy.props.FloatProperty(name="Progress", min=0.0, max=1.0, subtype="FACTOR")
+    message: bpy.props.StringProperty(name="Message")
+    last_error: bpy.props.StringProperty(name="Last Error")
+    last_warning: bpy.props.StringProperty(name="Last Warning")
+    local_backend_running: bpy.props.BoolProperty(name="Local Backend Running")
+
+
+CLASSES = (RELIGHT_PG_scene, RELIGHT_PG_status)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.relight = bpy.props.PointerProperty(type=RELIGHT_PG_scene)
+    bpy.types.WindowManager.relight = bpy.props.PointerProperty(type=RELIGHT_PG_status)
+
+
+def unregister_properties() -> None:
+    del bpy.types.WindowManager.relight
+    del bpy.types.Scene.relight
