@@ -73,7 +73,7 @@ def box_downsample(img: np.ndarray, max_width: int) -> np.ndarray:
         return img
     h2, w2 = h // f, w // f
     trimmed = img[: h2 * f, : w2 * f]
-    return trimmed.reshape(h2, f, w2, f, -1).mean(axis=(1, 3)).astype(img.dtype)
+    return trimmed.reshape(h2, f, w2, f, -1).mean(axis=(1, 3), dtype=np.float64).astype(img.dtype)
 
 
 def _linked_node(socket):

@@ -45,7 +45,9 @@ def install_addon(zip_path: Path):
     )
     assert result == {"FINISHED"}, result
     assert EXTENSION_MODULE in bpy.context.preferences.addons, "the extension was installed but not enabled"
-    return importlib.import_module(EXTENSION_MODULE)
+    module = importlib.import_module(EXTENSION_MODULE)
+    importlib.import_module(EXTENSION_MODULE + ".scene_io")  # the add-on imports it lazily; tests use it directly
+    return module
 
 
 @pytest.fixture
@@ -55,6 +57,16 @@ def relight_addon(addon_zip):
     module = install_addon(addon_zip)
     yield module
     module.session.shutdown()
+
+
+@pytest.fixture
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (just released by the OS)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def addon_prefs():
