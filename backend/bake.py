@@ -1,0 +1,77 @@
+"""Bake the asset's Gaussian PBR attributes into UV textures: xatlas charts, a UV-space raster, nearest-Gaussian lookup."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xatlas
+from scipy.ndimage import distance_transform_edt
+from scipy.spatial import cKDTree
+
+from .asset import RelightableAsset
+from .mesh_raster import interpolate, rasterize
+
+
+@dataclass
+class BakedMesh:
+    vertices: np.ndarray  # [V, 3] float32 asset space (vertices split along UV seams)
+    normals: np.ndarray  # [V, 3] float32
+    uvs: np.ndarray  # [V, 2] float32 glTF convention: (0, 0) is the image's top-left texel corner
+    faces: np.ndarray  # [F, 3] uint32
+    albedo: np.ndarray  # [S, S, 3] float32 linear Rec.709
+    roughness: np.ndarray  # [S, S] float32
+    metallic: np.ndarray  # [S, S] float32
+    occlusion: np.ndarray  # [S, S] float32 ambient occlusion
+
+
+def unwrap(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, size: int):
+    """xatlas charts packed for a size^2 texture -> (vmapping [V'], faces [F, 3], uvs [V', 2] in [0, 1])."""
+    atlas = xatlas.Atlas()
+    atlas.add_mesh(vertices.astype(np.float32), faces.astype(np.uint32), normals.astype(np.float32))
+    po = xatlas.PackOptions()
+    po.resolution = size
+    po.padding = 2
+    po.bilinear = True
+    atlas.generate(xatlas.ChartOptions(), po)
+    vmapping, indices, uvs = atlas[0]
+    return vmapping, indices, uvs
+
+
+def bake(asset: RelightableAsset, size: int = 1024, progress=None) -> BakedMesh:
+    """Charts, then for every texel its surface point, then the inverse-distance blend of the 4 nearest Gaussians."""
+    step = progress or (lambda *a, **k: None)
+    step("bake", 0.0, "unwrapping UVs (xatlas)")
+    vmap, faces, uvs = unwrap(asset.vertices, asset.faces, asset.vertex_normals, size)
+    verts = asset.vertices[vmap]
+    normals = asset.vertex_normals[vmap]
+    step("bake", 0.4, f"rasterizing {len(faces)} triangles into a {size}x{size} atlas")
+    clip = np.zeros((len(uvs), 4), np.float32)
+    clip[:, 0] = uvs[:, 0] * 2 - 1
+    clip[:, 1] = uvs[:, 1] * 2 - 1  # row j covers v = (j + 0.5) / size: row 0 is v = 0 (glTF's top)
+    clip[:, 3] = 1
+    rast, _ = rasterize(torch.from_numpy(clip)[None], faces.astype(np.int64), (size, size))
+    with torch.no_grad():
+        pos = interpolate(torch.from_numpy(verts), rast, faces.astype(np.int64))[0][0].numpy()  # [S, S, 3]
+    covered = rast[0, ..., 3].numpy() > 0
+    step("bake", 0.6, "looking up materials")
+    g = asset.gaussians
+    tree = cKDTree(g.means)
+    d, idx = tree.query(pos[covered], k=4)
+    w = 1.0 / np.maximum(d, 1e-6)
+    w /= w.sum(1, keepdims=True)
+
+    def blend(values):  # [N, C] -> [n_covered, C]
+        return np.einsum("pk,pkc->pc", w, values[idx])
+
+    chans = np.concatenate([g.albedo, g.roughness[:, None], g.metallic[:, None], g.visibility[:, None]], 1)
+    tex = np.zeros((size, size, 6), np.float32)
+    tex[covered] = blend(chans)
+    step("bake", 0.85, "padding charts")
+    if covered.any() and not covered.all():
+        _, (iy, ix) = distance_transform_edt(~covered, return_indices=True)
+        tex = tex[iy, ix]  # every empty texel copies its nearest covered texel: no dark seams under mip-mapping
+    step("bake", 1.0, "baked")
+    return BakedMesh(
+        verts.astype(np.float32), normals.astype(np.float32), uvs.astype(np.float32), faces.astype(np.uint32),
+        tex[..., :3], tex[..., 3], tex[..., 4], tex[..., 5],
+    )

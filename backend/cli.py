@@ -1,0 +1,123 @@
+"""The `relight` command: demo, serve, generate, render, bake — the same pipeline in-process or as a service."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _cmd_demo(args) -> int:
+    from .demo import SAMPLE, run_demo
+
+    run_demo(Path(args.out), Path(args.image) if args.image else SAMPLE, size=args.size)
+    return 0
+
+
+def _store(args):
+    from .server import default_store_dir
+    from .store import AssetStore
+
+    return AssetStore(Path(args.store) if args.store else default_store_dir())
+
+
+def _cmd_generate(args) -> int:
+    from .colour import srgb_to_linear
+    from .demo import print_progress
+    from .imageio import read_rgba
+    from .pipeline import GenerateInputs, generate
+
+    rgba = read_rgba(args.image)
+    lin = np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+    asset = generate(GenerateInputs(image=lin, name=Path(args.image).stem), print_progress)
+    _store(args).put(asset)
+    print(asset.asset_id)
+    return 0
+
+
+def _environment(args):
+    from .envmap import Environment, builtin_hdris
+
+    hdris = builtin_hdris()
+    src = hdris.get(args.hdri, args.hdri)
+    if not Path(src).exists():
+        raise SystemExit(f"no HDRI {args.hdri!r}: give a path to an .exr/.hdr or one of {', '.join(sorted(hdris))}")
+    import math
+
+    return Environment.from_file(src, math.radians(args.rotation), args.strength)
+
+
+def _cmd_render(args) -> int:
+    from .geometry.base import camera_to_world
+    from .imageio import write_rgba
+    from .pipeline import render
+
+    asset = _store(args).get(args.asset_id)
+    cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(args.size, args.size)
+    res = render(asset, cam, _environment(args), background=args.background)
+    write_rgba(args.out, res.rgba8)
+    print(json.dumps({k: round(v, 4) for k, v in res.timings.items()}))
+    return 0
+
+
+def _cmd_bake(args) -> int:
+    from .demo import print_progress
+    from .pipeline import bake_glb
+
+    asset = _store(args).get(args.asset_id)
+    Path(args.out).write_bytes(bake_glb(asset, args.texture_size, print_progress))
+    print(args.out)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .server import add_serve_parser
+
+    ap = argparse.ArgumentParser(prog="relight", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="run the whole pipeline on the shipped sample image, relit under 8 HDRIs")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--image", default=None, help="input image (default: the shipped sample)")
+    p.add_argument("--size", type=int, default=512, help="relit image size in pixels")
+    p.set_defaults(func=_cmd_demo)
+
+    add_serve_parser(sub)
+
+    p = sub.add_parser("generate", help="build an asset from an image into the store; prints its id")
+    p.add_argument("image")
+    p.add_argument("--store", default=None)
+    p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("render", help="relight a stored asset from its input camera")
+    p.add_argument("asset_id")
+    p.add_argument("--hdri", default="studio", help="bpy HDRI name or .exr/.hdr path")
+    p.add_argument("--rotation", type=float, default=0.0, help="world Z rotation in degrees")
+    p.add_argument("--strength", type=float, default=1.0)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--background", action="store_true", help="draw the environment behind the object")
+    p.add_argument("--out", required=True)
+    p.add_argument("--store", default=None)
+    p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("bake", help="bake a stored asset to a GLB with PBR textures")
+    p.add_argument("asset_id")
+    p.add_argument("--texture-size", type=int, default=1024)
+    p.add_argument("--out", required=True)
+    p.add_argument("--store", default=None)
+    p.set_defaults(func=_cmd_bake)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, KeyError, FileNotFoundError) as e:
+        print(f"relight {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
