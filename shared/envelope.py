@@ -87,7 +87,7 @@ def _wire_array(arr: np.ndarray, where: str) -> np.ndarray:
     """C-contiguous little-endian version of `arr` (copies only when it must)."""
     if arr.dtype.name not in DTYPES:
         raise MalformedMessage(f"array {where} has dtype {arr.dtype}; allowed dtypes are {', '.join(sorted(DTYPES))}")
-    return np.ascontiguousarray(arr, dtype=_wire_dtype(arr.dtype.name))
+    return np.asarray(arr, dtype=_wire_dtype(arr.dtype.name), order="C")  # keeps 0-d arrays 0-d
 
 
 def pack_arrays(content: dict) -> tuple[dict, list]:
@@ -192,7 +192,7 @@ def _array_from(desc: dict, where: str, buffers: list) -> np.ndarray:
     if have != need:
         raise MalformedMessage(f"array {where}: shape {shape} {dtype} needs {need} bytes but buffer {index} has {have}")
     arr = np.frombuffer(buffers[index], dtype=wire, count=count) if count else np.empty(0, dtype=wire)
-    return arr.astype(wire.newbyteorder("="), copy=False).reshape(shape)
+    return arr.astype(wire.newbyteorder("="), copy=False).reshape(tuple(shape))
 
 
 def unpack_arrays(content: dict, buffers: list) -> dict:
