@@ -4,9 +4,11 @@ and an `Environment` with GGX-prefiltered specular mips and a diffuse irradiance
 import hashlib
 import importlib.util
 import threading
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
+import numba
 import numpy as np
 
 # ----------------------------------------------------------------------------------------------------------
@@ -75,6 +77,60 @@ def sample_equirect(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     out += np.take(flat, y1 + x0, axis=0) * (gx * fy)[:, None]
     out += np.take(flat, y1 + x1, axis=0) * (fx * fy)[:, None]
     return out.reshape(*shape, C)
+
+
+def njit_cached(**options):
+    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
+
+    def wrap(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # no writable cache locator
+            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
+            return numba.njit(cache=False, **options)(fn)
+
+    return wrap
+
+
+@njit_cached()
+def nb_dir_to_uv(x, y, z):
+    """Scalar dir_to_equirect_uv for numba kernels (same mapping, unit or non-unit direction)."""
+    r = np.sqrt(x * x + y * y + z * z)
+    if r <= 0.0:
+        r = 1.0
+    s = min(max(z / r, -1.0), 1.0)
+    return 0.5 - np.arctan2(y, x) * (0.5 / np.pi), 0.5 + np.arcsin(s) * (1.0 / np.pi)
+
+
+@njit_cached()
+def nb_sample_equirect(flat, offset, H, W, u, v):
+    """Scalar sample_equirect for numba kernels: bilinear (r, g, b) of the [H, W] level stored row-major at
+    flat[offset : offset + H * W] ([M, 3])."""
+    x = u * W - 0.5
+    y = (1.0 - v) * H - 0.5
+    x0f = np.floor(x)
+    y0f = np.floor(y)
+    fx = x - x0f
+    fy = y - y0f
+    x0 = int(x0f) % W
+    x1 = x0 + 1
+    if x1 == W:
+        x1 = 0
+    y0 = int(y0f)
+    if y0 < 0:
+        fy = 0.0
+    y1 = min(y0 + 1, H - 1)
+    y0 = min(max(y0, 0), H - 1)
+    r0 = offset + y0 * W
+    r1 = offset + y1 * W
+    w00 = (1.0 - fx) * (1.0 - fy)
+    w01 = fx * (1.0 - fy)
+    w10 = (1.0 - fx) * fy
+    w11 = fx * fy
+    r = w00 * flat[r0 + x0, 0] + w01 * flat[r0 + x1, 0] + w10 * flat[r1 + x0, 0] + w11 * flat[r1 + x1, 0]
+    g = w00 * flat[r0 + x0, 1] + w01 * flat[r0 + x1, 1] + w10 * flat[r1 + x0, 1] + w11 * flat[r1 + x1, 1]
+    b = w00 * flat[r0 + x0, 2] + w01 * flat[r0 + x1, 2] + w10 * flat[r1 + x0, 2] + w11 * flat[r1 + x1, 2]
+    return r, g, b
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -309,6 +365,7 @@ class _Prefiltered:
         self._irradiance: np.ndarray | None = None
         self._sh9: np.ndarray | None = None
         self._mips: list[np.ndarray] | None = None
+        self._packed: tuple[np.ndarray, np.ndarray] | None = None
 
     def mips(self) -> list[np.ndarray]:
         if self._mips is None:
@@ -331,6 +388,19 @@ class _Prefiltered:
                     levels.append(_prefilter_ggx(mips, r, w // 2, w, n))
                 self._specular = levels
             return self._specular
+
+    def packed_specular(self) -> tuple[np.ndarray, np.ndarray]:
+        """All specular levels in one [M, 3] array and an int64 [L, 3] table of (offset, h, w) per level."""
+        levels = self.specular()
+        with self._lock:
+            if self._packed is None:
+                table = np.zeros((len(levels), 3), dtype=np.int64)
+                off = 0
+                for k, lv in enumerate(levels):
+                    table[k] = (off, lv.shape[0], lv.shape[1])
+                    off += lv.shape[0] * lv.shape[1]
+                self._packed = (np.concatenate([lv.reshape(-1, 3) for lv in levels]), table)
+            return self._packed
 
     def irradiance(self) -> np.ndarray:
         with self._lock:
@@ -449,6 +519,14 @@ class Environment:
         """[..., 3] world normals -> [..., 3] E(n) / pi, the outgoing radiance of a white Lambertian surface."""
         u, v = self._uv(normals)
         return sample_equirect(self._data.irradiance(), u, v) * np.float32(self.strength)
+
+    def kernel_data(self) -> tuple:
+        """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:
+        (rot [3, 3] float32 world -> image frame, strength, spec_flat [M, 3], spec_table [L, 3] (offset, h, w),
+        irr_flat [h * w, 3], irr_h, irr_w). Lookups in a kernel must equal .specular() / .irradiance()."""
+        spec_flat, spec_table = self._data.packed_specular()
+        irr = self._data.irradiance()
+        return (self._rot, np.float32(self.strength), spec_flat, spec_table, irr.reshape(-1, 3), irr.shape[0], irr.shape[1])
 
     @property
     def sh9(self) -> np.ndarray:
