@@ -103,13 +103,17 @@ def delight(
         albedo_seen = np.maximum(obs - spec, 0) / np.maximum(shading, 1e-4)
         light = world.sh9
     else:
-        c = fit_sh_shading(ns, aos, obs)  # [9, 3]
-        shading = np.maximum((sh9_basis(ns) @ c), 1e-4) * aos[:, None]
-        floor = 0.05 * np.percentile(shading, 99, axis=0)
+        # the light's colour and the albedo's are ambiguous; assume a neutral (white-balanced) light, so the
+        # shading is fitted to luminance and all colour stays in the albedo
+        lum_w = np.array([0.2126, 0.7152, 0.0722])
+        c = fit_sh_shading(ns, aos, (obs @ lum_w)[:, None])  # [9, 1]
+        shading = np.maximum(sh9_basis(ns) @ c, 1e-4) * aos[:, None]  # [S, 1]
+        floor = 0.05 * np.percentile(shading, 99)
         albedo_seen = obs / np.maximum(shading, floor)
-        lum = albedo_seen @ np.array([0.2126, 0.7152, 0.0722])
+        lum = albedo_seen @ lum_w
         scale = ALBEDO_P95 / max(float(np.percentile(lum, 95)), 1e-6)
         albedo_seen *= scale
+        c = np.repeat(c, 3, axis=1)
         light = c / scale * np.pi / SH9_COSINE_LOBE[:, None]  # radiance SH of the estimated light
     albedo_seen = np.clip(albedo_seen, 0.0, 1.0)
     albedo = complete_unseen(points, seen, albedo_seen, camera, spacing)
