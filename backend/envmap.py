@@ -349,6 +349,8 @@ SH9_COSINE_LOBE = np.array([np.pi] + [2 * np.pi / 3] * 3 + [np.pi / 4] * 5)
 def _project_sh9(mips: list[np.ndarray], src_width: int = 256) -> np.ndarray:
     """[9, 3] SH radiance coefficients of the (unrotated) source by quadrature over a ~src_width mip."""
     src = next((m for m in mips if m.shape[1] <= src_width), mips[-1])
+    rep = max(1, src_width // src.shape[1])  # small images: integrate the basis on a finer grid (nearest texel)
+    src = np.repeat(np.repeat(src, rep, axis=0), rep, axis=1)
     sh, sw = src.shape[:2]
     Y = sh9_basis(equirect_pixel_dirs(sh, sw)).reshape(-1, 9)
     domega = np.repeat(equirect_texel_solid_angles(sh, sw), sw)
