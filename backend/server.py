@@ -189,7 +189,7 @@ class Server:
         poller.register(self._wake_r, zmq.POLLIN)
         while not self._stopping.is_set():
             events = dict(poller.poll(POLL_MS))
-            if self._wake_r.fileno() in events or self._wake_r in events:
+            if self._wake_r in events:
                 try:
                     while self._wake_r.recv(4096):
                         pass

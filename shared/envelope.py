@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from . import limits
-from .errors import LimitExceeded, MalformedMessage, ProtocolError, RemoteError
+from .errors import MalformedMessage, ProtocolError, RemoteError
 from .version import PROTOCOL_VERSION, check_compatible
 
 # dtypes an array may travel as (numpy names); always little-endian on the wire

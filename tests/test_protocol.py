@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from relight_protocol import limits
-from relight_protocol.envelope import Message, deserialize, pack_arrays, serialize, split_identities, unpack_arrays
+from relight_protocol.envelope import Message, deserialize, serialize, split_identities, unpack_arrays
 from relight_protocol.errors import (InvalidRequest, LimitExceeded, MalformedMessage, RemoteError,
                                      UnknownMessageType, VersionMismatch)
 from relight_protocol.messages import (error_reply_for, make_error_reply, make_progress, make_reply, make_request,
