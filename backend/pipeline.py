@@ -123,7 +123,7 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     t = time.perf_counter()
     ao_v = ambient_occlusion(geo.vertices, geo.faces, vn, geo.vertices, vn)
     _, _, fid, bary, _ = sample_surface(geo.vertices, geo.faces, vn, inputs.n_gaussians, seed=0)
-    ao = np.einsum("nk,nk->n", bary, ao_v[geo.faces[fid]]).astype(np.float32)
+    ao = np.clip(np.einsum("nk,nk->n", bary, ao_v[geo.faces[fid]]), 0.0, 1.0).astype(np.float32)
     timings["visibility"] = time.perf_counter() - t
 
     progress("delight", 0.5, f"removing the input lighting ({inputs.light_hint})")

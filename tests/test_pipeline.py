@@ -1,0 +1,139 @@
+"""The in-process pipeline end to end on the shipped sample, plus the asset store, GLB and PLY formats."""
+
+import numpy as np
+import pytest
+
+from relight.colour import srgb_to_linear
+from relight.envmap import Environment, builtin_hdris
+from relight.geometry.base import camera_to_world
+from relight.gltf import read_glb_json
+from relight.imageio import read_rgba
+from relight.pipeline import GenerateInputs, bake_glb, generate, render, splats_ply
+from relight.ply import read_ply
+from relight.store import AssetStore, UnknownAsset
+
+SAMPLE = __import__("relight.demo", fromlist=["SAMPLE"]).SAMPLE
+
+
+@pytest.fixture(scope="module")
+def sample_rgba():
+    rgba = read_rgba(SAMPLE)
+    return np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+
+
+@pytest.fixture(scope="module")
+def asset(sample_rgba):
+    stages = []
+    a = generate(GenerateInputs(image=sample_rgba, name="sample", n_gaussians=40_000),
+                 lambda s, f, m="": stages.append((s, f)))
+    fr = [f for _, f in stages]
+    assert fr == sorted(fr) and fr[-1] == 1.0  # progress is monotone and finishes
+    assert {"segment", "geometry", "delight", "gaussians"} <= {s for s, _ in stages}
+    return a
+
+
+def test_asset_contents(asset):
+    g = asset.gaussians
+    assert 35_000 < len(g) < 45_000
+    assert np.all(np.abs(g.means) <= 0.5 + 1e-4)  # unit cube
+    np.testing.assert_allclose(np.linalg.norm(g.normals, axis=1), 1.0, atol=1e-4)
+    assert (g.voxel >= 0).mean() > 0.99 and asset.voxels.max() < 64
+    assert 0.2 < asset.meta["seen_fraction"] < 0.8  # one view sees the front, not the back
+    assert g.visibility.min() >= 0 and g.visibility.max() <= 1 and g.visibility.mean() > 0.6
+    # the unseen side was completed: no black, no NaN
+    assert np.isfinite(g.albedo).all() and (g.albedo.sum(1) > 0.05).mean() > 0.99
+
+
+def test_delit_albedo_keeps_colour_and_drops_shading(asset, sample_rgba):
+    """The object is a warm orange (see tools/make_sample.py): the albedo stays warm. Shading is a smooth function
+    of the normal, so how much of the brightness the normal explains (R^2 of an order-2 SH fit) must drop."""
+    from relight.delight import sample_image, visible_points
+    from relight.envmap import sh9_basis
+    from relight.segment import segment
+
+    g = asset.gaussians
+    assert np.median(g.albedo[:, 0]) > 1.5 * np.median(g.albedo[:, 2])
+    mask = segment(sample_rgba)
+    seen, xy = visible_points(asset.input_camera, asset.vertices, asset.faces, g.means, g.normals, mask)
+    lum_w = np.array([0.2126, 0.7152, 0.0722])
+    lum_in = sample_image(sample_rgba[..., :3], xy[seen]) @ lum_w
+    lum_alb = g.albedo[seen] @ lum_w
+
+    def r2(y):
+        Y = sh9_basis(g.normals[seen])
+        c, *_ = np.linalg.lstsq(Y, y, rcond=None)
+        return 1 - np.var(y - Y @ c) / np.var(y)
+
+    assert r2(lum_alb) < 0.5 * r2(lum_in), (r2(lum_alb), r2(lum_in))
+
+
+def test_render_covers_the_silhouette_and_follows_the_light(asset, sample_rgba):
+    cam = camera_to_world(asset.input_camera, asset.model_matrix)
+    hdris = builtin_hdris()
+    night = render(asset, cam, Environment.from_file(hdris["night"]))
+    studio = render(asset, cam, Environment.from_file(hdris["studio"]))
+    assert night.rgba8.shape == (cam.height, cam.width, 4)
+    cov = night.rgba8[..., 3] > 127
+    m = sample_rgba[..., 3] > 0.5
+    assert (cov & m).sum() / (cov | m).sum() > 0.9
+    # brighter world -> brighter asset, the same coverage
+    lum = lambda r: r.rgba8[..., :3][cov].mean()  # noqa: E731
+    assert lum(studio) > lum(night) + 20
+    assert np.array_equal(night.rgba8[..., 3], studio.rgba8[..., 3])
+    bg = render(asset, cam.resized(64, 64), Environment.from_file(hdris["forest"]), background=True)
+    assert (bg.rgba8[..., 3] == 255).all() and bg.rgba8[..., :3].std() > 5
+
+
+def test_store_survives_a_restart(asset, tmp_path):
+    AssetStore(tmp_path).put(asset)
+    again = AssetStore(tmp_path)  # a new process would see exactly this
+    assert again.ids() == [asset.asset_id]
+    b = again.get(asset.asset_id)
+    np.testing.assert_array_equal(b.gaussians.albedo, asset.gaussians.albedo)
+    np.testing.assert_array_equal(b.input_camera.viewmat, asset.input_camera.viewmat)
+    with pytest.raises(UnknownAsset, match="generate it again"):
+        again.get("0123456789abcdef")
+    with pytest.raises(UnknownAsset):
+        again.get("../../etc")
+
+
+def test_glb_is_metallic_roughness_and_imports_into_blender(asset, tmp_path):
+    data = bake_glb(asset, texture_size=256)
+    doc = read_glb_json(data)
+    pbr = doc["materials"][0]["pbrMetallicRoughness"]
+    assert "baseColorTexture" in pbr and "metallicRoughnessTexture" in pbr
+    assert {im["mimeType"] for im in doc["images"]} == {"image/png"}
+    path = tmp_path / "a.glb"
+    path.write_bytes(data)
+    import bpy
+
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.gltf(filepath=str(path))
+    obj = next(o for o in bpy.data.objects if o.type == "MESH")
+    dims = np.array(obj.dimensions)
+    assert dims.max() == pytest.approx(1.0, rel=0.02)  # unit cube, Z up preserved: tallest axis is not Y
+    assert dims[2] > dims[1]
+    bsdf = next(n for n in obj.active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    for name in ("Base Color", "Roughness", "Metallic"):
+        assert bsdf.inputs[name].is_linked, name
+
+
+def test_ply_has_3dgs_and_pbr_fields(asset):
+    rec = read_ply(splats_ply(asset))
+    for f in ("x", "y", "z", "f_dc_0", "opacity", "scale_0", "rot_0", "albedo_0", "roughness", "metallic"):
+        assert f in rec.dtype.names
+    assert len(rec) == len(asset.gaussians)
+    np.testing.assert_allclose(rec["albedo_0"], asset.gaussians.albedo[:, 0])
+    q = np.stack([rec[f"rot_{i}"] for i in range(4)], 1)
+    np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
+
+
+def test_bad_inputs_get_clear_errors(sample_rgba):
+    with pytest.raises(ValueError, match="no object"):
+        generate(GenerateInputs(image=np.zeros((64, 64, 4), np.float32)))
+    with pytest.raises(ValueError, match="light_hint"):
+        generate(GenerateInputs(image=sample_rgba, light_hint="sunny"))
+    with pytest.raises(ValueError, match="no world"):
+        generate(GenerateInputs(image=sample_rgba, light_hint="world"))
+    with pytest.raises(ValueError, match="needs a mesh"):
+        generate(GenerateInputs(image=sample_rgba, provider="scene"))
