@@ -135,7 +135,7 @@ class Session:
             status.message = ""
             status.status_message = outcome
             if error:
-                status.last_error = error
+                status.last_error = error.strip().splitlines()[0][:300]  # the panel shows one line
         if error:
             print(f"Relight: {error}")
 
@@ -354,8 +354,11 @@ def ensure_backend(prefs) -> dict:
     Returns the hello reply content; raises BackendUnavailable with an actionable message.
     """
     SESSION.job_timeout = float(prefs.job_timeout)
+    timeout = float(prefs.request_timeout)
+    if prefs.start_local and not LOCAL_BACKEND.running():
+        timeout = min(timeout, 1.0)  # a local backend answers fast; don't make the artist wait before starting one
     try:
-        hello = SESSION.say_hello(prefs.endpoint, float(prefs.request_timeout))
+        hello = SESSION.say_hello(prefs.endpoint, timeout)
     except BackendUnavailable:
         if not prefs.start_local:
             _mark_disconnected()

@@ -185,7 +185,7 @@ def render_object_image(path: Path, samples: int = 16) -> None:
 def cached_object_render(width: int = 96, height: int = 96, samples: int = 16) -> Path:
     """A Cycles render of an orange sphere under the forest HDRI, cached under RELIGHT_CACHE_DIR by its parameters.
 
-    Leaves the scene reset afterwards (the caller sets up its own scene).
+    Rendering resets the scene (and so disables extensions): call it before installing the add-on.
     """
     cache = Path(os.environ["RELIGHT_CACHE_DIR"]) / "addon"
     cache.mkdir(parents=True, exist_ok=True)
@@ -200,6 +200,12 @@ def cached_object_render(width: int = 96, height: int = 96, samples: int = 16) -
     return path
 
 
+@pytest.fixture(scope="session")
+def object_image_path() -> Path:
+    """[128, 128] RGBA PNG of a sphere rendered by Cycles (cached); session scope so it runs before the add-on install."""
+    return cached_object_render(128, 128, samples=16)
+
+
 def image_pixels(image) -> np.ndarray:
     """[H, W, 4] float32 pixels of a bpy image, row 0 = top."""
     w, h = image.size
@@ -208,14 +214,19 @@ def image_pixels(image) -> np.ndarray:
     return buf.reshape(h, w, image.channels)[::-1]
 
 
-def tick_until_idle(session_module, timeout: float = 600.0) -> float:
-    """Call the add-on's tick() (what bpy.app.timers would call) until no job runs; returns the seconds taken."""
+def tick_until_idle(session_module, timeout: float = 600.0, on_tick=None) -> float:
+    """Call the add-on's tick() (what bpy.app.timers would call) until no job runs; returns the seconds taken.
+
+    on_tick(), if given, runs after every tick (e.g. to record the progress shown in the panel).
+    """
     import time
 
     start = time.monotonic()
     while session_module.SESSION.running_job() is not None:
         assert time.monotonic() - start < timeout, f"job still running after {timeout} s"
         interval = session_module.tick()
+        if on_tick is not None:
+            on_tick()
         if interval is not None:
             time.sleep(min(interval, 0.05))
     return time.monotonic() - start

@@ -17,9 +17,11 @@ from blender_fixture import (  # noqa: F401  (fixtures)
     make_hdri_world,
     make_plain_world,
     make_sphere_with_material,
+    object_image_path,
     relight_addon,
     tick_until_idle,
 )
+from server_fixture import relight_server_module  # noqa: F401  (fixture: one `relight serve` for this module)
 
 import bpy  # after conftest set the Blender user folders
 
@@ -209,5 +211,158 @@ def test_register_unregister_symmetric(relight_addon):
 def test_panel_draws_in_sidebar(relight_addon):
     panel = bpy.types.RELIGHT_PT_main
     assert (panel.bl_space_type, panel.bl_region_type, panel.bl_category) == ("VIEW_3D", "UI", "Relight")
+    assert "progress" in bpy.types.UILayout.bl_rna.functions  # the progress bar the panel draws (Blender 4.0+)
     prefs = addon_prefs()
     assert prefs.endpoint == "tcp://127.0.0.1:5557"
+    assert relight_addon.prefs.RELIGHT_AP_preferences.bl_idname == "bl_ext.user_default.relight"
+
+
+# ------------------------------------------------------------------------------------ against `relight serve`
+
+
+def _use_server(server) -> None:
+    prefs = addon_prefs()
+    prefs.endpoint = server.endpoint
+    prefs.request_timeout = 10.0
+
+
+def test_status_check_shows_connected_version_device(relight_addon, relight_server_module):
+    _use_server(relight_server_module)
+    status = bpy.context.window_manager.relight
+    assert status.connected is False
+    assert bpy.ops.relight.check_backend() == {"FINISHED"}
+    assert status.connected is True
+    import relight
+
+    assert status.server_version == relight.__version__
+    assert status.device == "cpu"  # no GPU on these machines
+    assert relight_addon.session.SESSION.hello["protocol_version"].split(".")[0] == "1"
+
+
+def test_world_without_hdri_warns_and_backend_errors_are_shown(relight_addon, relight_server_module):
+    _use_server(relight_server_module)
+    make_camera(width=32, height=24)
+    make_plain_world()
+    bpy.context.scene.relight.asset_id = "0123456789abcdef01234567"  # no such asset in the server's store
+    assert bpy.ops.relight.preview() == {"FINISHED"}  # a warning, not an error: the preview still runs
+    status = bpy.context.window_manager.relight
+    assert status.last_warning == (
+        "World has no HDRI environment texture; previewing under its background colour instead"
+    )
+    assert status.job_action == "render"
+    tick_until_idle(relight_addon.session, timeout=60)
+    assert status.job_action == ""
+    assert status.last_error.startswith("render failed:") and "0123456789abcdef01234567" in status.last_error
+    assert "Relight Preview" not in bpy.data.images
+
+
+def _principled_input_source(link_node, socket_name: str):
+    """Follow the link into `socket_name` back through Separate Color / normal-map style nodes to an image node."""
+    sock = link_node.inputs[socket_name]
+    assert sock.is_linked, f"Principled BSDF {socket_name} is not linked to a texture"
+    node = sock.links[0].from_node
+    seen = 0
+    while node.type != "TEX_IMAGE" and seen < 4:
+        linked = [i for i in node.inputs if i.is_linked]
+        assert linked, f"{socket_name} comes from {node.type} with no input"
+        node = linked[0].links[0].from_node
+        seen += 1
+    return node
+
+
+def test_generate_preview_import_full_flow(object_image_path, relight_addon, relight_server_module):
+    """Image -> Generate (tick) -> Preview under the scene world (tick) -> Import PBR mesh (tick)."""
+    _use_server(relight_server_module)
+    session = relight_addon.session
+    scene = bpy.context.scene
+    status = bpy.context.window_manager.relight
+    make_hdri_world("sunset", rotation_z=0.5)
+    make_camera(location=(0.0, -4.0, 1.0), target=(0.0, 0.0, 0.3), width=80, height=64)
+    scene.relight.image = bpy.data.images.load(str(object_image_path))
+    scene.relight.texture_size = 256
+
+    seen = []
+    record = lambda: seen.append((status.stage, round(status.fraction, 3)))  # noqa: E731
+    assert bpy.ops.relight.generate() == {"FINISHED"}  # returns at once: the job runs on the backend
+    assert session.SESSION.running_job() is not None and status.job_action == "generate"
+    t_generate = tick_until_idle(session, on_tick=record)
+    assert status.last_error == "", status.last_error
+    assert scene.relight.asset_id
+    fractions = [f for _, f in seen if f > 0]
+    assert fractions and max(fractions) >= 0.3 and len({s for s, _ in seen}) >= 3  # progress reached the panel
+
+    assert bpy.ops.relight.preview() == {"FINISHED"}
+    t_preview = tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    assert status.last_warning == ""
+    preview = bpy.data.images["Relight Preview"]
+    assert tuple(preview.size) == (80, 64)
+    px = image_pixels(preview)
+    alpha = px[..., 3]
+    coverage = float((alpha > 0.5).mean())
+    assert 0.02 < coverage < 0.9, coverage
+    rgb = px[..., :3][alpha > 0.5]
+    assert rgb.std() > 0.02 and rgb.mean() > 0.05  # shaded, not flat or black
+
+    before = set(bpy.data.objects)
+    assert bpy.ops.relight.import_mesh() == {"FINISHED"}
+    t_import = tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    meshes = [o for o in bpy.data.objects if o not in before and o.type == "MESH"]
+    assert len(meshes) == 1
+    mat = meshes[0].active_material
+    assert mat is not None and mat.use_nodes
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    textures = {name: _principled_input_source(bsdf, name) for name in ("Base Color", "Roughness", "Metallic")}
+    for name, node in textures.items():
+        assert node.type == "TEX_IMAGE" and node.image is not None, name
+        assert tuple(node.image.size) == (256, 256), (name, tuple(node.image.size))
+    print(f"\nadd-on full flow: generate {t_generate:.1f} s, preview {t_preview:.1f} s, import {t_import:.1f} s")
+
+
+def test_cancel_generate(object_image_path, relight_addon, relight_server_module):
+    _use_server(relight_server_module)
+    session = relight_addon.session
+    status = bpy.context.window_manager.relight
+    bpy.context.scene.relight.image = bpy.data.images.load(str(object_image_path))
+    assert bpy.ops.relight.generate() == {"FINISHED"}
+    with pytest.raises(RuntimeError, match="poll"):  # one job at a time; the buttons are disabled meanwhile
+        bpy.ops.relight.generate()
+    # Cancel at once: the backend checks between pipeline steps, so the job stops at its first check.
+    assert bpy.ops.relight.cancel() == {"FINISHED"}
+    assert status.message == "cancelling..."
+    tick_until_idle(session, timeout=120)
+    assert session.SESSION.results[-1] == ("generate", "generate cancelled")
+    assert status.status_message == "generate cancelled" and status.job_action == ""
+    assert status.last_error == ""
+    assert not bpy.context.scene.relight.asset_id
+
+
+def test_start_and_stop_local_backend(relight_addon, free_port, tmp_path):
+    """'Start a local backend' spawns `<python> -m relight.cli serve` and the status check then connects to it."""
+    import sys
+
+    prefs = addon_prefs()
+    prefs.endpoint = f"tcp://127.0.0.1:{free_port}"
+    prefs.start_local = True
+    prefs.python_path = sys.executable
+    prefs.store_dir = str(tmp_path / "store")
+    status = bpy.context.window_manager.relight
+    session = relight_addon.session
+    try:
+        assert bpy.ops.relight.check_backend() == {"FINISHED"}
+        assert status.connected and status.device == "cpu" and status.local_backend_running
+        assert session.LOCAL_BACKEND.running()
+        assert bpy.ops.relight.stop_local_backend() == {"FINISHED"}
+        assert not session.LOCAL_BACKEND.running() and not status.connected
+    finally:
+        session.stop_local_backend()
+
+
+def test_start_local_backend_needs_a_python(relight_addon, free_port):
+    prefs = addon_prefs()
+    prefs.endpoint = f"tcp://127.0.0.1:{free_port}"
+    prefs.start_local = True
+    prefs.python_path = ""
+    with pytest.raises(RuntimeError, match="Set 'Backend Python' in the Relight add-on preferences"):
+        bpy.ops.relight.check_backend()
