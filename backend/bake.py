@@ -9,6 +9,7 @@ from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from .asset import RelightableAsset
+from .geometry.base import vertex_normals
 from .mesh_raster import interpolate, rasterize
 
 
@@ -37,13 +38,30 @@ def unwrap(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray, size: i
     return vmapping, indices, uvs
 
 
-def bake(asset: RelightableAsset, size: int = 1024, progress=None) -> BakedMesh:
-    """Charts, then for every texel its surface point, then the inverse-distance blend of the 4 nearest Gaussians."""
+MAX_BAKE_FACES = 10_000  # xatlas time grows fast with faces; detail lives in the textures, not the triangles
+
+
+def simplify(vertices: np.ndarray, faces: np.ndarray, max_faces: int = MAX_BAKE_FACES):
+    """Quadric decimation to at most max_faces -> (vertices [V', 3] float32, faces [F', 3] int64, normals)."""
+    if len(faces) > max_faces:
+        import fast_simplification
+
+        vertices, faces = fast_simplification.simplify(vertices.astype(np.float32), faces.astype(np.int64),
+                                                       target_count=max_faces)
+    vertices, faces = vertices.astype(np.float32), faces.astype(np.int64)
+    return vertices, faces, vertex_normals(vertices, faces)
+
+
+def bake(asset: RelightableAsset, size: int = 1024, progress=None, max_faces: int = MAX_BAKE_FACES) -> BakedMesh:
+    """Decimate, chart, then for every texel its surface point and the inverse-distance blend of the 4 nearest
+    Gaussians."""
     step = progress or (lambda *a, **k: None)
-    step("bake", 0.0, "unwrapping UVs (xatlas)")
-    vmap, faces, uvs = unwrap(asset.vertices, asset.faces, asset.vertex_normals, size)
-    verts = asset.vertices[vmap]
-    normals = asset.vertex_normals[vmap]
+    step("bake", 0.0, f"simplifying {len(asset.faces)} faces to at most {max_faces}")
+    v0, f0, n0 = simplify(asset.vertices, asset.faces, max_faces)
+    step("bake", 0.05, f"unwrapping UVs of {len(f0)} faces (xatlas)")
+    vmap, faces, uvs = unwrap(v0, f0, n0, size)
+    verts = v0[vmap]
+    normals = n0[vmap]
     step("bake", 0.4, f"rasterizing {len(faces)} triangles into a {size}x{size} atlas")
     clip = np.zeros((len(uvs), 4), np.float32)
     clip[:, 0] = uvs[:, 0] * 2 - 1
