@@ -332,8 +332,6 @@ def test_restarted_server_serves_stored_asset_and_stops_on_sigint(server, genera
     assert second.stdout[-1] == "relight serve: stopped"
 
 
-@pytest.mark.skipif(not os.environ.get("RELIGHT_SLOW_TESTS"), reason="bake takes ~35 s on 2 cores; "
-                    "set RELIGHT_SLOW_TESTS=1")
 def test_bake_returns_glb_bytes(server, generated):
     asset_id = generated[2].content["asset_id"]
     c = server.client()
