@@ -444,6 +444,18 @@ def _rot_z(angle: float) -> np.ndarray:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
+def level_blend(r, k0, n_levels: int):
+    """Blend weight of level k0 + 1 for perceptual roughness r in [k0, k0 + 1] / (n_levels - 1): linear in
+    alpha = r^2 (levels sit at r_k = k / (n_levels - 1)). Works on scalars (numba) and arrays."""
+    s = n_levels - 1
+    a0 = (k0 / s) ** 2
+    a1 = ((k0 + 1) / s) ** 2
+    return (r * r - a0) / (a1 - a0)
+
+
+nb_level_blend = njit_cached()(level_blend)
+
+
 class Environment:
     """An HDR environment (equirect, linear Rec.709) as Blender's world sees it through
     Environment Texture <- Mapping (Z rotation) and Background (strength).
@@ -494,7 +506,8 @@ class Environment:
 
     def specular(self, dirs: np.ndarray, roughness) -> np.ndarray:
         """[..., 3] reflection directions, [...] perceptual roughness in [0, 1] -> [..., 3] GGX-prefiltered
-        radiance (bilinear within a level, linear between the two nearest roughness levels)."""
+        radiance (bilinear within a level; between the two nearest roughness levels r0 < r <= r1, linear in
+        GGX alpha = r^2, which keeps near-mirror lobes sharp)."""
         levels = self._data.specular()
         u, v = self._uv(dirs)
         shape = u.shape
@@ -503,7 +516,7 @@ class Environment:
         r = np.broadcast_to(np.asarray(roughness, dtype=np.float32), shape).reshape(-1)
         f = np.clip(r, 0.0, 1.0) * (len(levels) - 1)
         k0 = np.minimum(np.floor(f).astype(np.int64), len(levels) - 2)
-        t = (f - k0).astype(np.float32)
+        t = np.clip(level_blend(r, k0, len(levels)), 0.0, 1.0).astype(np.float32)
         out = np.zeros((u.shape[0], 3), dtype=np.float32)
         for k, level in enumerate(levels):
             for idx, w in ((np.nonzero(k0 == k)[0], None), (np.nonzero(k0 + 1 == k)[0], 1)):

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import brdf_lut
 from .camera import Camera
-from .envmap import Environment, nb_dir_to_uv, nb_sample_equirect, njit_cached
+from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirect, njit_cached
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
@@ -246,7 +246,7 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
                             rot[2, 0] * rx + rot[2, 1] * ry + rot[2, 2] * rz)  # fmt: skip
         lf = rough * (n_levels - 1)
         k0 = min(int(np.floor(lf)), n_levels - 2)
-        t = lf - k0
+        t = min(max(nb_level_blend(rough, k0, n_levels), 0.0), 1.0)
         sr = sg = sb = 0.0
         if 1.0 - t > 0.0:
             lr, lg, lb = nb_sample_equirect(spec_flat, spec_table[k0, 0], spec_table[k0, 1], spec_table[k0, 2], u, v)
