@@ -217,13 +217,14 @@ def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
     """[H, W, 4] uint8 display-referred sRGB + alpha, row 0 = top -> image datablock `name` of that size.
 
     A byte sRGB image: the Image Editor shows it as sent (it applies the view transform only with View as Render).
+    Packed into the .blend and given a fake user, so saving the file keeps it.
     """
     rgba8 = np.asarray(rgba8)
     if rgba8.ndim != 3 or rgba8.shape[2] != 4:
         raise SceneIOError(f"Preview image has shape {rgba8.shape}; expected [H, W, 4]")
     h, w = rgba8.shape[:2]
     image = bpy.data.images.get(name)
-    if image is not None and (tuple(image.size) != (w, h) or image.is_float or image.source != "GENERATED"):
+    if image is not None and (tuple(image.size) != (w, h) or image.is_float):
         bpy.data.images.remove(image)
         image = None
     if image is None:
@@ -233,4 +234,6 @@ def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
     px = (rgba8[::-1].astype(np.float32) / 255.0).ravel()  # Blender rows start at the bottom
     image.pixels.foreach_set(px)
     image.update()
+    image.pack()  # as PNG inside the .blend: a generated image's pixels are otherwise lost on save
+    image.use_fake_user = True  # kept on save even when no editor shows it
     return image

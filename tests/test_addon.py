@@ -150,6 +150,10 @@ def test_write_preview_and_import_glb(relight_addon, tmp_path):
     assert image.name == "Relight Preview" and tuple(image.size) == (40, 24)
     px = image_pixels(image)  # row 0 = top
     np.testing.assert_allclose(px * 255.0, rgba.astype(np.float32), atol=0.51)
+    assert image.packed_file is not None and image.use_fake_user  # survives saving the .blend
+    again = io.write_preview(rgba[::-1].copy())  # same size: the datablock is reused
+    assert again == image
+    np.testing.assert_allclose(image_pixels(again) * 255.0, rgba[::-1].astype(np.float32), atol=0.51)
     image2 = io.write_preview(rgba[:10, :20])  # a new size replaces the datablock
     assert tuple(image2.size) == (20, 10) and len([i for i in bpy.data.images if i.name.startswith("Relight")]) == 1
 
@@ -324,7 +328,11 @@ def test_cancel_generate(object_image_path, relight_addon, relight_server_module
     _use_server(relight_server_module)
     session = relight_addon.session
     status = bpy.context.window_manager.relight
-    bpy.context.scene.relight.image = bpy.data.images.load(str(object_image_path))
+    # An image this server has not seen: a stored asset with the same content id would come back at once.
+    image = bpy.data.images.load(str(object_image_path))
+    px = image_pixels(image)[:, ::-1]  # mirrored
+    image.pixels.foreach_set(np.ascontiguousarray(px[::-1]).ravel())
+    bpy.context.scene.relight.image = image
     assert bpy.ops.relight.generate() == {"FINISHED"}
     with pytest.raises(RuntimeError, match="poll"):  # one job at a time; the buttons are disabled meanwhile
         bpy.ops.relight.generate()
