@@ -52,6 +52,7 @@ class Session:
         self.job: Job | None = None
         self.job_timeout = 900.0  # seconds of silence after which a job is given up (from the preferences)
         self.results: list[tuple[str, str]] = []  # (action, outcome) of finished jobs, newest last
+        self.last_reply: dict = {}  # content of the last successful job reply, arrays left out
 
     # -------------------------------------------------------------------------------- connection
 
@@ -167,6 +168,7 @@ class Session:
         if scene is None:
             self._finish(f"{job.action} finished", f"The scene '{job.scene_name}' of this job no longer exists")
             return
+        self.last_reply = {k: v for k, v in msg.content.items() if k not in ("image", "data")}
         try:
             outcome = _APPLY[job.action](scene, msg.content)
         except Exception as e:  # a bad reply must not kill the timer; show it instead
@@ -194,7 +196,9 @@ def _apply_generate(scene, content: dict) -> str:
     props = scene.relight
     props.asset_id = str(content["asset_id"])
     props.asset_name = str(content.get("name", props.asset_id))
-    return f"Asset '{props.asset_name}' ready"
+    stats = content.get("stats") or {}
+    seconds = f" in {stats['seconds']:.1f} s" if isinstance(stats.get("seconds"), (int, float)) else ""
+    return f"Asset '{props.asset_name}' ready{seconds}"
 
 
 def _apply_render(scene, content: dict) -> str:

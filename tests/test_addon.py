@@ -340,7 +340,7 @@ def test_cancel_generate(object_image_path, relight_addon, relight_server_module
     assert bpy.ops.relight.cancel() == {"FINISHED"}
     assert status.message == "cancelling..."
     tick_until_idle(session, timeout=120)
-    assert session.SESSION.results[-1] == ("generate", "generate cancelled")
+    assert session.SESSION.results[-1] == ("generate", "generate cancelled"), session.SESSION.results[-1]
     assert status.status_message == "generate cancelled" and status.job_action == ""
     assert status.last_error == ""
     assert not bpy.context.scene.relight.asset_id
@@ -374,3 +374,25 @@ def test_start_local_backend_needs_a_python(relight_addon, free_port):
     prefs.python_path = ""
     with pytest.raises(RuntimeError, match="Set 'Backend Python' in the Relight add-on preferences"):
         bpy.ops.relight.check_backend()
+
+
+def test_generate_from_scene_mesh_camera_and_world(object_image_path, relight_addon, relight_server_module):
+    """Mesh picked: provider 'scene' with the active camera as the image camera and the world as the input light."""
+    _use_server(relight_server_module)
+    session = relight_addon.session
+    scene = bpy.context.scene
+    status = bpy.context.window_manager.relight
+    # The very scene the input image was rendered from (see blender_fixture.cached_object_render).
+    make_hdri_world("forest")
+    make_camera(width=128, height=128)
+    sphere = make_sphere_with_material()
+    scene.relight.image = bpy.data.images.load(str(object_image_path))
+    scene.relight.mesh_object = sphere
+    scene.relight.light_hint = "world"
+    assert bpy.ops.relight.generate() == {"FINISHED"}
+    tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    assert status.last_warning == ""
+    assert scene.relight.asset_id and status.status_message.startswith("Asset '")
+    stats = session.SESSION.last_reply["stats"]
+    assert stats["faces"] > 0 and stats["gaussians"] > 0
