@@ -396,3 +396,23 @@ def test_generate_from_scene_mesh_camera_and_world(object_image_path, relight_ad
     assert scene.relight.asset_id and status.status_message.startswith("Asset '")
     stats = session.SESSION.last_reply["stats"]
     assert stats["faces"] > 0 and stats["gaussians"] > 0
+
+
+def test_bundled_pyzmq_wheel_is_installed_by_blender(relight_addon):
+    """Blender unpacked the add-on's own pyzmq wheel (the one a user's Blender, with no pyzmq, will import)."""
+    import os
+    from pathlib import Path
+
+    site = Path(os.environ["BLENDER_USER_RESOURCES"]) / "extensions" / ".local" / "lib" / "python3.11" / "site-packages"
+    assert (site / "zmq" / "__init__.py").is_file(), f"no zmq unpacked under {site}"
+    assert list(site.glob("pyzmq-*.dist-info")), "pyzmq wheel metadata missing"
+
+
+def test_open_image_sets_the_input(object_image_path, relight_addon):
+    assert bpy.ops.relight.open_image(filepath=str(object_image_path)) == {"FINISHED"}
+    image = bpy.context.scene.relight.image
+    assert image is not None and tuple(image.size) == (128, 128)
+    arr, space = relight_addon.scene_io.image_to_array(image)
+    assert space == "srgb" and arr.dtype == np.uint8 and 0 < (arr[..., 3] > 127).mean() < 1  # a cut-out object
+    with pytest.raises(RuntimeError, match="Could not open image"):
+        bpy.ops.relight.open_image(filepath=str(object_image_path) + ".missing")
