@@ -5,21 +5,21 @@ Progress is reported through `progress(stage, fraction, message)`; a job runner 
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import __version__
 from .asset import RelightableAsset
 from .camera import Camera
-from .colour import agx, linear_to_srgb, to_uint8
+from .colour import linear_to_srgb, to_uint8
+from .render import RenderResult, render  # noqa: F401  (re-exported: the service and CLI call pipeline.render)
 from .delight import delight
 from .envmap import Environment, builtin_hdris
 from .gaussians import SurfaceGaussians, quats_from_normals
 from .geometry.base import GeometryResult, camera_to_asset, normalise, vertex_normals
 from .geometry.inflate import inflate
 from .segment import segment
-from .splat_raster import rasterize
 from .surface import sample_surface
 from .visibility import ambient_occlusion
 from .voxel import assign, voxelize
@@ -57,15 +57,6 @@ class GenerateInputs:
             h.update(np.ascontiguousarray(self.world.equirect[::8, ::8]).tobytes())
             h.update(f"{self.world.rotation_z:.6f}|{self.world.strength:.6f}".encode())
         return h.hexdigest()[:24]
-
-
-@dataclass
-class RenderResult:
-    rgba8: np.ndarray  # [H, W, 4] uint8: AgX sRGB, straight alpha
-    hdr: np.ndarray  # [H, W, 3] float32 linear, premultiplied by alpha (or composited over the background)
-    alpha: np.ndarray  # [H, W, 1]
-    passes: dict  # albedo, roughness, metallic, normal, visibility: [H, W, C]
-    timings: dict = field(default_factory=dict)  # seconds per stage
 
 
 def scene_geometry(vertices: np.ndarray, faces: np.ndarray, camera: Camera | None, image_hw) -> GeometryResult:
@@ -157,40 +148,6 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")
     return asset
-
-
-def render(asset: RelightableAsset, camera: Camera, env: Environment, background: bool = False,
-           progress=_noop, backend: str = "auto") -> RenderResult:
-    """Relight the asset under `env` from a world-space camera: G-buffers, split-sum shading, AgX."""
-    from .shading import composite, environment_background, shade
-
-    timings = {}
-    t = time.perf_counter()
-    view = camera_to_asset(camera, asset.model_matrix)
-    g = asset.gaussians
-    feats = g.features(normal_matrix=asset.rotation)
-    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, g.opacities, feats, view.viewmat[None].astype(np.float32),
-                                  view.K[None].astype(np.float32), camera.width, camera.height, backend=backend)
-    timings["rasterize"] = time.perf_counter() - t
-    progress("render", 0.5, "shading")
-    t = time.perf_counter()
-    out = shade(colors[0], alphas[0], camera, env)
-    timings["shade"] = time.perf_counter() - t
-    t = time.perf_counter()
-    alpha = out["alpha"]
-    if background:
-        rgb_lin = composite(out["hdr"], alpha, environment_background(camera, env))
-        a8 = np.full(alpha.shape, 255, np.uint8)
-    else:
-        rgb_lin = out["hdr"] / np.maximum(alpha, 1e-6)  # straight alpha for the image file
-        a8 = to_uint8(alpha)
-    rgb = agx(rgb_lin)
-    if not background:
-        rgb = rgb * (alpha > 0)
-    rgba8 = np.concatenate([to_uint8(rgb), a8], -1)
-    timings["tonemap"] = time.perf_counter() - t
-    passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility") if k in out}
-    return RenderResult(rgba8, out["hdr"], alpha, passes, timings)
 
 
 def bake_glb(asset: RelightableAsset, texture_size: int = 1024, progress=_noop) -> bytes:
