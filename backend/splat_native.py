@@ -10,6 +10,9 @@ import warnings
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 TILE = 16  # tile edge in pixels
 ALPHA_THRESHOLD = 1.0 / 255.0  # skip a Gaussian at a pixel where its alpha is below this
@@ -17,14 +20,17 @@ MAX_ALPHA = 0.999  # alpha clamp
 T_STOP = 1e-4  # a pixel is done when its transmittance would drop to or below this
 MAX_EXTEND = 3.33  # bounding box half-size in standard deviations (before the opacity-aware bound)
 FOV_CLAMP = 0.3  # Jacobian clamps x/z, y/z to the image edges plus 0.3 * tan(fov / 2)
+# exp(-s) = 2^k 2^f: Taylor coefficients ln(2)^i / i! of 2^f for f in [-0.5, 0.5]
+_LOG2E = np.float32(1.4426950408889634)
+_P0, _P1, _P2, _P3, _P4, _P5, _P6 = (np.float32(math.log(2.0) ** i / math.factorial(i)) for i in range(7))
 # columns of the per-Gaussian raster parameters gp [N, 8]
 G_X, G_Y = 0, 1  # projected mean, pixels
 G_A, G_B, G_C = 2, 3, 4  # conic: inverse 2D covariance [[a, b], [b, c]]
 G_OP = 5  # opacity
 G_Z = 6  # camera-space depth
 G_SMAX = 7  # ln(255 opacity): alpha >= 1/255 exactly where sigma <= this
-G_EXT_Y = 8  # half-height of that ellipse, pixels
-N_GP = 9
+G_EXT_X, G_EXT_Y = 8, 9  # half-width and half-height of that ellipse, pixels
+N_GP = 10
 
 
 def _jit(**options):
@@ -130,7 +136,8 @@ def _project(means, quats, scales, opacities, viewmat, K, width, height, near, f
         gp[i, G_C] = ca / det
         gp[i, G_OP] = op
         gp[i, G_SMAX] = math.log(op / ALPHA_THRESHOLD)
-        # half-height of the ellipse {sigma <= smax} in pixels (its y variance is cc, the 2D covariance's)
+        # half-width and half-height of the ellipse {sigma <= smax}, pixels (ca, cc: the 2D covariance's diagonal)
+        gp[i, G_EXT_X] = math.sqrt(2.0 * gp[i, G_SMAX] * ca)
         gp[i, G_EXT_Y] = math.sqrt(2.0 * gp[i, G_SMAX] * cc)
         rect[i, 0] = min(max(0, int(math.floor((px - rx) / TILE))), tiles_x)
         rect[i, 1] = min(max(0, int(math.ceil((px + rx) / TILE))), tiles_x)
@@ -153,6 +160,7 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
             n_vis += 1
     order = np.empty(n_vis, dtype=np.int32)
     keys = np.empty(n_vis, dtype=np.uint32)
+    boxes = np.empty((n_vis, 4), dtype=np.int32)  # rect rows travel with the keys: no random reads later
     j = 0
     for i in range(n):
         if rect[i, 1] > rect[i, 0] and rect[i, 3] > rect[i, 2]:
@@ -160,9 +168,11 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
             # order-preserving map of IEEE floats to unsigned ints (negative depths only if near < 0)
             keys[j] = ~b if b & np.uint32(0x80000000) else b | np.uint32(0x80000000)
             order[j] = i
+            boxes[j] = rect[i]
             j += 1
     order2 = np.empty_like(order)
     keys2 = np.empty_like(keys)
+    boxes2 = np.empty_like(boxes)
     hist = np.empty(2048, dtype=np.int64)
     for shift in (0, 11, 22):
         hist[:] = 0
@@ -175,29 +185,66 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
             total += c
         for j in range(n_vis):
             b = (keys[j] >> shift) & 2047
-            keys2[hist[b]] = keys[j]
-            order2[hist[b]] = order[j]
-            hist[b] += 1
+            h = hist[b]
+            keys2[h] = keys[j]
+            order2[h] = order[j]
+            boxes2[h, 0] = boxes[j, 0]
+            boxes2[h, 1] = boxes[j, 1]
+            boxes2[h, 2] = boxes[j, 2]
+            boxes2[h, 3] = boxes[j, 3]
+            hist[b] = h + 1
         keys, keys2 = keys2, keys
         order, order2 = order2, order
+        boxes, boxes2 = boxes2, boxes
 
     counts = np.zeros(n_tiles + 1, dtype=np.int64)
     for j in range(n_vis):
-        i = order[j]
-        for ty in range(rect[i, 2], rect[i, 3]):
-            for tx in range(rect[i, 0], rect[i, 1]):
+        for ty in range(boxes[j, 2], boxes[j, 3]):
+            for tx in range(boxes[j, 0], boxes[j, 1]):
                 counts[ty * tiles_x + tx + 1] += 1
     offsets = np.cumsum(counts)
     cursor = offsets[:-1].copy()
     ids = np.empty(offsets[-1], dtype=np.int32)
     for j in range(n_vis):
         i = order[j]
-        for ty in range(rect[i, 2], rect[i, 3]):
-            for tx in range(rect[i, 0], rect[i, 1]):
+        for ty in range(boxes[j, 2], boxes[j, 3]):
+            for tx in range(boxes[j, 0], boxes[j, 1]):
                 t = ty * tiles_x + tx
                 ids[cursor[t]] = i
                 cursor[t] += 1
     return offsets, ids
+
+
+@intrinsic
+def _bits_to_f32(typingctx, bits):
+    """Reinterpret an int32's bits as a float32 (used to build 2^k)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _ctz(typingctx, bits):
+    """Count trailing zeros of a nonzero int64: the index of its lowest set bit."""
+
+    def codegen(context, builder, sig, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.int64(types.int64), codegen
+
+
+@_jit(inline="always")
+def _exp_neg(s):
+    """float32 exp(-s) for s >= 0, relative error < 1e-6 on [0, 6]; exp(-6) beyond, where alpha < 1/255 anyway.
+
+    Branch-free and inlined so the span loop vectorises (a libm call there would not, and spills registers)."""
+    x = -min(s, np.float32(6.0)) * _LOG2E  # [-8.66, 0]
+    k = np.int32(x - np.float32(0.5))  # truncation toward 0 of x - 0.5 rounds x <= 0 to nearest
+    f = x - np.float32(k)  # [-0.5, 0.5]
+    p = (((((_P6 * f + _P5) * f + _P4) * f + _P3) * f + _P2) * f + _P1) * f + _P0
+    return p * _bits_to_f32((k + np.int32(127)) << np.int32(23))  # p * 2^k
 
 
 @_jit(inline="always")
@@ -222,53 +269,65 @@ def _span_stop(v, lo, hi):
 
 
 @_jit(error_model="numpy")
-def _composite_tile(gp, features, tile_ids, x0, x1, y0, y1, trans, done, acc, accz):
-    """Composite one tile's Gaussians (tile_ids, front to back) into per-pixel state, row-major over the tile.
+def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz):
+    """Composite one tile's Gaussians (gp [K, N_GP], features [K, D], front to back) into per-pixel state,
+    row-major over the tile [x0, x1) x [y0, y1).
 
-    Each Gaussian visits only the pixels inside its ellipse {sigma <= ln(255 opacity)}: outside it, alpha < 1/255
-    and gsplat skips the Gaussian there anyway. trans [P] transmittance, done [P], acc [P, D], accz [P]."""
+    Each Gaussian visits only the pixels in the box of its ellipse {sigma <= ln(255 opacity)}: outside it,
+    alpha < 1/255 and gsplat skips the Gaussian there anyway. trans [P] transmittance, negated once the pixel is
+    done (it would drop to <= 1e-4); acc [P, D] and accz [P] the weighted feature and depth sums."""
     tw = x1 - x0
     n_pix = tw * (y1 - y0)
     n_feat = features.shape[1]
     half = np.float32(0.5)
     n_done = 0
-    for k in range(tile_ids.shape[0]):
-        i = tile_ids[k]
+    row_alpha = np.empty(TILE, dtype=np.float32)  # alphas along one tile row
+    row_done = np.zeros(TILE, dtype=np.int64)  # bit x - x0 set: pixel (x, y) of the tile row y - y0 is done
+    for i in range(gp.shape[0]):
         gx, gy = gp[i, G_X], gp[i, G_Y]
         ca, cb, cc = gp[i, G_A], gp[i, G_B], gp[i, G_C]
-        op, gz, smax = gp[i, G_OP], gp[i, G_Z], gp[i, G_SMAX]
+        op, gz = gp[i, G_OP], gp[i, G_Z]
+        # the box of the ellipse {sigma <= ln(255 opacity)}, clipped to the tile
+        ext_x = gp[i, G_EXT_X] + np.float32(1e-3)
         ext_y = gp[i, G_EXT_Y] + np.float32(1e-3)
-        inv_a = np.float32(1.0) / ca
+        c0 = _span_start(gx - ext_x - half, x0, x1)
+        c1 = _span_stop(gx + ext_x - half, x0, x1)
         r0 = _span_start(gy - ext_y - half, y0, y1)
         r1 = _span_stop(gy + ext_y - half, y0, y1)
+        n_span = c1 - c0
+        if n_span <= 0:
+            continue
+        span_bits = ((np.int64(1) << n_span) - 1) << (c0 - x0)
         for py in range(r0, r1):
+            if row_done[py - y0] & span_bits == span_bits:  # every pixel of this span is done
+                continue
             dy = gy - (np.float32(py) + half)
             bdy = cb * dy
             cdy = cc * dy * dy
-            disc = bdy * bdy - ca * (cdy - np.float32(2.0) * smax)
-            if disc < 0.0:
-                continue
-            sq = np.sqrt(disc)
-            # sigma(dx) <= smax for dx in [(-bdy - sq) / a, (-bdy + sq) / a]; the pixel centre is gx - dx
-            c0 = _span_start(gx - (sq - bdy) * inv_a - half - np.float32(1e-3), x0, x1)
-            c1 = _span_stop(gx + (sq + bdy) * inv_a - half + np.float32(1e-3), x0, x1)
-            row = (py - y0) * tw - x0
-            for px in range(c0, c1):
-                p = row + px
-                if done[p]:
-                    continue
-                dx = gx - (np.float32(px) + half)
+            # pass 1 over the whole tile row, a constant 16 wide so it vectorises without a remainder loop:
+            # alphas, and a bit mask of the pixels where alpha counts
+            live = np.int64(0)
+            for j in range(TILE):
+                dx = gx - (np.float32(x0 + j) + half)
                 sigma = half * (ca * dx * dx + cdy) + bdy * dx
-                if sigma < 0.0:
-                    continue
-                alpha = min(np.float32(MAX_ALPHA), op * np.exp(-sigma))
-                if alpha < ALPHA_THRESHOLD:
-                    continue
+                a = min(np.float32(MAX_ALPHA), op * _exp_neg(max(sigma, np.float32(0.0))))
+                row_alpha[j] = a
+                live |= np.int64((sigma >= 0.0) & (a >= ALPHA_THRESHOLD)) << j
+            # pass 2, front-to-back blending over the set bits only (no unpredictable branches): pixels of the
+            # box where alpha counts and that are not done
+            live &= span_bits & ~row_done[py - y0]
+            row = (py - y0) * tw
+            while live != 0:
+                j = _ctz(live)
+                live &= live - 1
+                alpha = row_alpha[j]
+                p = row + j
                 T = trans[p]
                 t_next = T * (np.float32(1.0) - alpha)
                 if t_next <= T_STOP:
-                    done[p] = True
+                    trans[p] = -T
                     n_done += 1
+                    row_done[py - y0] |= np.int64(1) << j
                     continue
                 w = alpha * T
                 for d in range(n_feat):
@@ -292,15 +351,26 @@ def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alpha
         x1 = min(x0 + TILE, width)
         y1 = min(y0 + TILE, height)
         n_pix = (x1 - x0) * (y1 - y0)
+        # this tile's Gaussians, front to back, copied next to each other: the compositing loop then reads
+        # memory in order instead of chasing ids through the whole scene
+        seg = ids[offsets[t] : offsets[t + 1]]
+        n_seg = seg.shape[0]
+        tile_gp = np.empty((n_seg, N_GP), dtype=np.float32)
+        tile_feat = np.empty((n_seg, n_feat), dtype=np.float32)
+        for k in range(n_seg):
+            i = seg[k]
+            for j in range(N_GP):
+                tile_gp[k, j] = gp[i, j]
+            for j in range(n_feat):
+                tile_feat[k, j] = features[i, j]
         trans = np.ones(n_pix, dtype=np.float32)
-        done = np.zeros(n_pix, dtype=np.bool_)
         acc = np.zeros((n_pix, n_feat), dtype=np.float32)
         accz = np.zeros(n_pix, dtype=np.float32)
-        _composite_tile(gp, features, ids[offsets[t] : offsets[t + 1]], x0, x1, y0, y1, trans, done, acc, accz)
+        _composite_tile(tile_gp, tile_feat, x0, x1, y0, y1, trans, acc, accz)
         p = 0
         for py in range(y0, y1):
             for px in range(x0, x1):
-                a = np.float32(1.0) - trans[p]
+                a = np.float32(1.0) - abs(trans[p])
                 for d in range(n_feat):
                     colors[py, px, d] = acc[p, d]
                 alphas[py, px] = a
@@ -324,16 +394,15 @@ def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, wi
     tiles_x, tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
     gp = np.zeros((n, N_GP), dtype=np.float32)  # per-Gaussian raster parameters, reused across cameras
     rect = np.zeros((n, 4), dtype=np.int32)
-    old_chunk = numba.get_parallel_chunksize()
-    numba.set_parallel_chunksize(4)  # tiles differ a lot in cost: hand them out in small chunks
-    try:
-        for c in range(n_cam):
-            _project(means, quats, scales, opacities, viewmats[c], Ks[c], width, height,
-                     float(near), float(far), float(eps2d), gp, rect)
-            depth_bits = np.ascontiguousarray(gp[:, G_Z]).view(np.uint32)
-            offsets, ids = _bin(rect, depth_bits, tiles_x * tiles_y, tiles_x)
+    for c in range(n_cam):
+        _project(means, quats, scales, opacities, viewmats[c], Ks[c], width, height,
+                 float(near), float(far), float(eps2d), gp, rect)
+        depth_bits = np.ascontiguousarray(gp[:, G_Z]).view(np.uint32)
+        offsets, ids = _bin(rect, depth_bits, tiles_x * tiles_y, tiles_x)
+        old_chunk = numba.set_parallel_chunksize(4)  # tiles differ a lot in cost: hand them out in small chunks
+        try:
             _composite(gp, features, offsets, ids, width, height, tiles_x,
                        colors[c], alphas[c, :, :, 0], depths[c, :, :, 0])
-    finally:
-        numba.set_parallel_chunksize(old_chunk)
+        finally:
+            numba.set_parallel_chunksize(old_chunk)
     return colors, alphas, depths
