@@ -1,20 +1,33 @@
-"""Differentiable triangle rasterizer in plain torch, with an API shaped like nvdiffrast's.
+"""Differentiable triangle rasterizer in torch with an API shaped like nvdiffrast's: rasterize, interpolate, texture
+(mip-mapped 2D and cube maps) and antialias (silhouette-edge coverage with gradients to vertex positions).
 
-rasterize() finds the nearest triangle per pixel without gradients, then recomputes perspective-correct barycentrics
-differentiably from the clip-space positions. Row j of the output covers NDC y = (j + 0.5) / H * 2 - 1, so with
-`clip_from_camera` below row 0 is the top of an OpenCV camera's image. nvdiffrast is used only when importable on CUDA.
+Conventions: row j of an output image covers NDC y = (j + 0.5) / H * 2 - 1 and column i covers NDC x = (i + 0.5) / W * 2 - 1
+(with `clip_from_camera` below, row 0 is the top of an OpenCV camera's image). Pixel-space quantities (rast_db, uv_da)
+are per pixel step along +column (X) and +row (Y). The CPU path is the reference; nvdiffrast is used only for CUDA
+tensors and only when it imports. The maths here is derived independently (see each function's docstring).
 """
 
+import warnings
+
+import numba
 import numpy as np
 import torch
+import torch.nn.functional as tnf
+from torch import Tensor
 
 from .camera import Camera
 
-_MAX_CANDIDATES = 1 << 22  # pixel-triangle pairs tested per chunk (memory bound)
+_EPS_INSIDE = -1e-7  # a pixel centre is inside when every 2D barycentric is >= this (edges are inclusive)
+_BAND = 8  # rows per parallel band in the visibility kernel
+_FILTERS = ("auto", "nearest", "linear", "linear-mipmap-nearest", "linear-mipmap-linear")
+_BOUNDARIES = ("wrap", "clamp", "zero", "cube")
+
+
+# ----------------------------------------------------------------------------------------------------------- cameras
 
 
 def clip_from_camera(camera: Camera, near: float = 0.01, far: float = 100.0) -> np.ndarray:
-    """[4, 4] world -> clip space for an OpenCV pinhole camera; NDC y grows with image row."""
+    """[4, 4] world -> clip space for an OpenCV pinhole camera; NDC y grows with image row, NDC z with depth."""
     fx, fy, cx, cy = camera.K[0, 0], camera.K[1, 1], camera.K[0, 2], camera.K[1, 2]
     W, H = camera.width, camera.height
     P = np.array(
@@ -28,127 +41,719 @@ def clip_from_camera(camera: Camera, near: float = 0.01, far: float = 100.0) -> 
     return P @ camera.viewmat
 
 
-def to_clip(vertices: np.ndarray | torch.Tensor, mvp: np.ndarray) -> torch.Tensor:
+def to_clip(vertices: np.ndarray | Tensor, mvp: np.ndarray) -> Tensor:
     """[V, 3] positions, [4, 4] matrix -> [1, V, 4] clip-space positions (float32)."""
     v = torch.as_tensor(vertices, dtype=torch.float32)
-    m = torch.as_tensor(mvp, dtype=torch.float32)
+    m = torch.as_tensor(mvp, dtype=torch.float32, device=v.device)
     vh = torch.cat([v, torch.ones_like(v[:, :1])], dim=1)
     return (vh @ m.T)[None]
 
 
-def _visible_triangles(pos: torch.Tensor, tri: torch.Tensor, H: int, W: int) -> torch.Tensor:
-    """[V, 4] clip positions, [F, 3] -> [H*W] int64 triangle index + 1 of the nearest cover (0 = empty)."""
+# ------------------------------------------------------------------------------------------------------ nvdiffrast
+
+
+_NVDR = {}
+
+
+def _nvdiffrast(t: Tensor):
+    """nvdiffrast.torch for CUDA tensors when it imports, else None (never required, imported lazily)."""
+    if not (isinstance(t, Tensor) and t.is_cuda and torch.cuda.is_available()):
+        return None
+    if "dr" not in _NVDR:
+        try:
+            import nvdiffrast.torch as dr  # optional, CUDA only
+
+            _NVDR["dr"] = dr
+        except ImportError:
+            _NVDR["dr"] = None
+    return _NVDR["dr"]
+
+
+def _nvdr_context(dr, device):
+    key = ("ctx", str(device))
+    if key not in _NVDR:
+        _NVDR[key] = dr.RasterizeCudaContext(device=device)
+    return _NVDR[key]
+
+
+# ----------------------------------------------------------------------------------------------- visibility (no grad)
+
+
+def _jit(**options):
+    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
+
+    def wrap(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # no writable cache locator
+            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
+            return numba.njit(cache=False, **options)(fn)
+
+    return wrap
+
+
+@_jit(parallel=True)
+def _visible_native(pos, tri, H, W, band):  # pragma: no cover - compiled
+    """pos [V, 4] float64 clip, tri [F, 3] int64 -> [H*W] int32 nearest covering triangle index + 1 (0 = empty).
+
+    Each band of rows is owned by one thread and visits its triangles in index order, so exact depth ties go to the
+    lowest index, independent of threading."""
+    V = pos.shape[0]
+    F = tri.shape[0]
+    sx = np.empty(V)
+    sy = np.empty(V)
+    sz = np.empty(V)
+    okv = np.empty(V, np.bool_)
+    for k in range(V):
+        w = pos[k, 3]
+        okv[k] = w > 1e-8
+        ww = w if w > 1e-8 else 1.0
+        sx[k] = (pos[k, 0] / ww + 1.0) * 0.5 * W
+        sy[k] = (pos[k, 1] / ww + 1.0) * 0.5 * H
+        sz[k] = pos[k, 2] / ww
+    box = np.zeros((F, 4), np.int64)  # x0, x1, y0, y1: first pixel centre >= min, one past the last
+    nb = (H + band - 1) // band
+    count = np.zeros(nb + 1, np.int64)
+    for f in range(F):
+        a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
+        if not (okv[a] and okv[b] and okv[c]):
+            continue
+        if min(sz[a], sz[b], sz[c]) > 1.0 or max(sz[a], sz[b], sz[c]) < -1.0:
+            continue
+        area = (sx[b] - sx[a]) * (sy[c] - sy[a]) - (sx[c] - sx[a]) * (sy[b] - sy[a])
+        if abs(area) <= 1e-12:
+            continue
+        x0 = min(max(np.floor(min(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
+        x1 = min(max(np.floor(max(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
+        y0 = min(max(np.floor(min(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
+        y1 = min(max(np.floor(max(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        box[f, 0], box[f, 1], box[f, 2], box[f, 3] = x0, x1, y0, y1
+        for q in range(y0 // band, (y1 - 1) // band + 1):
+            count[q + 1] += 1
+    for q in range(nb):
+        count[q + 1] += count[q]
+    fill = count[:-1].copy()
+    lst = np.empty(count[nb], np.int64)
+    for f in range(F):
+        if box[f, 3] > box[f, 2]:
+            for q in range(box[f, 2] // band, (box[f, 3] - 1) // band + 1):
+                lst[fill[q]] = f
+                fill[q] += 1
+    tid = np.zeros(H * W, np.int32)
+    zbest = np.full(H * W, np.inf)
+    for q in numba.prange(nb):
+        r0 = q * band
+        r1 = min(H, r0 + band)
+        for n in range(count[q], count[q + 1]):
+            f = lst[n]
+            a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
+            X0, X1, X2 = sx[a], sx[b], sx[c]
+            Y0, Y1, Y2 = sy[a], sy[b], sy[c]
+            Z0, Z1, Z2 = sz[a], sz[b], sz[c]
+            inv = 1.0 / ((X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0))
+            for j in range(max(box[f, 2], r0), min(box[f, 3], r1)):
+                cy = j + 0.5
+                for i in range(box[f, 0], box[f, 1]):
+                    cx = i + 0.5
+                    b0 = ((X1 - cx) * (Y2 - cy) - (X2 - cx) * (Y1 - cy)) * inv
+                    b1 = ((X2 - cx) * (Y0 - cy) - (X0 - cx) * (Y2 - cy)) * inv
+                    b2 = 1.0 - b0 - b1
+                    if b0 >= -1e-7 and b1 >= -1e-7 and b2 >= -1e-7:
+                        z = b0 * Z0 + b1 * Z1 + b2 * Z2
+                        p = j * W + i
+                        if z >= -1.0 and z <= 1.0 and z < zbest[p]:
+                            zbest[p] = z
+                            tid[p] = f + 1
+    return tid
+
+
+def _visible_torch(pos: Tensor, tri: Tensor, H: int, W: int, max_candidates: int = 1 << 22) -> Tensor:
+    """Plain-torch reference of the visibility pass: [V, 4] clip, [F, 3] -> [H*W] int64 triangle index + 1.
+
+    Every (pixel, triangle) pair in each triangle's bounding box is tested; the nearest wins through a scatter-min on
+    packed (quantised depth, triangle) keys."""
     w = pos[:, 3]
     ok_v = w > 1e-8
     ndc = pos[:, :3] / torch.where(ok_v, w, torch.ones_like(w))[:, None]
-    sx = (ndc[:, 0] + 1) * 0.5 * W  # continuous pixel coordinates
-    sy = (ndc[:, 1] + 1) * 0.5 * H
-    sz = ndc[:, 2]
-    t_ok = ok_v[tri].all(dim=1)
+    sx, sy, sz = (ndc[:, 0] + 1) * 0.5 * W, (ndc[:, 1] + 1) * 0.5 * H, ndc[:, 2]
     tx, ty, tz = sx[tri], sy[tri], sz[tri]  # [F, 3]
-    x0 = torch.clamp(torch.floor(tx.min(1).values - 0.5).long() + 1, 0, W)  # first pixel centre >= min
-    x1 = torch.clamp(torch.floor(tx.max(1).values - 0.5).long() + 1, 0, W)  # one past the last
+    x0 = torch.clamp(torch.floor(tx.min(1).values - 0.5).long() + 1, 0, W)
+    x1 = torch.clamp(torch.floor(tx.max(1).values - 0.5).long() + 1, 0, W)
     y0 = torch.clamp(torch.floor(ty.min(1).values - 0.5).long() + 1, 0, H)
     y1 = torch.clamp(torch.floor(ty.max(1).values - 0.5).long() + 1, 0, H)
     bw, bh = (x1 - x0).clamp(min=0), (y1 - y0).clamp(min=0)
     area = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (tx[:, 2] - tx[:, 0]) * (ty[:, 1] - ty[:, 0])
-    live = t_ok & (bw > 0) & (bh > 0) & (area.abs() > 1e-12) & (tz.min(1).values <= 1) & (tz.max(1).values >= -1)
+    live = ok_v[tri].all(1) & (bw > 0) & (bh > 0) & (area.abs() > 1e-12) & (tz.min(1).values <= 1) & (tz.max(1).values >= -1)
     ids = torch.nonzero(live).squeeze(1)
-    best = torch.full((H * W,), torch.iinfo(torch.int64).max, dtype=torch.int64)
+    big = torch.iinfo(torch.int64).max
+    best = torch.full((H * W,), big, dtype=torch.int64)
     counts = (bw * bh)[ids]
     start = 0
     while start < ids.numel():
         csum = torch.cumsum(counts[start:], 0)
-        stop = start + max(1, int(torch.searchsorted(csum, _MAX_CANDIDATES, right=True)))
-        f = ids[start:stop]
-        n = counts[start:stop]
+        stop = start + max(1, int(torch.searchsorted(csum, max_candidates, right=True)))
+        f, n = ids[start:stop], counts[start:stop]
         fi = torch.repeat_interleave(f, n)
         local = torch.arange(int(n.sum())) - torch.repeat_interleave(torch.cumsum(n, 0) - n, n)
-        px = x0[fi] + local % bw[fi]
-        py = y0[fi] + local // bw[fi]
-        cx, cy = px.float() + 0.5, py.float() + 0.5
-        X, Y, Z = tx[fi], ty[fi], tz[fi]
-        a = area[fi]
-        # 2D barycentrics of the pixel centre
+        px, py = x0[fi] + local % bw[fi], y0[fi] + local // bw[fi]
+        cx, cy = px.to(pos.dtype) + 0.5, py.to(pos.dtype) + 0.5
+        X, Y, Z, a = tx[fi], ty[fi], tz[fi], area[fi]
         b0 = ((X[:, 1] - cx) * (Y[:, 2] - cy) - (X[:, 2] - cx) * (Y[:, 1] - cy)) / a
         b1 = ((X[:, 2] - cx) * (Y[:, 0] - cy) - (X[:, 0] - cx) * (Y[:, 2] - cy)) / a
         b2 = 1 - b0 - b1
-        eps = -1e-7
-        inside = (b0 >= eps) & (b1 >= eps) & (b2 >= eps)
+        inside = (b0 >= _EPS_INSIDE) & (b1 >= _EPS_INSIDE) & (b2 >= _EPS_INSIDE)
         z = b0 * Z[:, 0] + b1 * Z[:, 1] + b2 * Z[:, 2]
         inside &= (z >= -1) & (z <= 1)
-        zq = ((z.clamp(-1, 1) + 1) * 0.5 * (2**30 - 1)).long()
-        key = (zq << 32) | fi
-        pix = py * W + px
-        best.scatter_reduce_(0, pix[inside], key[inside], reduce="amin")
+        key = (((z.clamp(-1, 1) + 1) * 0.5 * (2**30 - 1)).long() << 32) | fi
+        best.scatter_reduce_(0, (py * W + px)[inside], key[inside], reduce="amin")
         start = stop
-    found = best != torch.iinfo(torch.int64).max
-    return torch.where(found, (best & 0xFFFFFFFF) + 1, torch.zeros_like(best))
+    return torch.where(best != big, (best & 0xFFFFFFFF) + 1, torch.zeros_like(best))
 
 
-def rasterize(pos: torch.Tensor, tri, resolution: tuple[int, int]) -> tuple[torch.Tensor, None]:
-    """pos [B, V, 4] clip space, tri [F, 3] int, (H, W) -> (rast [B, H, W, 4] = (u, v, z/w, triangle_id + 1), None).
+def visible_triangles(pos: Tensor, tri, resolution: tuple[int, int], backend: str = "native") -> Tensor:
+    """[V, 4] clip positions, [F, 3] -> [H, W] int64 nearest covering triangle index + 1 (0 = empty). No gradients.
 
-    u weights the triangle's vertex 0, v its vertex 1, 1 - u - v its vertex 2 (perspective-correct). u, v and z/w
-    carry gradients to `pos`; coverage itself does not (no antialias term yet)."""
-    if pos.is_cuda:
-        try:
-            import nvdiffrast.torch as dr  # optional; only on CUDA
-
-            return dr.rasterize(dr.RasterizeCudaContext(), pos, torch.as_tensor(tri, dtype=torch.int32, device=pos.device), resolution)
-        except ImportError:
-            pass
+    backend: "native" (numba, parallel over row bands) or "torch" (reference). Triangles with a vertex at w <= 0
+    are dropped (no near-plane clipping); a pixel keeps depth z/w only inside [-1, 1]."""
     H, W = resolution
-    tri = torch.as_tensor(tri, dtype=torch.int64)
-    out = []
-    for b in range(pos.shape[0]):
-        p = pos[b]
-        with torch.no_grad():
-            tid = _visible_triangles(p.detach().float(), tri, H, W)  # [H*W]
-        rast = torch.zeros(H * W, 4, dtype=p.dtype)
+    if backend == "torch":
+        return _visible_torch(pos.detach().cpu().double(), torch.as_tensor(tri, dtype=torch.int64).cpu(), H, W).reshape(H, W)
+    p = np.ascontiguousarray(pos.detach().cpu().numpy(), dtype=np.float64)
+    t = np.ascontiguousarray(np.asarray(tri.cpu() if isinstance(tri, Tensor) else tri), dtype=np.int64).reshape(-1, 3)
+    return torch.from_numpy(_visible_native(p, t, H, W, _BAND).astype(np.int64)).reshape(H, W)
+
+
+# ------------------------------------------------------------------------------------------- rasterize (with grads)
+
+
+def _face_table(p: Tensor, tri: Tensor, H: int, W: int) -> Tensor:
+    """[V, 4] clip, [F, 3] -> [F, 14] per-triangle screen-space coefficients (differentiable w.r.t. p).
+
+    Columns: x0, y0 (vertex 0 in pixels), a[3] = d(lambda)/dX, b[3] = d(lambda)/dY, 1/w[3], z/w[3]. The 2D
+    barycentrics lambda are affine in the pixel position (X, Y): lambda = a (X - x0) + b (Y - y0) + (1, 0, 0)."""
+    v = p[tri]  # [F, 3, 4]
+    w = v[..., 3]
+    w = torch.where(w.abs() > 1e-12, w, torch.full_like(w, 1e-12))
+    x = (v[..., 0] / w + 1) * (0.5 * W)
+    y = (v[..., 1] / w + 1) * (0.5 * H)
+    x0, x1, x2 = x.unbind(1)
+    y0, y1, y2 = y.unbind(1)
+    D = (x1 - x0) * (y2 - y0) - (x2 - x0) * (y1 - y0)
+    D = torch.where(D.abs() > 1e-20, D, torch.full_like(D, 1e-20))
+    a = torch.stack([y1 - y2, y2 - y0, y0 - y1], 1) / D[:, None]
+    b = torch.stack([x2 - x1, x0 - x2, x1 - x0], 1) / D[:, None]
+    return torch.cat([x0[:, None], y0[:, None], a, b, 1 / w, v[..., 2] / w], 1)
+
+
+def _lambda(T: Tensor, X: Tensor, Y: Tensor) -> Tensor:
+    """[P, 14] gathered face table, pixel positions [P] -> [P, 3] 2D (screen-affine) barycentrics."""
+    lam = T[:, 2:5] * (X - T[:, 0])[:, None] + T[:, 5:8] * (Y - T[:, 1])[:, None]
+    return lam + torch.tensor([1.0, 0.0, 0.0], dtype=T.dtype, device=T.device)
+
+
+def rasterize(pos: Tensor, tri, resolution: tuple[int, int], ranges=None, grad_db: bool = True, backend: str = "native"):
+    """pos [B, V, 4] clip space, tri [F, 3] int, (H, W) -> (rast [B, H, W, 4], rast_db [B, H, W, 4] or None).
+
+    rast = (u, v, z/w, triangle_id + 1), 0 everywhere on empty pixels. u weights the triangle's vertex 0, v its vertex
+    1, 1 - u - v its vertex 2 (perspective-correct). rast_db = (du/dX, du/dY, dv/dX, dv/dY) per pixel step (X along
+    a row, Y down the rows), or None when grad_db is False. u, v, z/w and rast_db are differentiable w.r.t. `pos`;
+    which triangle covers a pixel is not (use `antialias` for silhouette gradients).
+
+    Maths: the 2D barycentrics l_i are affine in the pixel position; the perspective-correct ones are
+    (l_i / w_i) / sum_k (l_k / w_k), and z/w = sum_i l_i z_i / w_i. Their pixel derivatives follow from the quotient
+    rule: d b_i/dX = (a_i / w_i - b_i sum_k a_k / w_k) / sum_k (l_k / w_k), with a_i = d l_i / dX.
+    `ranges` (nvdiffrast's instanced mode) is not supported."""
+    if ranges is not None:
+        raise NotImplementedError("rasterize: range mode is not supported; pass pos as [B, V, 4]")
+    if pos.dim() != 3 or pos.shape[-1] != 4:
+        raise ValueError(f"rasterize: pos must be [B, V, 4] clip-space positions, got {tuple(pos.shape)}")
+    dr = _nvdiffrast(pos)
+    if dr is not None:
+        t32 = torch.as_tensor(tri, dtype=torch.int32, device=pos.device).contiguous()
+        return dr.rasterize(_nvdr_context(dr, pos.device), pos.contiguous(), t32, resolution, grad_db=grad_db)
+    H, W = int(resolution[0]), int(resolution[1])
+    tri = torch.as_tensor(tri, dtype=torch.int64, device=pos.device).reshape(-1, 3)
+    rasts, dbs = [], []
+    for bi in range(pos.shape[0]):
+        p = pos[bi]
+        tid = visible_triangles(p, tri, (H, W), backend=backend).reshape(-1).to(pos.device)  # [H*W]
         cov = torch.nonzero(tid > 0).squeeze(1)
-        if cov.numel():
-            t = tri[tid[cov] - 1]  # [P, 3]
-            jj = (cov // W).to(p.dtype) + 0.5
-            ii = (cov % W).to(p.dtype) + 0.5
-            v = p[t]  # [P, 3, 4]
-            w = v[..., 3]
-            sx = (v[..., 0] / w + 1) * 0.5 * W
-            sy = (v[..., 1] / w + 1) * 0.5 * H
-            area = (sx[:, 1] - sx[:, 0]) * (sy[:, 2] - sy[:, 0]) - (sx[:, 2] - sx[:, 0]) * (sy[:, 1] - sy[:, 0])
-            b0 = ((sx[:, 1] - ii) * (sy[:, 2] - jj) - (sx[:, 2] - ii) * (sy[:, 1] - jj)) / area
-            b1 = ((sx[:, 2] - ii) * (sy[:, 0] - jj) - (sx[:, 0] - ii) * (sy[:, 2] - jj)) / area
-            b2 = 1 - b0 - b1
-            zndc = b0 * v[:, 0, 2] / w[:, 0] + b1 * v[:, 1, 2] / w[:, 1] + b2 * v[:, 2, 2] / w[:, 2]
-            q = torch.stack([b0 / w[:, 0], b1 / w[:, 1], b2 / w[:, 2]], dim=1)
-            q = q / q.sum(dim=1, keepdim=True)  # perspective-correct
-            vals = torch.stack([q[:, 0], q[:, 1], zndc, tid[cov].to(p.dtype)], dim=1)
-            rast = rast.index_put((cov,), vals)
-        out.append(rast.reshape(H, W, 4))
-    return torch.stack(out), None
+        f = tid[cov] - 1
+        X = (cov % W).to(p.dtype) + 0.5
+        Y = torch.div(cov, W, rounding_mode="floor").to(p.dtype) + 0.5
+        r, db = _RasterPixels.apply(_face_table(p, tri, H, W), f, X, Y, cov, H * W, grad_db)  # [H*W, 4] each
+        rasts.append(r.reshape(H, W, 4))
+        dbs.append(db.reshape(H, W, 4))
+    return torch.stack(rasts), (torch.stack(dbs) if grad_db else None)
 
 
-def interpolate(attr: torch.Tensor, rast: torch.Tensor, tri, rast_db=None, diff_attrs=None):
-    """attr [V, C] or [B, V, C], rast [B, H, W, 4], tri [F, 3] -> ([B, H, W, C], None). Zero where uncovered."""
-    tri = torch.as_tensor(tri, dtype=torch.int64, device=rast.device)
+def _pixels_reference(T: Tensor, f: Tensor, X: Tensor, Y: Tensor) -> Tensor:
+    """Autograd reference of _RasterPixels: [F, 14] face table, [P] faces, [P] pixel centres -> [P, 8] =
+    (u, v, z/w, 0, du/dX, du/dY, dv/dX, dv/dY)."""
+    T = T[f]
+    lam = _lambda(T, X, Y)
+    q = lam * T[:, 8:11]
+    S = q.sum(1, keepdim=True)
+    bary = q / S
+    z = (lam * T[:, 11:14]).sum(1)
+    ga, gb = T[:, 2:5] * T[:, 8:11], T[:, 5:8] * T[:, 8:11]  # d(l/w)/dX, d(l/w)/dY
+    dX = (ga - bary * ga.sum(1, keepdim=True)) / S
+    dY = (gb - bary * gb.sum(1, keepdim=True)) / S
+    return torch.stack([bary[:, 0], bary[:, 1], z, torch.zeros_like(z), dX[:, 0], dY[:, 0], dX[:, 1], dY[:, 1]], 1)
+
+
+class _RasterPixels(torch.autograd.Function):
+    """Per covered pixel: perspective-correct barycentrics, z/w and their pixel derivatives from the face table,
+    with a hand-written backward (one scatter into the [F, 14] table instead of autograd's many full-size slices).
+    Same maths as _pixels_reference."""
+
+    @staticmethod
+    def forward(ctx, table, f, X, Y, cov, n_pix, with_db):
+        """-> (rast [n_pix, 4] = (u, v, z/w, f + 1), rast_db [n_pix, 4]); pixels `cov` hold faces `f`."""
+        T = table[f]  # [P, 14]
+        dX, dY = X - T[:, 0], Y - T[:, 1]
+        a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
+        lam = a * dX[:, None] + b * dY[:, None]
+        lam[:, 0] += 1
+        q = lam * r
+        S = q.sum(1, keepdim=True)
+        bary = q / S
+        rast = torch.zeros(n_pix, 4, dtype=table.dtype, device=table.device)
+        rast[cov, 0] = bary[:, 0]
+        rast[cov, 1] = bary[:, 1]
+        rast[cov, 2] = (lam * zn).sum(1)
+        rast[cov, 3] = (f + 1).to(table.dtype)
+        db = torch.zeros(n_pix, 4, dtype=table.dtype, device=table.device)
+        if with_db:
+            ga, gb = a * r, b * r
+            DX = (ga - bary * ga.sum(1, keepdim=True)) / S
+            DY = (gb - bary * gb.sum(1, keepdim=True)) / S
+            db[cov] = torch.stack([DX[:, 0], DY[:, 0], DX[:, 1], DY[:, 1]], 1)
+        ctx.save_for_backward(table, f, X, Y, cov)
+        ctx.with_db = with_db
+        ctx.mark_non_differentiable(db) if not with_db else None
+        return rast, db
+
+    @staticmethod
+    def backward(ctx, g_rast, g_db):
+        table, f, X, Y, cov = ctx.saved_tensors
+        g = torch.cat([g_rast[cov], g_db[cov]], 1)  # [P, 8]
+        T = table[f]
+        dX, dY = X - T[:, 0], Y - T[:, 1]
+        a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
+        lam = a * dX[:, None] + b * dY[:, None]
+        lam[:, 0] += 1
+        q = lam * r
+        S = q.sum(1, keepdim=True)
+        bary = q / S
+        gbary = torch.zeros_like(bary)
+        gbary[:, :2] = g[:, :2]
+        gz = g[:, 2:3]
+        gS = torch.zeros_like(S)
+        ga_ = torch.zeros_like(a)
+        gb_ = torch.zeros_like(b)
+        if ctx.with_db:
+            for ca, gcol, grad_c in ((a, (4, 6), ga_), (b, (5, 7), gb_)):
+                gc = ca * r  # d(l/w) per pixel step
+                Gc = gc.sum(1, keepdim=True)
+                D = (gc - bary * Gc) / S
+                gD = torch.zeros_like(D)
+                gD[:, 0], gD[:, 1] = g[:, gcol[0]], g[:, gcol[1]]
+                grad_c += gD / S - (gD * bary).sum(1, keepdim=True) / S  # through gc (and its sum Gc)
+                gbary -= gD * Gc / S
+                gS -= (gD * D).sum(1, keepdim=True) / S
+        gq = (gbary - (gbary * bary).sum(1, keepdim=True)) / S + gS
+        glam = gq * r + gz * zn
+        gT = torch.empty_like(T)
+        gT[:, 0] = -(glam * a).sum(1)
+        gT[:, 1] = -(glam * b).sum(1)
+        gT[:, 2:5] = glam * dX[:, None] + ga_ * r
+        gT[:, 5:8] = glam * dY[:, None] + gb_ * r
+        gT[:, 8:11] = gq * lam + ga_ * a + gb_ * b
+        gT[:, 11:14] = gz * lam
+        return torch.zeros_like(table).index_add_(0, f, gT), None, None, None, None, None, None
+
+
+# ------------------------------------------------------------------------------------------------------ interpolate
+
+
+def interpolate(attr: Tensor, rast: Tensor, tri, rast_db: Tensor | None = None, diff_attrs=None):
+    """attr [V, C] or [B, V, C], rast [B, H, W, 4], tri [F, 3] -> (out [B, H, W, C], out_da or None).
+
+    out = u A0 + v A1 + (1 - u - v) A2 of the pixel's triangle, 0 where uncovered; differentiable w.r.t. attr and
+    rast. With rast_db and diff_attrs ("all" or a list of channel indices), out_da [B, H, W, 2 * n] holds, per
+    listed channel c, (dA_c/dX, dA_c/dY) next to each other: dA/dX = du/dX (A0 - A2) + dv/dX (A1 - A2).
+    That is the `uv_da` layout `texture` expects."""
+    dr = _nvdiffrast(rast)
+    if dr is not None:
+        t32 = torch.as_tensor(tri, dtype=torch.int32, device=rast.device).contiguous()
+        return dr.interpolate(attr.contiguous(), rast, t32, rast_db=rast_db, diff_attrs=diff_attrs)
+    tri = torch.as_tensor(tri, dtype=torch.int64, device=rast.device).reshape(-1, 3)
     B, H, W, _ = rast.shape
-    a = attr if attr.dim() == 3 else attr[None].expand(B, *attr.shape)
-    tid = rast[..., 3].long()  # [B, H, W]
-    cov = tid > 0
-    t = tri[(tid - 1).clamp(min=0)]  # [B, H, W, 3]
-    bidx = torch.arange(B, device=rast.device)[:, None, None, None].expand_as(t)
-    av = a[bidx, t]  # [B, H, W, 3, C]
-    u, v = rast[..., 0:1], rast[..., 1:2]
-    out = av[..., 0, :] * u + av[..., 1, :] * v + av[..., 2, :] * (1 - u - v)
-    return out * cov[..., None].to(out.dtype), None
+    a = attr if attr.dim() == 3 else attr[None]
+    if a.shape[0] not in (1, B):
+        raise ValueError(f"interpolate: attr batch {a.shape[0]} does not match rast batch {B}")
+    with torch.no_grad():
+        tid = rast[..., 3].reshape(-1).long()  # [B*H*W]
+        cov = torch.nonzero(tid > 0).squeeze(1)
+        corner = tri[tid[cov] - 1]  # [P, 3] vertex ids
+        if a.shape[0] > 1:
+            corner = corner + torch.div(cov, H * W, rounding_mode="floor")[:, None] * a.shape[1]
+    out = _Interpolate.apply(a.reshape(-1, a.shape[-1]), rast.reshape(-1, 4), cov, corner)
+    out = out.reshape(B, H, W, -1)
+    if rast_db is None or diff_attrs is None:
+        return out, None
+    ch = list(range(a.shape[-1])) if diff_attrs == "all" else [int(c) for c in diff_attrs]
+    av = a.reshape(-1, a.shape[-1])[:, ch][corner]  # [P, 3, n]
+    e0, e1 = av[:, 0] - av[:, 2], av[:, 1] - av[:, 2]
+    db = rast_db.reshape(-1, 4)[cov]
+    dX = e0 * db[:, 0:1] + e1 * db[:, 2:3]
+    dY = e0 * db[:, 1:2] + e1 * db[:, 3:4]
+    da = torch.zeros(B * H * W, 2 * len(ch), dtype=out.dtype, device=out.device)
+    da = da.index_copy(0, cov, torch.stack([dX, dY], -1).reshape(len(cov), 2 * len(ch)))
+    return out, da.reshape(B, H, W, 2 * len(ch))
 
 
-def texture(tex: torch.Tensor, uv: torch.Tensor, filter_mode: str = "linear", boundary_mode: str = "wrap") -> torch.Tensor:
-    """tex [B, Ht, Wt, C], uv [B, H, W, 2] in [0, 1] (u right, v down the rows) -> [B, H, W, C] bilinear."""
-    grid = uv * 2 - 1
-    pad = {"wrap": "border", "clamp": "border", "zero": "zeros"}[boundary_mode]
-    if boundary_mode == "wrap":
-        grid = torch.remainder(uv, 1.0) * 2 - 1
-    mode = "bilinear" if filter_mode == "linear" else "nearest"
-    out = torch.nn.functional.grid_sample(tex.permute(0, 3, 1, 2), grid, mode=mode, padding_mode=pad, align_corners=False)
-    return out.permute(0, 2, 3, 1)
+class _Interpolate(torch.autograd.Function):
+    """out[cov] = A[c0] u + A[c1] v + A[c2] (1 - u - v), zero elsewhere, with a hand-written backward to the
+    attributes (one scatter) and to u, v."""
+
+    @staticmethod
+    def forward(ctx, attr, rast, cov, corner):  # attr [N, C], rast [n_pix, 4], cov [P], corner [P, 3]
+        uv = rast[cov, :2]
+        A0, A1, A2 = attr[corner[:, 0]], attr[corner[:, 1]], attr[corner[:, 2]]
+        out = torch.zeros(rast.shape[0], attr.shape[1], dtype=attr.dtype, device=attr.device)
+        out[cov] = A2 + (A0 - A2) * uv[:, 0:1] + (A1 - A2) * uv[:, 1:2]
+        ctx.save_for_backward(attr, rast, cov, corner)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        attr, rast, cov, corner = ctx.saved_tensors
+        uv = rast[cov, :2]
+        gp = g[cov]  # [P, C]
+        g_attr = g_rast = None
+        if ctx.needs_input_grad[0]:
+            w = torch.stack([uv[:, 0], uv[:, 1], 1 - uv[:, 0] - uv[:, 1]], 1)  # [P, 3]
+            src = (w[:, :, None] * gp[:, None, :]).reshape(-1, attr.shape[1])
+            g_attr = torch.zeros_like(attr).index_add_(0, corner.reshape(-1), src)
+        if ctx.needs_input_grad[1]:
+            A2 = attr[corner[:, 2]]
+            g_rast = torch.zeros_like(rast)
+            g_rast[cov, 0] = (gp * (attr[corner[:, 0]] - A2)).sum(1)
+            g_rast[cov, 1] = (gp * (attr[corner[:, 1]] - A2)).sum(1)
+        return g_attr, g_rast, None, None
+
+
+# ---------------------------------------------------------------------------------------------------------- texture
+
+# Cube-map faces, in order +X, -X, +Y, -Y, +Z, -Z (OpenGL's table of major axes). For face f the rows of _CUBE[f] give
+# (sc, tc, ma) as linear functions of the direction; the face is read at column s = (sc / ma + 1) / 2 and row
+# t = (tc / ma + 1) / 2 (both in [0, 1] across the face). E.g. +X: sc = -z, tc = -y; +Y: sc = x, tc = z;
+# +Z: sc = x, tc = -y. The rows are orthonormal, so the inverse is the transpose.
+_CUBE = np.array(
+    [
+        [[0, 0, -1], [0, -1, 0], [1, 0, 0]],  # +X
+        [[0, 0, 1], [0, -1, 0], [-1, 0, 0]],  # -X
+        [[1, 0, 0], [0, 0, 1], [0, 1, 0]],  # +Y
+        [[1, 0, 0], [0, 0, -1], [0, -1, 0]],  # -Y
+        [[1, 0, 0], [0, -1, 0], [0, 0, 1]],  # +Z
+        [[-1, 0, 0], [0, -1, 0], [0, 0, -1]],  # -Z
+    ],
+    dtype=np.float64,
+)
+
+
+def cube_face(d: Tensor) -> Tensor:
+    """[..., 3] directions -> [...] int64 face index (0..5 = +X, -X, +Y, -Y, +Z, -Z); ties prefer x, then y."""
+    ad = d.abs()
+    ax = torch.where((ad[..., 0] >= ad[..., 1]) & (ad[..., 0] >= ad[..., 2]), 0, torch.where(ad[..., 1] >= ad[..., 2], 1, 2))
+    comp = torch.gather(d, -1, ax[..., None])[..., 0]
+    return ax * 2 + (comp < 0).long()
+
+
+def _cube_st(d: Tensor, face: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """[N, 3] directions on `face` [N] -> (s, t in [0, 1] across the face, ma > 0 the major-axis length)."""
+    R = torch.as_tensor(_CUBE, dtype=d.dtype, device=d.device)[face]  # [N, 3, 3]
+    sct = (R @ d[..., None])[..., 0]
+    ma = sct[:, 2].clamp(min=1e-12)
+    return (sct[:, 0] / ma + 1) * 0.5, (sct[:, 1] / ma + 1) * 0.5, ma
+
+
+def texture_construct_mip(tex: Tensor, max_mip_level: int | None = None, cube: bool | None = None) -> list[Tensor]:
+    """[B, H, W, C] (or cube [B, 6, H, W, C]) -> list of levels, level 0 = tex, each next one a 2x2 box filter of the
+    previous (odd sizes average the texels that exist), down to 1x1 or `max_mip_level`. Differentiable w.r.t. tex;
+    pass the list as `texture(..., mip=...)` to reuse it."""
+    cube = tex.dim() == 5 if cube is None else cube
+    t = tex if cube else tex[:, None]  # [B, Fc, H, W, C]
+    B, Fc, H, W, C = t.shape
+    levels = [t]
+    while (H > 1 or W > 1) and (max_mip_level is None or len(levels) <= max_mip_level):
+        x = levels[-1].reshape(B * Fc, H, W, C).permute(0, 3, 1, 2)
+        x = tnf.avg_pool2d(x, (2 if H > 1 else 1, 2 if W > 1 else 1), ceil_mode=True)
+        H, W = x.shape[-2:]
+        levels.append(x.permute(0, 2, 3, 1).reshape(B, Fc, H, W, C))
+    return levels if cube else [lv[:, 0] for lv in levels]
+
+
+def _taps(level: Tensor, bi: Tensor, face: Tensor, s: Tensor, t: Tensor, boundary: str, nearest: bool) -> Tensor:
+    """Sample one level [Bt, Fc, h, w, C] at N points (batch bi, face, s, t in [0, 1]) -> [N, C], bilinear or nearest.
+
+    Texel (i, j) has its centre at ((i + 0.5) / w, (j + 0.5) / h). Cube taps that fall off a face are re-projected
+    through their 3D direction onto the neighbouring face, so filtering is seamless across cube edges."""
+    Bt, Fc, h, w, C = level.shape
+    flat = level.reshape(-1, C)
+    bi = bi if Bt > 1 else torch.zeros_like(bi)
+    if nearest:
+        cols = [(torch.floor(s * w).long(), torch.ones_like(s))]
+        rows = [(torch.floor(t * h).long(), torch.ones_like(t))]
+    else:
+        x, y = s * w - 0.5, t * h - 0.5
+        x0, y0 = torch.floor(x), torch.floor(y)
+        fx, fy = x - x0, y - y0
+        x0, y0 = x0.long(), y0.long()
+        cols = [(x0, 1 - fx), (x0 + 1, fx)]
+        rows = [(y0, 1 - fy), (y0 + 1, fy)]
+    out = 0
+    for j, wy in rows:
+        for i, wx in cols:
+            wgt = wx * wy
+            f = face
+            if boundary == "wrap":
+                i, j = torch.remainder(i, w), torch.remainder(j, h)
+            elif boundary == "zero":
+                wgt = wgt * ((i >= 0) & (i < w) & (j >= 0) & (j < h)).to(wgt.dtype)
+                i, j = i.clamp(0, w - 1), j.clamp(0, h - 1)
+            elif boundary == "cube":
+                off = (i < 0) | (i >= w) | (j < 0) | (j >= h)
+                if bool(off.any()):
+                    sc = (i[off].to(s.dtype) + 0.5) / w * 2 - 1
+                    tc = (j[off].to(s.dtype) + 0.5) / h * 2 - 1
+                    R = torch.as_tensor(_CUBE, dtype=s.dtype, device=s.device)[face[off]]
+                    d = (R.transpose(1, 2) @ torch.stack([sc, tc, torch.ones_like(sc)], 1)[..., None])[..., 0]
+                    f2 = cube_face(d)
+                    s2, t2, _ = _cube_st(d, f2)
+                    i, j, f = i.clone(), j.clone(), face.clone()
+                    i[off] = torch.floor(s2 * w).long()
+                    j[off] = torch.floor(t2 * h).long()
+                    f[off] = f2
+                i, j = i.clamp(0, w - 1), j.clamp(0, h - 1)
+            else:  # clamp
+                i, j = i.clamp(0, w - 1), j.clamp(0, h - 1)
+            idx = ((bi * Fc + f) * h + j) * w + i
+            out = out + flat[idx] * wgt[:, None]
+    return out
+
+
+def texture(
+    tex: Tensor,
+    uv: Tensor,
+    uv_da: Tensor | None = None,
+    mip_level_bias: Tensor | None = None,
+    mip: list[Tensor] | None = None,
+    filter_mode: str = "auto",
+    boundary_mode: str = "wrap",
+    max_mip_level: int | None = None,
+) -> Tensor:
+    """Sample a texture; differentiable w.r.t. tex (and mip), uv and uv_da.
+
+    2D: tex [B or 1, Ht, Wt, C], uv [B, H, W, 2] with u across columns and v down the rows, both in [0, 1] over the
+    texture (texel (i, j) centred at ((i + 0.5) / Wt, (j + 0.5) / Ht)); uv_da [B, H, W, 4] =
+    (du/dX, du/dY, dv/dX, dv/dY) as `interpolate(..., diff_attrs="all")` gives it.
+    Cube (boundary_mode="cube"): tex [B or 1, 6, S, S, C] with faces +X, -X, +Y, -Y, +Z, -Z (see _CUBE for their
+    orientation), uv [B, H, W, 3] a direction (any length), uv_da [B, H, W, 6] = (dx/dX, dx/dY, dy/dX, dy/dY,
+    dz/dX, dz/dY).
+    Mip level: lod = log2(max(|d(texel)/dX|, |d(texel)/dY|)) + mip_level_bias [B, H, W] (isotropic, in level-0
+    texels). filter_mode "auto" is linear-mipmap-linear when uv_da or mip_level_bias is given, else linear.
+    mip: levels from `texture_construct_mip` (level 0 = tex), built here when needed and not given.
+    Returns [B, H, W, C]."""
+    if filter_mode not in _FILTERS:
+        raise ValueError(f"texture: filter_mode must be one of {_FILTERS}, got {filter_mode!r}")
+    if boundary_mode not in _BOUNDARIES:
+        raise ValueError(f"texture: boundary_mode must be one of {_BOUNDARIES}, got {boundary_mode!r}")
+    cube = boundary_mode == "cube"
+    if cube and (tex.dim() != 5 or tex.shape[1] != 6 or uv.shape[-1] != 3):
+        raise ValueError(f"texture: a cube map needs tex [B, 6, S, S, C] and uv [B, H, W, 3], got {tuple(tex.shape)}, {tuple(uv.shape)}")
+    if not cube and (tex.dim() != 4 or uv.shape[-1] != 2):
+        raise ValueError(f"texture: a 2D texture needs tex [B, H, W, C] and uv [B, H, W, 2], got {tuple(tex.shape)}, {tuple(uv.shape)}")
+    if filter_mode == "auto":
+        filter_mode = "linear-mipmap-linear" if (uv_da is not None or mip_level_bias is not None) else "linear"
+    dr = _nvdiffrast(uv)
+    if dr is not None:
+        return dr.texture(tex.contiguous(), uv.contiguous(), uv_da=uv_da, mip_level_bias=mip_level_bias, mip=mip,
+                          filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level)
+    B, H, W = uv.shape[:3]
+    N = B * H * W
+    bi = torch.arange(B, device=uv.device).repeat_interleave(H * W)
+    u = uv.reshape(N, -1)
+    if cube:
+        face = cube_face(u)
+        s, t, ma = _cube_st(u, face)
+        size = (tex.shape[3], tex.shape[2])  # (w, h) of a face
+    else:
+        face = torch.zeros(N, dtype=torch.int64, device=uv.device)
+        s, t = u[:, 0], u[:, 1]
+        size = (tex.shape[2], tex.shape[1])
+
+    mipmapped = filter_mode.startswith("linear-mipmap")
+    if mipmapped:
+        levels = mip if mip is not None else texture_construct_mip(tex, max_mip_level, cube=cube)
+        levels = [lv if cube else lv[:, None] for lv in levels]
+        if max_mip_level is not None:
+            levels = levels[: max_mip_level + 1]
+        lod = torch.zeros(N, dtype=uv.dtype, device=uv.device)
+        if uv_da is not None:
+            da = uv_da.reshape(N, -1)
+            if cube:  # derivative of (sc/ma, tc/ma) by the quotient rule, in face texels
+                R = torch.as_tensor(_CUBE, dtype=uv.dtype, device=uv.device)[face]
+                sct = (R @ u[..., None])[..., 0]  # [N, 3]
+                d = [(R @ da[:, k::2][..., None])[..., 0] for k in (0, 1)]  # d(sc, tc, ma)/dX, /dY
+                m = sct[:, 2:3].clamp(min=1e-12)
+                gX = (d[0][:, :2] * m - sct[:, :2] * d[0][:, 2:3]) / m**2 * 0.5
+                gY = (d[1][:, :2] * m - sct[:, :2] * d[1][:, 2:3]) / m**2 * 0.5
+            else:
+                gX, gY = da[:, 0::2], da[:, 1::2]  # (du, dv)/dX, (du, dv)/dY
+            sc = torch.tensor(size, dtype=uv.dtype, device=uv.device)
+            rho2 = torch.maximum(((gX * sc) ** 2).sum(1), ((gY * sc) ** 2).sum(1))
+            lod = 0.5 * torch.log2(rho2.clamp(min=1e-20))
+        if mip_level_bias is not None:
+            lod = lod + mip_level_bias.reshape(N)
+        top = len(levels) - 1
+        lod = lod.clamp(0, top)
+        if filter_mode == "linear-mipmap-nearest":
+            l0 = torch.floor(lod + 0.5).long().clamp(0, top)
+            pick = [(l0, torch.ones_like(lod))]
+        else:
+            l0 = torch.floor(lod).long().clamp(0, top)
+            frac = lod - l0.to(lod.dtype)
+            pick = [(l0, 1 - frac), ((l0 + 1).clamp(max=top), frac)]
+        out = torch.zeros(N, tex.shape[-1], dtype=tex.dtype, device=tex.device)
+        for k in range(top + 1):
+            wk = sum((lv == k).to(lod.dtype) * wt for lv, wt in pick)
+            sel = torch.nonzero(wk > 0).squeeze(1)
+            if sel.numel():
+                val = _taps(levels[k], bi[sel], face[sel], s[sel], t[sel], boundary_mode, nearest=False)
+                out = out.index_add(0, sel, val * wk[sel, None])
+    else:
+        lv = tex if cube else tex[:, None]
+        out = _taps(lv, bi, face, s, t, boundary_mode, nearest=filter_mode == "nearest")
+    return out.reshape(B, H, W, -1)
+
+
+# -------------------------------------------------------------------------------------------------------- antialias
+
+
+def antialias_construct_topology_hash(tri) -> Tensor:
+    """[F, 3] -> [F, 3] int64: for edge k of each triangle (the edge opposite vertex k) the other triangle sharing
+    it, -1 on a boundary edge, -2 on a non-manifold edge (three or more triangles). Reusable across antialias calls."""
+    t = np.asarray(tri.cpu() if isinstance(tri, Tensor) else tri, dtype=np.int64).reshape(-1, 3)
+    F = len(t)
+    a = np.concatenate([t[:, 1], t[:, 2], t[:, 0]])  # edge k: vertices (k+1)%3, (k+2)%3
+    b = np.concatenate([t[:, 2], t[:, 0], t[:, 1]])
+    key = np.minimum(a, b) * (int(t.max(initial=0)) + 1) + np.maximum(a, b)
+    slot = np.arange(3 * F)  # slot = k * F + f
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    start = np.r_[0, np.nonzero(np.diff(ks))[0] + 1]
+    count = np.diff(np.r_[start, len(ks)])
+    nb = np.full(3 * F, -1, np.int64)
+    two = start[count == 2]
+    s0, s1 = slot[order[two]], slot[order[two + 1]]
+    nb[s0], nb[s1] = s1 % F, s0 % F
+    many = np.repeat(count > 2, count)
+    nb[order[many]] = -2
+    return torch.from_numpy(nb.reshape(3, F).T.copy())
+
+
+def antialias(color: Tensor, rast: Tensor, pos: Tensor, tri, topology_hash: Tensor | None = None,
+              pos_gradient_boost: float = 1.0) -> Tensor:
+    """color [B, H, W, C], rast [B, H, W, 4] from `rasterize(pos, tri)`, pos [B, V, 4] -> [B, H, W, C].
+
+    Blends colour across silhouette edges by their analytic coverage, so the image (and any loss on it) varies
+    continuously with the vertex positions and gives gradients to `pos` at silhouettes.
+    For each pair of 4-neighbour pixels with different triangles, the occluding side's triangle T (the nearer one,
+    or the only one) is intersected with the segment between the two pixel centres in 2D: the first edge it leaves
+    T through, at fraction t (0 at the covered centre, 1 at the other). Only silhouette edges count (boundary edges,
+    or edges whose two triangles face opposite ways on screen), and each edge is handled by the pixel pairs that
+    cross it more squarely (horizontal pairs for steep edges, vertical pairs for flat ones), so every edge is counted
+    once. If t > 1/2 the edge lies in the other pixel, which takes (t - 1/2) of T's colour; if t < 1/2 the covered
+    pixel takes (1/2 - t) of the other colour. The sum of the pixels' coverage then moves by exactly the edge's
+    length per pixel of normal displacement, as the true area does. pos_gradient_boost scales the gradient to pos."""
+    dr = _nvdiffrast(color)
+    if dr is not None:
+        t32 = torch.as_tensor(tri, dtype=torch.int32, device=color.device).contiguous()
+        return dr.antialias(color.contiguous(), rast, pos.contiguous(), t32, pos_gradient_boost=pos_gradient_boost)
+    B, H, W, C = color.shape
+    trit = torch.as_tensor(tri, dtype=torch.int64, device=color.device).reshape(-1, 3)
+    nb = (topology_hash if topology_hash is not None else antialias_construct_topology_hash(trit)).to(color.device)
+    p_all = pos if pos.dim() == 3 else pos[None]
+    flat = color.reshape(B * H * W, C)
+    out = flat
+    tid_all = rast[..., 3].detach().long()
+    z_all = rast[..., 2].detach()
+    for bi in range(B):
+        p = p_all[bi if p_all.shape[0] > 1 else 0]
+        if pos_gradient_boost != 1.0:
+            p = _GradScale.apply(p, pos_gradient_boost)
+        table = _face_table(p, trit, H, W)  # [F, 14]
+        with torch.no_grad():
+            v = p.detach()[trit]  # [F, 3, 4]
+            w = v[..., 3].clamp(min=1e-12)
+            sxy = (v[..., :2] / w[..., None] + 1) * 0.5 * torch.tensor([W, H], dtype=p.dtype, device=p.device)
+            e = sxy[:, [2, 0, 1]] - sxy[:, [1, 2, 0]]  # [F, 3, 2] edge k from vertex (k+1)%3 to (k+2)%3
+            D = (sxy[:, 1, 0] - sxy[:, 0, 0]) * (sxy[:, 2, 1] - sxy[:, 0, 1]) - (sxy[:, 2, 0] - sxy[:, 0, 0]) * (sxy[:, 1, 1] - sxy[:, 0, 1])
+            facing = D > 0
+            other = facing[nb.clamp(min=0)]
+            sil = (nb < 0) | (other != facing[:, None])  # [F, 3]
+            steep = e[..., 1].abs() >= e[..., 0].abs()  # [F, 3]
+        tid, z = tid_all[bi], z_all[bi]
+        for dx, dy in ((1, 0), (0, 1)):
+            ta, tb = tid[: H - dy, : W - dx], tid[dy:, dx:]
+            jj, ii = torch.nonzero(ta != tb, as_tuple=True)
+            if jj.numel() == 0:
+                continue
+            pa = jj * W + ii
+            pb = (jj + dy) * W + (ii + dx)
+            for pin, pout, sign in ((pa, pb, 1.0), (pb, pa, -1.0)):
+                tin, tout = tid.reshape(-1)[pin], tid.reshape(-1)[pout]
+                zin, zout = z.reshape(-1)[pin], z.reshape(-1)[pout]
+                ok = (tin > 0) & ((tout == 0) | (zin < zout))
+                if not bool(ok.any()):
+                    continue
+                pin, pout, f = pin[ok], pout[ok], tin[ok] - 1
+                T = table[f]
+                Xin = (pin % W).to(p.dtype) + 0.5
+                Yin = torch.div(pin, W, rounding_mode="floor").to(p.dtype) + 0.5
+                lin = _lambda(T, Xin, Yin)  # [P, 3] at the covered centre
+                step = T[:, 2:5] * (sign * dx) + T[:, 5:8] * (sign * dy)  # lambda change towards the other centre
+                with torch.no_grad():
+                    lout = lin + step
+                    tk = torch.where(lout < 0, lin / (lin - lout).clamp(min=1e-30), torch.full_like(lin, float("inf")))
+                    k = tk.argmin(1)
+                    hit = torch.isfinite(tk.gather(1, k[:, None])[:, 0]) & sil[f, k]
+                    hit &= steep[f, k] if dx == 1 else ~steep[f, k]
+                if not bool(hit.any()):
+                    continue
+                pin, pout, k = pin[hit], pout[hit], k[hit]
+                l_k = lin[hit].gather(1, k[:, None])[:, 0]
+                s_k = step[hit].gather(1, k[:, None])[:, 0]
+                t = (l_k / (-s_k)).clamp(0, 1)  # crossing fraction along the segment
+                cin, cout = flat[pin], flat[pout]
+                out = out.index_add(0, pout, (t - 0.5).clamp(min=0)[:, None] * (cin - cout))
+                out = out.index_add(0, pin, (0.5 - t).clamp(min=0)[:, None] * (cout - cin))
+    return out.reshape(B, H, W, C)
+
+
+class _GradScale(torch.autograd.Function):
+    """Identity forward, gradient scaled by `k` backward."""
+
+    @staticmethod
+    def forward(ctx, x, k):
+        ctx.k = k
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.k, None
