@@ -2,7 +2,9 @@
 
 Same semantics as the torch reference in splat_raster (gsplat 1.5.3 classic): project in parallel over Gaussians,
 radix-sort the visible ones by depth, bin them into 16x16 pixel tiles with a counting sort into flat arrays (so each
-tile's list is already front to back), and composite per pixel with early stop, in parallel over tiles.
+tile's list is already front to back), and composite front to back with per-pixel early stop, in parallel over
+tiles. Within a tile each Gaussian touches only its opacity-aware box; alphas are computed 16 pixels at a time
+(SIMD) and blending walks a bit mask of the pixels that count.
 """
 
 import math
@@ -23,7 +25,7 @@ FOV_CLAMP = 0.3  # Jacobian clamps x/z, y/z to the image edges plus 0.3 * tan(fo
 # exp(-s) = 2^k 2^f: Taylor coefficients ln(2)^i / i! of 2^f for f in [-0.5, 0.5]
 _LOG2E = np.float32(1.4426950408889634)
 _P0, _P1, _P2, _P3, _P4, _P5, _P6 = (np.float32(math.log(2.0) ** i / math.factorial(i)) for i in range(7))
-# columns of the per-Gaussian raster parameters gp [N, 8]
+# columns of the per-Gaussian raster parameters gp [N, N_GP]
 G_X, G_Y = 0, 1  # projected mean, pixels
 G_A, G_B, G_C = 2, 3, 4  # conic: inverse 2D covariance [[a, b], [b, c]]
 G_OP = 5  # opacity

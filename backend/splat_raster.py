@@ -38,8 +38,8 @@ def rasterize(
     Returns (colors [C, H, W, D] alpha-premultiplied sum_i w_i f_i, alphas [C, H, W, 1],
     depths [C, H, W, 1] expected camera z = sum_i w_i z_i / alpha, 0 where alpha is 0).
     numpy in -> numpy float32 out; torch in -> torch out (on the input's device).
-    backend: "native" (numba, CPU), "torch" (differentiable reference), "gsplat" (CUDA only),
-    "auto" (gsplat for CUDA tensors, native otherwise)."""
+    backend: "native" (numba, CPU; no gradients), "torch" (differentiable reference, slow), "gsplat" (CUDA only),
+    "auto" (gsplat for CUDA tensors, native otherwise). For gradients on CPU call with backend="torch"."""
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     args = (means, quats, scales, opacities, features, viewmats, Ks)
