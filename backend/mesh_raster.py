@@ -19,6 +19,7 @@ from .camera import Camera
 
 _EPS_INSIDE = -1e-7  # a pixel centre is inside when every 2D barycentric is >= this (edges are inclusive)
 _BAND = 8  # rows per parallel band in the visibility kernel
+_PARALLEL_PIXELS = 384 * 384  # smaller images rasterize on one thread (thread-pool start-up dominates)
 _FILTERS = ("auto", "nearest", "linear", "linear-mipmap-nearest", "linear-mipmap-linear")
 _BOUNDARIES = ("wrap", "clamp", "zero", "cube")
 
@@ -92,12 +93,12 @@ def _jit(**options):
     return wrap
 
 
-@_jit(parallel=True)
-def _visible_native(pos, tri, H, W, band):  # pragma: no cover - compiled
-    """pos [V, 4] float64 clip, tri [F, 3] int64 -> [H*W] int32 nearest covering triangle index + 1 (0 = empty).
+@_jit()
+def _bin_faces(pos, tri, H, W, band):  # pragma: no cover - compiled
+    """Screen positions of the vertices, each live triangle's pixel box, and the triangles of each band of rows.
 
-    Each band of rows is owned by one thread and visits its triangles in index order, so exact depth ties go to the
-    lowest index, independent of threading."""
+    Returns sx, sy, sz [V] (pixels, pixels, NDC z), box [F, 4] (x0, x1, y0, y1: first pixel centre >= min, one past
+    the last), start [n_bands + 1] and faces [sum] (each band's triangles in index order)."""
     V = pos.shape[0]
     F = tri.shape[0]
     sx = np.empty(V)
@@ -111,9 +112,9 @@ def _visible_native(pos, tri, H, W, band):  # pragma: no cover - compiled
         sx[k] = (pos[k, 0] / ww + 1.0) * 0.5 * W
         sy[k] = (pos[k, 1] / ww + 1.0) * 0.5 * H
         sz[k] = pos[k, 2] / ww
-    box = np.zeros((F, 4), np.int64)  # x0, x1, y0, y1: first pixel centre >= min, one past the last
+    box = np.zeros((F, 4), np.int64)
     nb = (H + band - 1) // band
-    count = np.zeros(nb + 1, np.int64)
+    start = np.zeros(nb + 1, np.int64)
     for f in range(F):
         a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
         if not (okv[a] and okv[b] and okv[c]):
@@ -131,41 +132,66 @@ def _visible_native(pos, tri, H, W, band):  # pragma: no cover - compiled
             continue
         box[f, 0], box[f, 1], box[f, 2], box[f, 3] = x0, x1, y0, y1
         for q in range(y0 // band, (y1 - 1) // band + 1):
-            count[q + 1] += 1
+            start[q + 1] += 1
     for q in range(nb):
-        count[q + 1] += count[q]
-    fill = count[:-1].copy()
-    lst = np.empty(count[nb], np.int64)
+        start[q + 1] += start[q]
+    fill = start[:-1].copy()
+    faces = np.empty(start[nb], np.int64)
     for f in range(F):
         if box[f, 3] > box[f, 2]:
             for q in range(box[f, 2] // band, (box[f, 3] - 1) // band + 1):
-                lst[fill[q]] = f
+                faces[fill[q]] = f
                 fill[q] += 1
+    return sx, sy, sz, box, start, faces
+
+
+@_jit()
+def _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest):  # pragma: no cover - compiled
+    """Depth-test band q's triangles (in index order, so exact ties keep the lowest index) into tid / zbest."""
+    r0 = q * band
+    r1 = min(H, r0 + band)
+    for n in range(start[q], start[q + 1]):
+        f = faces[n]
+        a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
+        X0, X1, X2 = sx[a], sx[b], sx[c]
+        Y0, Y1, Y2 = sy[a], sy[b], sy[c]
+        Z0, Z1, Z2 = sz[a], sz[b], sz[c]
+        inv = 1.0 / ((X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0))
+        for j in range(max(box[f, 2], r0), min(box[f, 3], r1)):
+            cy = j + 0.5
+            for i in range(box[f, 0], box[f, 1]):
+                cx = i + 0.5
+                b0 = ((X1 - cx) * (Y2 - cy) - (X2 - cx) * (Y1 - cy)) * inv
+                b1 = ((X2 - cx) * (Y0 - cy) - (X0 - cx) * (Y2 - cy)) * inv
+                b2 = 1.0 - b0 - b1
+                if b0 >= -1e-7 and b1 >= -1e-7 and b2 >= -1e-7:
+                    z = b0 * Z0 + b1 * Z1 + b2 * Z2
+                    p = j * W + i
+                    if z >= -1.0 and z <= 1.0 and z < zbest[p]:
+                        zbest[p] = z
+                        tid[p] = f + 1
+
+
+@_jit(parallel=True)
+def _visible_parallel(pos, tri, H, W, band):  # pragma: no cover - compiled
+    """pos [V, 4] float64 clip, tri [F, 3] int64 -> [H*W] int32 nearest covering triangle index + 1 (0 = empty).
+    One thread per band of rows: no write conflicts, and the result does not depend on the thread count."""
+    sx, sy, sz, box, start, faces = _bin_faces(pos, tri, H, W, band)
     tid = np.zeros(H * W, np.int32)
     zbest = np.full(H * W, np.inf)
-    for q in numba.prange(nb):
-        r0 = q * band
-        r1 = min(H, r0 + band)
-        for n in range(count[q], count[q + 1]):
-            f = lst[n]
-            a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
-            X0, X1, X2 = sx[a], sx[b], sx[c]
-            Y0, Y1, Y2 = sy[a], sy[b], sy[c]
-            Z0, Z1, Z2 = sz[a], sz[b], sz[c]
-            inv = 1.0 / ((X1 - X0) * (Y2 - Y0) - (X2 - X0) * (Y1 - Y0))
-            for j in range(max(box[f, 2], r0), min(box[f, 3], r1)):
-                cy = j + 0.5
-                for i in range(box[f, 0], box[f, 1]):
-                    cx = i + 0.5
-                    b0 = ((X1 - cx) * (Y2 - cy) - (X2 - cx) * (Y1 - cy)) * inv
-                    b1 = ((X2 - cx) * (Y0 - cy) - (X0 - cx) * (Y2 - cy)) * inv
-                    b2 = 1.0 - b0 - b1
-                    if b0 >= -1e-7 and b1 >= -1e-7 and b2 >= -1e-7:
-                        z = b0 * Z0 + b1 * Z1 + b2 * Z2
-                        p = j * W + i
-                        if z >= -1.0 and z <= 1.0 and z < zbest[p]:
-                            zbest[p] = z
-                            tid[p] = f + 1
+    for q in numba.prange(len(start) - 1):
+        _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest)
+    return tid
+
+
+@_jit()
+def _visible_serial(pos, tri, H, W, band):  # pragma: no cover - compiled
+    """Single-threaded _visible_parallel: small jobs, where starting the thread pool costs more than it saves."""
+    sx, sy, sz, box, start, faces = _bin_faces(pos, tri, H, W, band)
+    tid = np.zeros(H * W, np.int32)
+    zbest = np.full(H * W, np.inf)
+    for q in range(len(start) - 1):
+        _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest)
     return tid
 
 
@@ -222,7 +248,8 @@ def visible_triangles(pos: Tensor, tri, resolution: tuple[int, int], backend: st
         return _visible_torch(pos.detach().cpu().double(), torch.as_tensor(tri, dtype=torch.int64).cpu(), H, W).reshape(H, W)
     p = np.ascontiguousarray(pos.detach().cpu().numpy(), dtype=np.float64)
     t = np.ascontiguousarray(np.asarray(tri.cpu() if isinstance(tri, Tensor) else tri), dtype=np.int64).reshape(-1, 3)
-    return torch.from_numpy(_visible_native(p, t, H, W, _BAND).astype(np.int64)).reshape(H, W)
+    kernel = _visible_parallel if H * W >= _PARALLEL_PIXELS and numba.get_num_threads() > 1 else _visible_serial
+    return torch.from_numpy(kernel(p, t, H, W, _BAND).astype(np.int64)).reshape(H, W)
 
 
 # ------------------------------------------------------------------------------------------- rasterize (with grads)
@@ -517,8 +544,9 @@ def _taps(level: Tensor, bi: Tensor, face: Tensor, s: Tensor, t: Tensor, boundar
         cols = [(x0, 1 - fx), (x0 + 1, fx)]
         rows = [(y0, 1 - fy), (y0 + 1, fy)]
     out = 0
-    for j, wy in rows:
-        for i, wx in cols:
+    for j0, wy in rows:
+        for i0, wx in cols:
+            i, j = i0, j0
             wgt = wx * wy
             f = face
             if boundary == "wrap":
@@ -723,27 +751,56 @@ def antialias(color: Tensor, rast: Tensor, pos: Tensor, tri, topology_hash: Tens
                 if not bool(ok.any()):
                     continue
                 pin, pout, f = pin[ok], pout[ok], tin[ok] - 1
-                T = table[f]
                 Xin = (pin % W).to(p.dtype) + 0.5
                 Yin = torch.div(pin, W, rounding_mode="floor").to(p.dtype) + 0.5
-                lin = _lambda(T, Xin, Yin)  # [P, 3] at the covered centre
-                step = T[:, 2:5] * (sign * dx) + T[:, 5:8] * (sign * dy)  # lambda change towards the other centre
+                sdx, sdy = sign * dx, sign * dy  # pixel step from the covered centre to the other one
                 with torch.no_grad():
-                    lout = lin + step
-                    tk = torch.where(lout < 0, lin / (lin - lout).clamp(min=1e-30), torch.full_like(lin, float("inf")))
-                    k = tk.argmin(1)
-                    hit = torch.isfinite(tk.gather(1, k[:, None])[:, 0]) & sil[f, k]
-                    hit &= steep[f, k] if dx == 1 else ~steep[f, k]
+                    face, k = _walk_to_silhouette(table.detach(), nb, sil, f, Xin, Yin, sdx, sdy)
+                    hit = face >= 0
+                    fk, kk = face.clamp(min=0), k.clamp(min=0)
+                    hit &= steep[fk, kk] if dx == 1 else ~steep[fk, kk]
                 if not bool(hit.any()):
                     continue
-                pin, pout, k = pin[hit], pout[hit], k[hit]
-                l_k = lin[hit].gather(1, k[:, None])[:, 0]
-                s_k = step[hit].gather(1, k[:, None])[:, 0]
-                t = (l_k / (-s_k)).clamp(0, 1)  # crossing fraction along the segment
+                pin, pout, face, k = pin[hit], pout[hit], face[hit], k[hit]
+                T = table[face]
+                lam = _lambda(T, Xin[hit], Yin[hit]).gather(1, k[:, None])[:, 0]  # edge function at the covered centre
+                slope = (T[:, 2:5] * sdx + T[:, 5:8] * sdy).gather(1, k[:, None])[:, 0]  # its change per step
+                t = (lam / (-slope)).clamp(0, 1)  # where the segment crosses the silhouette edge
                 cin, cout = flat[pin], flat[pout]
                 out = out.index_add(0, pout, (t - 0.5).clamp(min=0)[:, None] * (cin - cout))
                 out = out.index_add(0, pin, (0.5 - t).clamp(min=0)[:, None] * (cout - cin))
     return out.reshape(B, H, W, C)
+
+
+_AA_WALK = 8  # triangles crossed at most between a covered pixel centre and the silhouette edge
+
+
+def _walk_to_silhouette(table, nb, sil, f, X, Y, sdx, sdy):
+    """From the covered centres (X, Y) in faces f [P], follow the segment one pixel step (sdx, sdy) long across
+    same-facing neighbours until it leaves through a silhouette edge. -> (face [P], edge [P]), -1 where the segment
+    ends first or the walk is too long. The covered pixel's own triangle need not touch the silhouette: thin
+    triangles along a contour often cover no pixel centre."""
+    P = f.numel()
+    face_out = torch.full((P,), -1, dtype=torch.int64, device=f.device)
+    edge_out = torch.full((P,), -1, dtype=torch.int64, device=f.device)
+    act = torch.arange(P, device=f.device)
+    cur = f.clone()
+    for _ in range(_AA_WALK):
+        T = table[cur]
+        lam = _lambda(T, X[act], Y[act])
+        slope = T[:, 2:5] * sdx + T[:, 5:8] * sdy
+        t = torch.where(slope < 0, lam / (-slope).clamp(min=1e-30), torch.full_like(lam, float("inf")))
+        te, k = t.min(1)
+        going = te <= 1  # the segment leaves this face before reaching the other centre
+        is_sil = sil[cur, k]
+        done = going & is_sil
+        face_out[act[done]] = cur[done]
+        edge_out[act[done]] = k[done]
+        cont = going & ~is_sil
+        act, cur = act[cont], nb[cur[cont], k[cont]]
+        if act.numel() == 0:
+            break
+    return face_out, edge_out
 
 
 class _GradScale(torch.autograd.Function):
