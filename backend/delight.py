@@ -1,24 +1,31 @@
 """Lighting homogenization: remove the light baked into the input photo by inverse rendering against the geometry.
 
-v0 model: observed linear radiance I = albedo * S(n) * AO, S the diffuse shading of the input light (order-2 SH
-fitted to the image when the light is unknown, the given HDRI's irradiance when the hint is `world`); the specular
-term of the given HDRI is subtracted first when it is known. Roughness and metallic are not yet estimated.
+The forward model is the renderer itself (render.render): for fixed roughness and metallic, every pixel's linear
+radiance is affine in albedo, I = c0 + c1 * albedo, so two renders of the asset with albedo 0 and 1 from the input
+camera give the exact per-pixel inverse, shadows, AO and highlights included. Roughness and metallic are the global
+pair whose inverse albedo is smoothest (a highlight or a reflection left in the albedo is an edge the real texture
+does not have). The input light is the given HDRI when the hint is `world`; otherwise an order-2 SH light fitted to
+the image's luminance (neutral colour, scale fixed by an albedo prior). The unseen side is completed by mirroring.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import binary_erosion, distance_transform_edt, map_coordinates
 from scipy.spatial import cKDTree
 
 from .camera import Camera
-from .envmap import SH9_COSINE_LOBE, Environment, sh9_basis
+from .envmap import Environment, equirect_pixel_dirs, sh9_basis
 from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
 
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
 ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting the 95th-percentile albedo here
+ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
+METALLIC_CANDIDATES = (0.0, 1.0)
+SEARCH_SIDE = 192  # the material search runs at most at this resolution
+LUM = np.array([0.2126, 0.7152, 0.0722])
 
 
 @dataclass
@@ -28,6 +35,7 @@ class Materials:
     metallic: np.ndarray  # [N]
     seen: np.ndarray  # [N] bool, visible in the input image
     light_sh9: np.ndarray  # [9, 3] estimated input radiance in SH (world frame)
+    scores: dict  # material search: "(roughness, metallic)" -> smoothness score (lower is better)
 
 
 def visible_points(camera: Camera, vertices, faces, points, normals, mask) -> tuple[np.ndarray, np.ndarray]:
@@ -61,69 +69,168 @@ def sample_image(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 
 def fit_sh_shading(normals: np.ndarray, ao: np.ndarray, radiance: np.ndarray, ridge: float = 1e-2) -> np.ndarray:
-    """Least-squares [9, 3] coefficients c with radiance ~ ao * sum_k c_k Y_k(n) (albedo folded into c)."""
+    """Least-squares [9, C] coefficients c with radiance ~ ao * sum_k c_k Y_k(n) (albedo folded into c)."""
     Y = sh9_basis(normals) * ao[:, None]  # [N, 9]
     reg = ridge * len(normals) * np.diag([0.0] + [1.0] * 3 + [4.0] * 5)  # damp the higher bands
     return np.linalg.solve(Y.T @ Y + reg, Y.T @ radiance)
 
 
+def environment_from_sh(sh9: np.ndarray, h: int = 32, w: int = 64) -> Environment:
+    """[9, 3] SH radiance coefficients (world frame) -> an equirect Environment, clamped to non-negative."""
+    eq = sh9_basis(equirect_pixel_dirs(h, w)) @ sh9  # [h, w, 3]
+    return Environment(np.maximum(eq, 0.0).astype(np.float32))
+
+
+def lobe_environments(n: int = 24, sharpness: float = 4.0, h: int = 32, w: int = 64) -> list[np.ndarray]:
+    """n broad spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere:
+    [h, w] equirect each, a non-negative basis for the unknown input light."""
+    k = np.arange(n) + 0.5
+    z = 1 - 2 * k / n
+    phi = k * np.pi * (3 - np.sqrt(5))
+    r = np.sqrt(1 - z * z)
+    centres = np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)  # [n, 3]
+    d = equirect_pixel_dirs(h, w)  # [h, w, 3]
+    return [np.exp(sharpness * (d @ c - 1.0)).astype(np.float32) for c in centres]
+
+
+def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
+    """Unknown input light: the non-negative mix of broad lobes whose render of the asset (uniform white albedo,
+    the product's own shadows and AO included) best matches the image's luminance (NNLS). Neutral in colour."""
+    from scipy.optimize import nnls
+
+    white = _with_materials(asset, 1.0, 0.6, 0.0)
+    lobes = lobe_environments()
+    cols, ok = [], None
+    from .render import render
+
+    for lobe in lobes:
+        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)))
+        a = r.alpha[..., 0]
+        ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
+        cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
+    A = np.stack([c[ok] for c in cols], 1)  # [P, n]
+    b = image[ok] @ LUM
+    lam = 1e-3 * float(np.mean(A * A))  # a little ridge keeps the weights spread
+    A_aug = np.concatenate([A, np.sqrt(lam * len(b)) * np.eye(A.shape[1])])
+    wts, _ = nnls(A_aug, np.concatenate([b, np.zeros(A.shape[1])]))
+    eq = sum(wj * lobe for wj, lobe in zip(wts, lobes))
+    return Environment(np.repeat(np.asarray(eq, np.float32)[..., None], 3, -1))
+
+
+def _with_materials(asset, albedo, roughness, metallic):
+    g = asset.gaussians
+    n = len(g)
+    g2 = replace(g, albedo=np.broadcast_to(np.asarray(albedo, np.float32), (n, 3)).copy(),
+                 roughness=np.full(n, roughness, np.float32), metallic=np.full(n, metallic, np.float32))
+    return replace(asset, gaussians=g2)
+
+
+def affine_response(asset, camera: Camera, env: Environment, roughness: float, metallic: float):
+    """Per pixel (c0, c1), each [H, W, 3], with linear radiance = c0 + c1 * albedo, and alpha [H, W]; rendered
+    by the product's own renderer so the inverse matches what relighting will do."""
+    from .render import render
+
+    r0 = render(_with_materials(asset, 0.0, roughness, metallic), camera, env)
+    r1 = render(_with_materials(asset, 1.0, roughness, metallic), camera, env)
+    a = np.maximum(r0.alpha, 1e-6)
+    c0 = r0.hdr / a
+    return c0, r1.hdr / a - c0, r0.alpha[..., 0], r0.passes
+
+
+def _invert(obs, c0, c1):
+    return (obs - c0) / np.maximum(c1, 1e-4)
+
+
+def smoothness_score(albedo: np.ndarray, valid: np.ndarray) -> float:
+    """Lower is cleaner: the median absolute log-luminance step between valid 4-neighbours (scale invariant; the
+    median ignores the texture's own edges and counts the broad residue of a wrongly explained highlight), plus
+    the fraction of physically impossible pixels: albedo above 1 (light the model cannot supply) or below 0."""
+    lum = np.log(np.maximum(albedo @ LUM, 1e-3))
+    steps = []
+    for axis in (0, 1):
+        n = valid.shape[axis]
+        both = np.logical_and(np.take(valid, range(n - 1), axis), np.take(valid, range(1, n), axis))
+        steps.append(np.abs(np.diff(lum, axis=axis))[both])
+    steps = np.concatenate(steps)
+    if steps.size == 0:
+        return float("inf")
+    over = float(np.mean((albedo[valid] > 1.0).any(-1)))
+    neg = float(np.mean((albedo[valid] < 0.0).any(-1)))
+    return float(np.median(steps)) + 0.5 * over + 1.0 * neg
+
+
 def delight(
-    image: np.ndarray,
-    mask: np.ndarray,
-    camera: Camera,
-    vertices: np.ndarray,
-    faces: np.ndarray,
-    points: np.ndarray,
-    normals: np.ndarray,
-    ao: np.ndarray,
-    normal_matrix: np.ndarray,
+    image: np.ndarray,  # [H, W, 3] linear radiance of the input photo
+    mask: np.ndarray,  # [H, W] bool object mask
+    asset,  # RelightableAsset with geometry Gaussians (placeholder materials), input camera in asset space
+    camera_world: Camera,  # the input camera in world space
     light_hint: str = "unknown",
     world: Environment | None = None,
     spacing: float = 0.01,
+    enabled: bool = True,
+    progress=None,
 ) -> Materials:
-    """Recover per-point PBR materials. image [H, W, 3] linear; points, normals [N, 3] asset space; ao [N]."""
-    seen, xy = visible_points(camera, vertices, faces, points, normals, mask)
+    """Recover per-Gaussian PBR materials from the photo."""
+    step = progress or (lambda *a, **k: None)
+    g = asset.gaussians
+    seen, xy = visible_points(asset.input_camera, asset.vertices, asset.faces, g.means, g.normals, mask)
     if seen.sum() < 16:
         raise ValueError("the geometry and the image do not line up: fewer than 16 surface points are visible")
-    n_world = normals @ np.asarray(normal_matrix).T  # [N, 3]
-    obs = sample_image(image, xy[seen])  # [S, 3] linear radiance
-    ns, aos = n_world[seen], np.maximum(ao[seen], 0.05)
-    if light_hint == "world" and world is not None:
-        shading = world.irradiance(ns) * aos[:, None]  # [S, 3] radiance of a white Lambertian surface
-        # remove the known specular reflection of a dielectric (F0 = 0.04) before dividing out the diffuse light
-        cam_pos = np.linalg.inv(camera.viewmat)[:3, 3]
-        v = cam_pos[None] - points[seen]
-        v = (v / np.linalg.norm(v, axis=1, keepdims=True)) @ np.asarray(normal_matrix).T
-        nv = np.clip(np.sum(ns * v, 1), 1e-4, 1)
-        r = 2 * nv[:, None] * ns - v
-        from .brdf_lut import lookup  # split-sum scale and bias
+    H, W = mask.shape
+    valid = binary_erosion(mask, iterations=1)
 
-        A, B = lookup(nv, np.full_like(nv, DEFAULT_ROUGHNESS))
-        spec = world.specular(r, np.full_like(nv, DEFAULT_ROUGHNESS)) * (0.04 * A + B)[:, None] * aos[:, None]
-        albedo_seen = np.maximum(obs - spec, 0) / np.maximum(shading, 1e-4)
-        light = world.sh9
+    if not enabled:  # the baseline: the photo's colours taken as albedo, baked light and all
+        albedo_px, rough, metal, light, scores = image, DEFAULT_ROUGHNESS, DEFAULT_METALLIC, np.zeros((9, 3)), {}
     else:
-        # the light's colour and the albedo's are ambiguous; assume a neutral (white-balanced) light, so the
-        # shading is fitted to luminance and all colour stays in the albedo
-        lum_w = np.array([0.2126, 0.7152, 0.0722])
-        c = fit_sh_shading(ns, aos, (obs @ lum_w)[:, None])  # [9, 1]
-        shading = np.maximum(sh9_basis(ns) @ c, 1e-4) * aos[:, None]  # [S, 1]
-        floor = 0.05 * np.percentile(shading, 99)
-        albedo_seen = obs / np.maximum(shading, floor)
-        lum = albedo_seen @ lum_w
-        scale = ALBEDO_P95 / max(float(np.percentile(lum, 95)), 1e-6)
-        albedo_seen *= scale
-        c = np.repeat(c, 3, axis=1)
-        light = c / scale * np.pi / SH9_COSINE_LOBE[:, None]  # radiance SH of the estimated light
-    albedo_seen = np.clip(albedo_seen, 0.0, 1.0)
-    albedo = complete_unseen(points, seen, albedo_seen, camera, spacing)
-    N = len(points)
+        # the search runs on a reduced image; the final inverse at full resolution
+        k = max(1, int(np.ceil(max(H, W) / SEARCH_SIDE)))
+        small_cam = camera_world.resized(W // k, H // k)
+        small_img = image[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k, 3).mean((1, 3))
+        small_valid = valid[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k).all((1, 3))
+        if light_hint == "world" and world is not None:
+            env = world
+        else:
+            env = estimate_light(asset, small_cam, small_img, small_valid)
+        known = light_hint == "world" and world is not None
+        # an SH light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown light
+        # only dielectrics are searched, each albedo scaled by the prior before its score is taken
+        metals = METALLIC_CANDIDATES if known else (0.0,)
+        scores = {}
+        best = None
+        cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
+        for i, (r, m) in enumerate(cands):
+            step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
+            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m)
+            ok = small_valid & (alpha_s > 0.99)
+            alb = _invert(small_img, c0, c1)
+            if not known:
+                alb = alb * ALBEDO_P95 / max(float(np.percentile(alb[ok] @ LUM, 95)), 1e-6)
+            s = smoothness_score(alb, ok)
+            scores[f"({r}, {m})"] = s
+            if best is None or s < best[0]:
+                best = (s, r, m)
+        _, rough, metal = best
+        c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
+        albedo_px = np.clip(_invert(image, c0, c1), 0.0, None)
+        light = env.sh9
+        if not known:
+            scale = ALBEDO_P95 / max(float(np.percentile(albedo_px[valid] @ LUM, 95)), 1e-6)
+            albedo_px = albedo_px * scale
+            light = light / scale
+    # fill pixels outside the valid area from their nearest valid pixel, then read each seen Gaussian's albedo
+    if (~valid).any() and valid.any():
+        _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
+        albedo_px = albedo_px[iy, ix]
+    albedo_seen = np.clip(sample_image(albedo_px, xy[seen]), 0.0, 1.0)
+    albedo = complete_unseen(g.means, seen, albedo_seen, asset.input_camera, spacing)
+    N = len(g)
     return Materials(
         albedo.astype(np.float32),
-        np.full(N, DEFAULT_ROUGHNESS, np.float32),
-        np.full(N, DEFAULT_METALLIC, np.float32),
+        np.full(N, rough, np.float32),
+        np.full(N, metal, np.float32),
         seen,
         np.asarray(light, np.float32),
+        scores,
     )
 
 

@@ -17,7 +17,7 @@ from .render import RenderResult, render  # noqa: F401  (re-exported: the servic
 from .delight import delight
 from .envmap import Environment, builtin_hdris
 from .gaussians import SurfaceGaussians, quats_from_normals
-from .geometry.base import GeometryResult, camera_to_asset, normalise, vertex_normals
+from .geometry.base import GeometryResult, camera_to_asset, camera_to_world, normalise, vertex_normals
 from .geometry.inflate import inflate
 from .segment import segment
 from .surface import sample_surface
@@ -43,10 +43,11 @@ class GenerateInputs:
     camera: Camera | None = None  # the image's camera, world space
     world: Environment | None = None  # the input light when light_hint == "world"
     n_gaussians: int = DEFAULT_GAUSSIANS
+    delight: bool = True  # False: the baseline that takes the photo's colours as albedo
 
     def content_id(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{PIPELINE_VERSION}|{self.provider}|{self.light_hint}|{self.n_gaussians}".encode())
+        h.update(f"{PIPELINE_VERSION}|{self.provider}|{self.light_hint}|{self.n_gaussians}|{self.delight}".encode())
         h.update(np.ascontiguousarray(self.image, np.float32).tobytes())
         if self.mesh is not None:
             h.update(np.ascontiguousarray(self.mesh[0], np.float32).tobytes())
@@ -117,34 +118,37 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     ao = np.clip(np.einsum("nk,nk->n", bary, ao_v[geo.faces[fid]]), 0.0, 1.0).astype(np.float32)
     timings["visibility"] = time.perf_counter() - t
 
-    progress("delight", 0.5, f"removing the input lighting ({inputs.light_hint})")
-    t = time.perf_counter()
-    rot = geo.model_matrix[:3, :3] / np.cbrt(np.linalg.det(geo.model_matrix[:3, :3]))
-    mats = delight(img[..., :3], mask, geo.camera, geo.vertices, geo.faces, pts, nrm, ao, rot,
-                   inputs.light_hint, inputs.world, spacing)
-    timings["delight"] = time.perf_counter() - t
-
-    progress("gaussians", 0.8, f"{len(pts)} surface Gaussians")
+    progress("gaussians", 0.45, f"{len(pts)} surface Gaussians")
     sigma = 0.75 * spacing
+    n = len(pts)
     g = SurfaceGaussians(
         means=pts,
         quats=quats_from_normals(nrm),
-        scales=np.tile(np.array([sigma, sigma, 0.1 * sigma], np.float32), (len(pts), 1)),
-        opacities=np.full(len(pts), 0.98, np.float32),
-        albedo=mats.albedo, roughness=mats.roughness, metallic=mats.metallic,
-        normals=nrm, visibility=ao, voxel=assign(pts, voxels),
+        scales=np.tile(np.array([sigma, sigma, 0.1 * sigma], np.float32), (n, 1)),
+        opacities=np.full(n, 0.98, np.float32),
+        albedo=np.full((n, 3), 0.5, np.float32), roughness=np.full(n, 0.5, np.float32),
+        metallic=np.zeros(n, np.float32), normals=nrm, visibility=ao, voxel=assign(pts, voxels),
     )
     thumb = to_uint8(np.concatenate([linear_to_srgb(img[..., :3]), img[..., 3:]], -1))
     asset = RelightableAsset(
         asset_id=inputs.content_id(), name=inputs.name, vertices=geo.vertices, faces=geo.faces, vertex_normals=vn,
         gaussians=g, voxels=voxels, model_matrix=geo.model_matrix, input_camera=geo.camera, thumbnail=thumb,
-        meta={
-            "provider": provider, "light_hint": inputs.light_hint, "relight_version": __version__,
-            "pipeline_version": PIPELINE_VERSION, "seen_fraction": float(mats.seen.mean()),
-            "estimated_light_sh9": mats.light_sh9.tolist(), "timings": timings,
-            "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
-        },
     )
+
+    progress("delight", 0.5, f"removing the input lighting ({inputs.light_hint})")
+    t = time.perf_counter()
+    cam_world = camera_to_world(geo.camera, geo.model_matrix)
+    mats = delight(img[..., :3], mask, asset, cam_world, inputs.light_hint, inputs.world, spacing,
+                   enabled=inputs.delight, progress=progress)
+    g.albedo, g.roughness, g.metallic = mats.albedo, mats.roughness, mats.metallic
+    timings["delight"] = time.perf_counter() - t
+    asset.meta = {
+        "provider": provider, "light_hint": inputs.light_hint, "relight_version": __version__,
+        "pipeline_version": PIPELINE_VERSION, "seen_fraction": float(mats.seen.mean()),
+        "estimated_light_sh9": mats.light_sh9.tolist(), "material_search": mats.scores,
+        "roughness": float(mats.roughness.mean()), "metallic": float(mats.metallic.mean()), "timings": timings,
+        "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
+    }
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")
     return asset
