@@ -1,7 +1,7 @@
 """Differentiable triangle rasterizer in torch with an API shaped like nvdiffrast's: rasterize, interpolate, texture
 (mip-mapped 2D and cube maps) and antialias (silhouette-edge coverage with gradients to vertex positions).
 
-Conventions: row j of an output image covers NDC y = (j + 0.5) / H * 2 - 1 and column i covers NDC x = (i + 0.5) / W * 2 - 1
+Conventions: row j of an image covers NDC y = (j + 0.5) / H * 2 - 1, column i covers NDC x = (i + 0.5) / W * 2 - 1
 (with `clip_from_camera` below, row 0 is the top of an OpenCV camera's image). Pixel-space quantities (rast_db, uv_da)
 are per pixel step along +column (X) and +row (Y). The CPU path is the reference; nvdiffrast is used only for CUDA
 tensors and only when it imports. The maths here is derived independently (see each function's docstring).
@@ -211,7 +211,8 @@ def _visible_torch(pos: Tensor, tri: Tensor, H: int, W: int, max_candidates: int
     y1 = torch.clamp(torch.floor(ty.max(1).values - 0.5).long() + 1, 0, H)
     bw, bh = (x1 - x0).clamp(min=0), (y1 - y0).clamp(min=0)
     area = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (tx[:, 2] - tx[:, 0]) * (ty[:, 1] - ty[:, 0])
-    live = ok_v[tri].all(1) & (bw > 0) & (bh > 0) & (area.abs() > 1e-12) & (tz.min(1).values <= 1) & (tz.max(1).values >= -1)
+    live = ok_v[tri].all(1) & (bw > 0) & (bh > 0) & (area.abs() > 1e-12)
+    live &= (tz.min(1).values <= 1) & (tz.max(1).values >= -1)
     ids = torch.nonzero(live).squeeze(1)
     big = torch.iinfo(torch.int64).max
     best = torch.full((H * W,), big, dtype=torch.int64)
@@ -245,7 +246,8 @@ def visible_triangles(pos: Tensor, tri, resolution: tuple[int, int], backend: st
     are dropped (no near-plane clipping); a pixel keeps depth z/w only inside [-1, 1]."""
     H, W = resolution
     if backend == "torch":
-        return _visible_torch(pos.detach().cpu().double(), torch.as_tensor(tri, dtype=torch.int64).cpu(), H, W).reshape(H, W)
+        t = torch.as_tensor(tri, dtype=torch.int64).cpu().reshape(-1, 3)
+        return _visible_torch(pos.detach().cpu().double(), t, H, W).reshape(H, W)
     p = np.ascontiguousarray(pos.detach().cpu().numpy(), dtype=np.float64)
     t = np.ascontiguousarray(np.asarray(tri.cpu() if isinstance(tri, Tensor) else tri), dtype=np.int64).reshape(-1, 3)
     kernel = _visible_parallel if H * W >= _PARALLEL_PIXELS and numba.get_num_threads() > 1 else _visible_serial
@@ -280,7 +282,8 @@ def _lambda(T: Tensor, X: Tensor, Y: Tensor) -> Tensor:
     return lam + torch.tensor([1.0, 0.0, 0.0], dtype=T.dtype, device=T.device)
 
 
-def rasterize(pos: Tensor, tri, resolution: tuple[int, int], ranges=None, grad_db: bool = True, backend: str = "native"):
+def rasterize(pos: Tensor, tri, resolution: tuple[int, int], ranges=None, grad_db: bool = True,
+              backend: str = "native"):
     """pos [B, V, 4] clip space, tri [F, 3] int, (H, W) -> (rast [B, H, W, 4], rast_db [B, H, W, 4] or None).
 
     rast = (u, v, z/w, triangle_id + 1), 0 everywhere on empty pixels. u weights the triangle's vertex 0, v its vertex
@@ -496,7 +499,8 @@ _CUBE = np.array(
 def cube_face(d: Tensor) -> Tensor:
     """[..., 3] directions -> [...] int64 face index (0..5 = +X, -X, +Y, -Y, +Z, -Z); ties prefer x, then y."""
     ad = d.abs()
-    ax = torch.where((ad[..., 0] >= ad[..., 1]) & (ad[..., 0] >= ad[..., 2]), 0, torch.where(ad[..., 1] >= ad[..., 2], 1, 2))
+    x_major = (ad[..., 0] >= ad[..., 1]) & (ad[..., 0] >= ad[..., 2])
+    ax = torch.where(x_major, 0, torch.where(ad[..., 1] >= ad[..., 2], 1, 2))
     comp = torch.gather(d, -1, ax[..., None])[..., 0]
     return ax * 2 + (comp < 0).long()
 
@@ -603,9 +607,11 @@ def texture(
         raise ValueError(f"texture: boundary_mode must be one of {_BOUNDARIES}, got {boundary_mode!r}")
     cube = boundary_mode == "cube"
     if cube and (tex.dim() != 5 or tex.shape[1] != 6 or uv.shape[-1] != 3):
-        raise ValueError(f"texture: a cube map needs tex [B, 6, S, S, C] and uv [B, H, W, 3], got {tuple(tex.shape)}, {tuple(uv.shape)}")
+        raise ValueError(f"texture: a cube map needs tex [B, 6, S, S, C] and uv [B, H, W, 3], "
+                         f"got {tuple(tex.shape)}, {tuple(uv.shape)}")
     if not cube and (tex.dim() != 4 or uv.shape[-1] != 2):
-        raise ValueError(f"texture: a 2D texture needs tex [B, H, W, C] and uv [B, H, W, 2], got {tuple(tex.shape)}, {tuple(uv.shape)}")
+        raise ValueError(f"texture: a 2D texture needs tex [B, H, W, C] and uv [B, H, W, 2], "
+                         f"got {tuple(tex.shape)}, {tuple(uv.shape)}")
     if filter_mode == "auto":
         filter_mode = "linear-mipmap-linear" if (uv_da is not None or mip_level_bias is not None) else "linear"
     dr = _nvdiffrast(uv)

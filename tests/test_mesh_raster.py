@@ -193,6 +193,22 @@ def test_antialias_coverage_gradient_matches_area_and_finite_differences():
     assert (g.sign() == fd.sign())[big].all()
 
 
+def test_antialias_silhouette_gradient_of_a_closed_mesh():
+    # a sphere mesh scaled on screen by s about the image centre: its covered area grows as s^2, so the antialiased
+    # coverage must have d/ds = 2 * area at s = 1; only contour edges (front/back-facing pairs) carry that gradient
+    v, f = icosphere(4)
+    cam = Camera.look_at((0, -3.0, 0), (0, 0, 0), 45.0, 96, 96)
+    pos = mr.to_clip(v, mr.clip_from_camera(cam)).double()
+    s = torch.ones((), dtype=torch.float64, requires_grad=True)
+    p = torch.cat([pos[..., :2] * s, pos[..., 2:]], -1)
+    rast, _ = mr.rasterize(p, f, (96, 96))
+    cover = mr.antialias((rast[..., 3:] > 0).double(), rast, p, f).sum()
+    (g,) = torch.autograd.grad(cover, s)
+    area = (rast[..., 3] > 0).sum().item()
+    assert cover.item() == pytest.approx(area, rel=0.02)
+    assert g.item() == pytest.approx(2 * cover.item(), rel=0.05)
+
+
 def test_antialias_gradcheck():
     H, W = 8, 9
     tri = torch.tensor([[0, 1, 2]])
