@@ -72,6 +72,7 @@ def _cmd_bake(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .eval_forward import add_eval_parser
     from .server import add_serve_parser
 
     ap = argparse.ArgumentParser(prog="relight", description=__doc__)
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     add_serve_parser(sub)
+    add_eval_parser(sub)  # `relight eval forward` (returns the eval kinds' subparsers for more kinds)
 
     p = sub.add_parser("generate", help="build an asset from an image into the store; prints its id")
     p.add_argument("image")

@@ -224,7 +224,8 @@ def builtin_hdris() -> dict[str, Path]:
 
 SPECULAR_LEVELS = 9  # roughness r_k = k / 8; level 0 is the source itself (a mirror)
 IRRADIANCE_SIZE = (32, 64)  # (h, w) of the irradiance map
-_MAX_LEVEL_WIDTH = 512
+_MAX_LEVEL_WIDTH = 256
+PREFILTER_SAMPLES = 1024  # GGX samples per output texel (fewer let small bright lights leak into the tail)
 _MIN_LEVEL_WIDTH = 32
 
 
@@ -272,15 +273,57 @@ def _lookup_mips(mips: list[np.ndarray], u: np.ndarray, v: np.ndarray, lod: floa
     return out
 
 
-def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_samples: int) -> np.ndarray:
+@njit_cached(parallel=True)
+def _prefilter_kernel(flat, table, R, T, B, sx, sy, sz, wl, lods, out):  # pragma: no cover - jitted
+    """out[i] = sum_k wl[k] L(l_ik) / sum_k wl[k], l_ik = sx[k] T_i + sy[k] B_i + sz[k] R_i, each L read trilinearly
+    from the box mips packed in flat ([M, 3], table [L, 3] (offset, h, w)) at level lods[k]."""
+    n_lv = table.shape[0]
+    wsum = 0.0
+    for k in range(wl.shape[0]):
+        wsum += wl[k]
+    for i in numba.prange(R.shape[0]):
+        ar = ag = ab = 0.0
+        for k in range(wl.shape[0]):
+            lx = sx[k] * T[i, 0] + sy[k] * B[i, 0] + sz[k] * R[i, 0]
+            ly = sx[k] * T[i, 1] + sy[k] * B[i, 1] + sz[k] * R[i, 1]
+            lz = sx[k] * T[i, 2] + sy[k] * B[i, 2] + sz[k] * R[i, 2]
+            u, v = nb_dir_to_uv(lx, ly, lz)
+            lod = min(max(lods[k], 0.0), n_lv - 1.0)
+            k0 = int(lod)
+            t = lod - k0
+            r, g, b = nb_sample_equirect(flat, table[k0, 0], table[k0, 1], table[k0, 2], u, v)
+            if t > 1e-3 and k0 + 1 < n_lv:
+                r1, g1, b1 = nb_sample_equirect(flat, table[k0 + 1, 0], table[k0 + 1, 1], table[k0 + 1, 2], u, v)
+                r = r * (1 - t) + r1 * t
+                g = g * (1 - t) + g1 * t
+                b = b * (1 - t) + b1 * t
+            ar += wl[k] * r
+            ag += wl[k] * g
+            ab += wl[k] * b
+        out[i, 0] = ar / wsum
+        out[i, 1] = ag / wsum
+        out[i, 2] = ab / wsum
+
+
+def _pack_levels(levels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Equirect levels -> (one [M, 3] float32 array, int64 [L, 3] table of (offset, h, w))."""
+    table = np.zeros((len(levels), 3), dtype=np.int64)
+    off = 0
+    for k, lv in enumerate(levels):
+        table[k] = (off, lv.shape[0], lv.shape[1])
+        off += lv.shape[0] * lv.shape[1]
+    return np.ascontiguousarray(np.concatenate([lv.reshape(-1, 3) for lv in levels]), dtype=np.float32), table
+
+
+def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_samples: int, packed=None) -> np.ndarray:
     """[h, w, 3] GGX-prefiltered radiance for perceptual roughness r (alpha = r^2), with n = v = r (Karis 2013),
     by filtered importance sampling (Colbert & Krivanek, GPU Gems 3 ch. 20): each GGX sample reads the source
-    mip whose texel solid angle matches the sample's share of the lobe."""
+    mip whose texel solid angle matches the sample's share of the lobe (no extra blur bias: with too few samples
+    or a biased footprint, bright small lights leak far into the GGX tail). numba kernel."""
     alpha = roughness * roughness
     a2 = alpha * alpha
     R = equirect_pixel_dirs(h, w).reshape(-1, 3)  # [N, 3] output directions = normal = view
-    T, B = (a.astype(np.float32) for a in _orthonormal_frame(R))
-    R = R.astype(np.float32)
+    T, B = (np.ascontiguousarray(a, dtype=np.float64) for a in _orthonormal_frame(R))
     xi1, xi2 = _hammersley(n_samples)
     cos_h = np.sqrt((1 - xi1) / (1 + (a2 - 1) * xi1))  # GGX-distributed half vectors
     sin_h = np.sqrt(np.maximum(0.0, 1 - cos_h * cos_h))
@@ -290,20 +333,17 @@ def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_s
     pdf_l = D / 4  # D(h) (n.h) / (4 (v.h)) with n = v
     H0, W0 = mips[0].shape[:2]
     texel0 = 2 * np.pi * np.pi / (W0 * H0)  # source texel solid angle at the equator
-    acc = np.zeros((R.shape[0], 3), dtype=np.float32)
-    wsum = 0.0
-    for k in range(n_samples):
-        if n_dot_l[k] <= 0:
-            continue
-        # l = reflect(-R, h) = 2 (R.h) h - R, with h = (sin cos, sin sin, cos) in the frame (T, B, R)
-        c = np.float32(cos_h[k])
-        l = (np.float32(2 * c * sin_h[k] * np.cos(phi[k])) * T + np.float32(2 * c * sin_h[k] * np.sin(phi[k])) * B
-             + np.float32(2 * c * c - 1) * R)
-        u, v = dir_to_equirect_uv(l)
-        lod = 0.5 * np.log2(max(1.0 / (n_samples * pdf_l[k]), 1e-30) / texel0) + 1.0
-        acc += np.float32(n_dot_l[k]) * _lookup_mips(mips, u, v, max(lod, 0.0))
-        wsum += n_dot_l[k]
-    return (acc / wsum).reshape(h, w, 3).astype(np.float32)
+    keep = n_dot_l > 0
+    lods = 0.5 * np.log2(np.maximum(1.0 / (n_samples * pdf_l[keep]), 1e-30) / texel0)
+    # l = reflect(-R, h) = 2 (R.h) h - R, with h = (sin cos, sin sin, cos) in the frame (T, B, R)
+    sx = (2 * cos_h * sin_h * np.cos(phi))[keep]
+    sy = (2 * cos_h * sin_h * np.sin(phi))[keep]
+    sz = (2 * cos_h * cos_h - 1)[keep]
+    flat, table = packed if packed is not None else _pack_levels(mips)
+    out = np.empty((R.shape[0], 3), dtype=np.float64)
+    _prefilter_kernel(flat, table, np.ascontiguousarray(R, dtype=np.float64), T, B, sx, sy, sz, n_dot_l[keep],
+                      np.maximum(lods, 0.0), out)  # fmt: skip
+    return out.reshape(h, w, 3).astype(np.float32)
 
 
 def _irradiance_map(mips: list[np.ndarray], h: int, w: int, src_width: int = 128) -> np.ndarray:
@@ -378,6 +418,7 @@ class _Prefiltered:
         with self._lock:
             if self._specular is None:
                 mips = self.mips()
+                packed = _pack_levels(mips)
                 W0 = self.source.shape[1]
                 levels = [self.source]
                 for k in range(1, SPECULAR_LEVELS):
@@ -386,8 +427,7 @@ class _Prefiltered:
                     # ~4 texels across the lobe's angular radius (~alpha): width >= 4 pi / alpha, power of 2
                     w = 2 ** int(np.ceil(np.log2(4 * np.pi / alpha)))
                     w = int(np.clip(w, _MIN_LEVEL_WIDTH, min(_MAX_LEVEL_WIDTH, W0)))
-                    n = int(np.clip(2**20 // (w * w // 2), 32, 256))  # samples per texel
-                    levels.append(_prefilter_ggx(mips, r, w // 2, w, n))
+                    levels.append(_prefilter_ggx(mips, r, w // 2, w, PREFILTER_SAMPLES, packed))
                 self._specular = levels
             return self._specular
 
@@ -534,6 +574,27 @@ class Environment:
         """[..., 3] world normals -> [..., 3] E(n) / pi, the outgoing radiance of a white Lambertian surface."""
         u, v = self._uv(normals)
         return sample_equirect(self._data.irradiance(), u, v) * np.float32(self.strength)
+
+    def cell_radiance(self, dirs: np.ndarray, src_width: int = 128) -> np.ndarray:
+        """[D, 3] world directions -> [D, 3] mean radiance over each direction's Voronoi cell on the sphere
+        (solid-angle weighted, so a small bright sun keeps its energy in the cell that holds it). Cells with no
+        texel fall back to the bilinear radiance along the direction."""
+        d = np.asarray(dirs, dtype=np.float32)
+        mips = self._data.mips()
+        src = min(mips, key=lambda m: abs(m.shape[1] - src_width))
+        h, w = src.shape[:2]
+        tex_dirs = equirect_pixel_dirs(h, w).reshape(-1, 3).astype(np.float32)  # image frame
+        tex_world = tex_dirs @ self._rot  # image -> world: R^T t (row vectors)
+        owner = np.argmax(tex_world @ d.T, axis=1)  # [h*w] nearest direction
+        wgt = np.repeat(equirect_texel_solid_angles(h, w), w).astype(np.float64)
+        rad = np.zeros((len(d), 3))
+        np.add.at(rad, owner, src.reshape(-1, 3) * wgt[:, None])
+        area = np.bincount(owner, wgt, minlength=len(d))
+        out = np.where(area[:, None] > 0, rad / np.maximum(area, 1e-30)[:, None], 0.0).astype(np.float32)
+        empty = area <= 0
+        if np.any(empty):
+            out[empty] = self.radiance(d[empty]) / np.float32(self.strength)
+        return out * np.float32(self.strength)
 
     def kernel_data(self) -> tuple:
         """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:

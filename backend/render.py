@@ -1,5 +1,7 @@
-"""Relight an asset: rasterize its Gaussians into G-buffers, split-sum shade under an environment, AgX to 8 bit."""
+"""Relight an asset: rasterize its Gaussians into G-buffers, turn the light into per-Gaussian shadows from the
+precomputed visibility, split-sum shade under an environment, add an optional shadow-catching ground plane, AgX."""
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -9,12 +11,30 @@ from .asset import RelightableAsset
 from .camera import Camera
 from .colour import agx, to_uint8
 from .envmap import Environment
+from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from .geometry.base import camera_to_asset
 from .splat_raster import rasterize
+
+GROUND_GRID = 160  # shadow samples per side of the ground patch around the asset
+GROUND_EXTENT = 3.0  # ground patch half-size in units of the asset's bounding radius
+SUPERSAMPLE = 2  # G-buffers are rasterized and shaded at this many samples per pixel edge, then box-filtered
+EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
 
 
 def _noop(stage: str, fraction: float, message: str = "") -> None:
     pass
+
+
+@dataclass(frozen=True)
+class GroundPlane:
+    """A horizontal ground square (world Z up) that receives the asset's cast shadow, with a Principled
+    dielectric material (specular 0.5)."""
+
+    z: float = 0.0  # world height
+    albedo: tuple = (0.5, 0.5, 0.5)  # linear Rec.709
+    roughness: float = 0.9
+    size: float = 40.0  # edge length, centred at `center`
+    center: tuple = (0.0, 0.0)  # world (x, y)
 
 
 @dataclass
@@ -22,41 +42,190 @@ class RenderResult:
     rgba8: np.ndarray  # [H, W, 4] uint8: AgX sRGB, straight alpha
     hdr: np.ndarray  # [H, W, 3] float32 linear, premultiplied by alpha (or composited over the background)
     alpha: np.ndarray  # [H, W, 1]
-    passes: dict  # albedo, roughness, metallic, normal, visibility: [H, W, C]
+    passes: dict  # albedo, roughness, metallic, normal, visibility (AO), shadow (RGB), ground_shadow: [H, W, C]
     timings: dict = field(default_factory=dict)  # seconds per stage
 
 
+def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
+                     interreflection: bool = True) -> np.ndarray | None:  # fmt: skip
+    """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
+    precomputed visibility bits). Directions the object blocks see its own light (approximated by the Gaussian's
+    own diffuse radiance when interreflection is on); below a ground plane they see the lit ground."""
+    from .visibility import light_visibility, sphere_directions
+
+    g = asset.gaussians
+    if g.vis_bits is None:
+        return None
+    R = asset.rotation
+    dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
+    n_world = (g.normals @ R.T).astype(np.float32)
+    radiance = env.cell_radiance(dirs)
+    bounce = None
+    if interreflection:
+        bounce = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * g.visibility[:, None]
+    up = gr = None
+    if ground is not None:
+        up = np.array([0.0, 0.0, 1.0], np.float32)
+        gr = np.asarray(ground.albedo, np.float32) * env.irradiance(up[None])[0]
+    return light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr, bounce)
+
+
+_GROUND_CACHE: dict = {}
+_GROUND_LOCK = threading.Lock()
+
+
+def _ground_bits(asset: RelightableAsset, ground: GroundPlane):
+    """Visibility bits of a grid of ground points around the asset (cached per asset and plane).
+    -> (x0, y0, cell, bits [G*G, D/8], ao [G*G])."""
+    from .visibility import ao_from_bits, sphere_directions, surface_occupancy, visibility_bits
+
+    key = (asset.asset_id, ground)
+    with _GROUND_LOCK:
+        if key in _GROUND_CACHE:
+            return _GROUND_CACHE[key]
+    M = asset.model_matrix
+    c = M[:3, 3]
+    half = GROUND_EXTENT * asset.scale * np.sqrt(3) / 2
+    xs = np.linspace(c[0] - half, c[0] + half, GROUND_GRID)
+    ys = np.linspace(c[1] - half, c[1] + half, GROUND_GRID)
+    X, Y = np.meshgrid(xs, ys, indexing="ij")
+    pw = np.stack([X.ravel(), Y.ravel(), np.full(X.size, ground.z)], 1)  # [G*G, 3] world
+    pa = (pw - c) @ (M[:3, :3] / asset.scale**2)  # world -> asset (similarity inverse: R^T / s)
+    up_a = asset.rotation.T @ np.array([0.0, 0.0, 1.0])
+    occ = surface_occupancy(asset.vertices, asset.faces, asset.vertex_normals)
+    dirs = sphere_directions()
+    bits = visibility_bits(occ, pa.astype(np.float32), np.tile(up_a.astype(np.float32), (len(pa), 1)), dirs,
+                           offset_voxels=0.0)  # fmt: skip
+    ao = ao_from_bits(bits, np.tile(up_a.astype(np.float32), (len(pa), 1)), dirs)
+    out = (xs[0], ys[0], xs[1] - xs[0], bits, ao)
+    with _GROUND_LOCK:
+        if len(_GROUND_CACHE) > 16:
+            _GROUND_CACHE.clear()
+        _GROUND_CACHE[key] = out
+    return out
+
+
+def _bilinear(grid: np.ndarray, fx: np.ndarray, fy: np.ndarray, outside) -> np.ndarray:
+    """grid [G, G, C] sampled at fractional indices (fx, fy) [M]; `outside` [C] beyond the grid."""
+    G = grid.shape[0]
+    inside = (fx >= 0) & (fy >= 0) & (fx <= G - 1) & (fy <= G - 1)
+    x0 = np.clip(np.floor(fx).astype(np.int64), 0, G - 2)
+    y0 = np.clip(np.floor(fy).astype(np.int64), 0, G - 2)
+    tx = np.clip(fx - x0, 0, 1)[:, None]
+    ty = np.clip(fy - y0, 0, 1)[:, None]
+    v = ((1 - tx) * (1 - ty) * grid[x0, y0] + tx * (1 - ty) * grid[x0 + 1, y0]
+         + (1 - tx) * ty * grid[x0, y0 + 1] + tx * ty * grid[x0 + 1, y0 + 1])  # fmt: skip
+    return np.where(inside[:, None], v, np.asarray(outside, np.float32)[None])
+
+
+def ground_gbuffer(asset: RelightableAsset, camera: Camera, env: Environment, ground: GroundPlane):
+    """The ground plane's premultiplied G-buffer [H, W, GBUFFER_CHANNELS] and coverage [H, W, 1] from a world
+    camera, with its cast shadow (light-dependent, from precomputed visibility) in the shadow channel."""
+    from .visibility import light_visibility, sphere_directions
+
+    o, d = camera.rays()
+    H, W = d.shape[:2]
+    d = d.reshape(-1, 3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (ground.z - o[2]) / d[:, 2]
+    p = o[None] + t[:, None] * d
+    h = ground.size / 2
+    hit = (t > 0) & np.isfinite(t) & (np.abs(p[:, 0] - ground.center[0]) <= h) & (np.abs(p[:, 1] - ground.center[1]) <= h)
+    feats = np.zeros((H * W, GBUFFER_CHANNELS), np.float32)
+    alpha = hit.astype(np.float32)
+    if not hit.any():
+        return feats.reshape(H, W, -1), alpha.reshape(H, W, 1)
+    x0, y0, cell, bits, ao = _ground_bits(asset, ground)
+    up = np.array([[0.0, 0.0, 1.0]], np.float32)
+    dirs = sphere_directions() @ asset.rotation.T.astype(np.float32)
+    # directions the asset blocks see its mean diffuse radiance (a one-bounce estimate of its interreflection)
+    g = asset.gaussians
+    n_world = (g.normals @ asset.rotation.T).astype(np.float32)
+    bounce = np.mean(g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * g.visibility[:, None], 0)
+    ratio = light_visibility(bits, np.repeat(up, len(bits), 0), dirs, env.cell_radiance(dirs), bounce=bounce)
+    G = GROUND_GRID
+    q = p[hit]
+    fx, fy = (q[:, 0] - x0) / cell, (q[:, 1] - y0) / cell
+    shadow = _bilinear(ratio.reshape(G, G, 3), fx, fy, np.ones(3))
+    occl = _bilinear(ao.reshape(G, G, 1), fx, fy, np.ones(1))
+    f = feats[hit]
+    f[:, GBUFFER_LAYOUT["albedo"]] = ground.albedo
+    f[:, GBUFFER_LAYOUT["roughness"]] = ground.roughness
+    f[:, GBUFFER_LAYOUT["normal"]] = up
+    f[:, GBUFFER_LAYOUT["visibility"]] = occl
+    f[:, GBUFFER_LAYOUT["shadow"]] = shadow
+    feats[hit] = f
+    return feats.reshape(H, W, -1), alpha.reshape(H, W, 1)
+
+
+def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
+    """[H*ss, W*ss, C] -> [H, W, C] mean over ss x ss blocks."""
+    H, W, C = x.shape[0] // ss, x.shape[1] // ss, x.shape[2]
+    return x.reshape(H, ss, W, ss, C).mean((1, 3), dtype=np.float32)
+
+
 def render(asset: RelightableAsset, camera: Camera, env: Environment, background: bool = False,
-           progress=_noop, backend: str = "auto") -> RenderResult:
-    """Relight the asset under `env` from a world-space camera: G-buffers, split-sum shading, AgX."""
+           progress=_noop, backend: str = "auto", *, ground: GroundPlane | None = None,
+           shadows: bool = True, supersample: int = SUPERSAMPLE) -> RenderResult:  # fmt: skip
+    """Relight the asset under `env` from a world-space camera: G-buffers, shadows from precomputed visibility,
+    split-sum shading, optional ground plane with the cast shadow, AgX.
+
+    shadows=False shades with the light-independent ambient occlusion instead (the pre-visibility behaviour).
+    supersample: samples per pixel edge; the shaded image is box-filtered down (antialiased silhouettes: dense
+    surface splats saturate alpha, so blurring them instead would grow the silhouette)."""
+    ss = max(1, int(supersample))
+    final = camera
+    camera = camera.resized(camera.width * ss, camera.height * ss)
     from .shading import composite, environment_background, shade  # numba kernels: load on first render
 
     timings = {}
     t = time.perf_counter()
+    shadow = gaussian_shadows(asset, env, ground) if shadows else None
+    timings["visibility"] = time.perf_counter() - t
+    t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
-    feats = g.features(normal_matrix=asset.rotation)
+    feats = g.features(normal_matrix=asset.rotation, shadow=shadow)
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, g.opacities, feats, view.viewmat[None].astype(np.float32),
-                                  view.K[None].astype(np.float32), camera.width, camera.height, backend=backend)
+                                  view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
+                                  eps2d=EPS2D)  # fmt: skip
     timings["rasterize"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
     out = shade(colors[0], alphas[0], camera, env)
+    alpha = out["alpha"]
+    hdr = out["hdr"]
+    passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
+    if ground is not None:
+        gf, ga = ground_gbuffer(asset, camera, env, ground)
+        gout = shade(gf, ga, camera, env)
+        keep = 1.0 - alpha  # the asset stands on the ground: it is always in front
+        hdr = hdr + keep * gout["hdr"]
+        for k in passes:
+            passes[k] = passes[k] + keep * gout[k] * (gout["alpha"] > 0)
+        passes["ground_shadow"] = np.where(gout["alpha"] > 0, gout["shadow"].mean(-1, keepdims=True), 1.0).astype(np.float32)
+        passes["ground_alpha"] = gout["alpha"]
+        alpha = alpha + keep * gout["alpha"]
+    if ss > 1:
+        hdr = _box_down(hdr, ss)
+        plain = {k: _box_down(passes.pop(k), ss) for k in ("ground_shadow", "ground_alpha") if k in passes}
+        passes = {k: _box_down(p * alpha, ss) for k, p in passes.items()}
+        alpha = _box_down(alpha, ss)
+        passes = {k: np.where(alpha > 0, p / np.maximum(alpha, 1e-6), 0.0).astype(np.float32) for k, p in passes.items()}
+        passes.update(plain)
+        camera = final
     timings["shade"] = time.perf_counter() - t
     t = time.perf_counter()
-    alpha = out["alpha"]
     if background:
-        rgb_lin = composite(out["hdr"], alpha, environment_background(camera, env))
+        rgb_lin = composite(hdr, alpha, environment_background(camera, env))
         a8 = np.full(alpha.shape, 255, np.uint8)
     else:
-        rgb_lin = out["hdr"] / np.maximum(alpha, 1e-6)  # straight alpha for the image file
+        rgb_lin = hdr / np.maximum(alpha, 1e-6)  # straight alpha for the image file
         a8 = to_uint8(alpha)
     rgb = agx(rgb_lin)
     if not background:
         rgb = rgb * (alpha > 0)
     rgba8 = np.concatenate([to_uint8(rgb), a8], -1)
     timings["tonemap"] = time.perf_counter() - t
-    passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility") if k in out}
-    return RenderResult(rgba8, out["hdr"], alpha, passes, timings)
-
-
+    hdr_out = rgb_lin if background else hdr
+    return RenderResult(rgba8, hdr_out.astype(np.float32), alpha, passes, timings)

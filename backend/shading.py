@@ -10,6 +10,7 @@ from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirec
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
+SHADOW_MAX = 4.0  # a shadow pass above 1 means more light than the open sky (e.g. a bright ground bounce)
 DIELECTRIC_F0 = 0.04  # ((1.5 - 1) / (1.5 + 1))^2: Principled BSDF at specular 0.5 (IOR 1.5)
 
 
@@ -34,7 +35,7 @@ def _pixel_view_dirs(camera: Camera, idx: np.ndarray) -> np.ndarray:
 
 
 def shade(
-    features: np.ndarray,  # [H, W, 9] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
+    features: np.ndarray,  # [H, W, GBUFFER_CHANNELS] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
     alpha: np.ndarray,  # [H, W, 1] (or [H, W]) coverage in [0, 1]
     camera: Camera,
     env: Environment,
@@ -47,7 +48,8 @@ def shade(
       F0       = lerp(0.04, albedo, metallic)
       (A, B)   = brdf_lut.lookup(n.v, roughness)
       specular = env.specular(reflect(-v, n), roughness) * (F0 A + B) * specular_occlusion
-      diffuse  = albedo (1 - metallic) * env.irradiance(n) * visibility
+      diffuse  = albedo (1 - metallic) * env.irradiance(n) * shadow
+    where visibility (AO) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse.
     With multiscatter=True (default) it follows Blender's Principled BSDF more closely: the multiple-scattering
     GGX energy is restored (Fdez-Aguera 2019, 'A Multiple-Scattering Microfacet Model for Real-Time Image-based
     Lighting'), and the dielectric diffuse base is weighted by 1 - the specular layer's albedo, as Cycles' layered
@@ -58,7 +60,7 @@ def shade(
 
     Returns {"hdr": [H, W, 3] linear Rec.709 premultiplied by alpha, "alpha": [H, W, 1], and un-premultiplied
     passes "albedo" [H, W, 3], "roughness" [H, W, 1], "metallic" [H, W, 1], "normal" [H, W, 3] (world, unit),
-    "visibility" [H, W, 1]}; every pass is 0 where alpha <= ALPHA_EPS. All float32."""
+    "visibility" [H, W, 1], "shadow" [H, W, 3]}; every pass is 0 where alpha <= ALPHA_EPS. All float32."""
     H, W = features.shape[:2]
     if features.shape[-1] != GBUFFER_CHANNELS:
         raise ValueError(f"features must be [H, W, {GBUFFER_CHANNELS}], got {features.shape}")
@@ -74,6 +76,7 @@ def shade(
         # the kernel writes straight into the full-size passes (calloc'd zeros: cheap), no scatter needed
         hdr, n_img, alb_img = (np.zeros((H * W, 3), dtype=np.float32) for _ in range(3))
         r_img, m_img, v_img = (np.zeros((H * W, 1), dtype=np.float32) for _ in range(3))
+        s_img = np.zeros((H * W, 3), dtype=np.float32)
         rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env.kernel_data()
         K = camera.K
         _shade_kernel(
@@ -81,9 +84,10 @@ def shade(
             np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], dtype=np.float64),
             np.asarray(camera.viewmat[:3, :3], dtype=np.float64),
             np.asarray(rot, dtype=np.float64), float(strength), spec_flat, spec_table, irr_flat, int(irr_h), int(irr_w),
-            brdf_lut.brdf_lut(), bool(multiscatter), hdr, n_img, alb_img, r_img, m_img, v_img,
+            brdf_lut.brdf_lut(), bool(multiscatter), hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
         )  # fmt: skip
-        passes = {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img}
+        passes = {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img,
+                  "shadow": s_img}
         passes = {k: x.reshape(H, W, x.shape[1]) for k, x in passes.items()}
         passes["alpha"] = np.where(a_img > ALPHA_EPS, a_img, 0.0).astype(np.float32)
         return passes
@@ -93,7 +97,9 @@ def shade(
         rough = np.clip(f[:, GBUFFER_LAYOUT["roughness"]], 0.0, 1.0)  # [N, 1] perceptual
         metal = np.clip(f[:, GBUFFER_LAYOUT["metallic"]], 0.0, 1.0)
         vis = np.clip(f[:, GBUFFER_LAYOUT["visibility"]], 0.0, 1.0)
-        rgb, n = _shade_numpy(albedo, rough, metal, vis, f[:, GBUFFER_LAYOUT["normal"]], a, idx, camera, env, multiscatter)
+        shd = np.clip(f[:, GBUFFER_LAYOUT["shadow"]], 0.0, SHADOW_MAX)
+        rgb, n = _shade_numpy(albedo, rough, metal, vis, shd, f[:, GBUFFER_LAYOUT["normal"]], a, idx, camera, env,
+                              multiscatter)  # fmt: skip
     else:
         raise ValueError(f"impl must be 'numba' or 'numpy', got {impl!r}")
 
@@ -110,6 +116,7 @@ def shade(
         "metallic": scatter(metal),
         "normal": scatter(n),
         "visibility": scatter(vis),
+        "shadow": scatter(shd),
     }
 
 
@@ -129,7 +136,7 @@ def environment_background(camera: Camera, env: Environment) -> np.ndarray:
     return env.radiance(dirs.astype(np.float32))
 
 
-def _shade_numpy(albedo, rough, metal, vis, n, a, idx, camera, env, multiscatter):
+def _shade_numpy(albedo, rough, metal, vis, shd, n, a, idx, camera, env, multiscatter):
     """Vectorised reference of the shading maths over N covered pixels. -> (rgb premultiplied [N, 3], n [N, 3])."""
     n_len = np.linalg.norm(n, axis=1, keepdims=True)
     v = -_pixel_view_dirs(camera, idx)  # [N, 3] towards the camera
@@ -162,16 +169,17 @@ def _shade_numpy(albedo, rough, metal, vis, n, a, idx, camera, env, multiscatter
         specular = specular + fms_ems * irradiance
         base = base * (1.0 - fss_ess - fms_ems)  # the dielectric layer passes on what it does not reflect
     specular = specular * so
-    diffuse = base * irradiance * vis
+    diffuse = base * irradiance * shd
     return (diffuse + specular) * a, n  # premultiplied
 
 
-_ALB, _ROUGH, _MET, _NRM, _VIS = (GBUFFER_LAYOUT[k].start for k in ("albedo", "roughness", "metallic", "normal", "visibility"))
+_ALB, _ROUGH, _MET, _NRM, _VIS, _SHD = (GBUFFER_LAYOUT[k].start
+                                        for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow"))
 
 
 @njit_cached(parallel=True)
 def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w,
-                  lut, multiscatter, hdr, nrm, alb, rgh, met, vsb):  # fmt: skip
+                  lut, multiscatter, hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
     """Fused per-pixel version of _shade_numpy (same maths, same order of operations).
 
     feats [H*W, 9] premultiplied, alpha [H*W], idx [N] covered pixels, kparams (fx, fy, cx, cy), R [3, 3] world-to-
@@ -188,6 +196,8 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
         rough = min(max(feats[pix, _ROUGH] * inv_a, 0.0), 1.0)
         metal = min(max(feats[pix, _MET] * inv_a, 0.0), 1.0)
         vis = min(max(feats[pix, _VIS] * inv_a, 0.0), 1.0)
+        for c in range(3):
+            shd[pix, c] = min(max(feats[pix, _SHD + c] * inv_a, 0.0), SHADOW_MAX)
         # view direction towards the camera (Camera.rays maths)
         j = pix // width
         i = pix - j * width
@@ -275,7 +285,7 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
                 fms_ems = fss_ess * f_avg / (1.0 - ems * f_avg) * ems
                 specular += fms_ems * irr_c
                 base *= 1.0 - fss_ess - fms_ems
-            hdr[pix, c] = (base * irr_c * vis + specular * so) * a
+            hdr[pix, c] = (base * irr_c * shd[pix, c] + specular * so) * a
         nrm[pix, 0] = nx
         nrm[pix, 1] = ny
         nrm[pix, 2] = nz

@@ -6,7 +6,7 @@ import pytest
 from relight import brdf_lut
 from relight.camera import Camera
 from relight.envmap import Environment, builtin_hdris
-from relight.gaussians import GBUFFER_LAYOUT as LAYOUT
+from relight.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT as LAYOUT
 from relight.hdri_io import read_hdr_image
 from relight.shading import composite, environment_background, shade
 
@@ -24,19 +24,20 @@ def sunset() -> Environment:
 
 
 def sphere_gbuffer(camera: Camera, albedo, roughness, metallic, visibility=1.0, alpha=1.0):
-    """Unit sphere at the origin: premultiplied [H, W, 9] features and [H, W, 1] alpha (alpha where hit)."""
+    """Unit sphere at the origin: premultiplied [H, W, GBUFFER_CHANNELS] features and [H, W, 1] alpha (alpha where hit)."""
     o, d = camera.rays()
     b = d @ o
     disc = b * b - (o @ o - 1.0)
     hit = disc > 0
     t = -b - np.sqrt(np.maximum(disc, 0.0))
     p = o + t[..., None] * d
-    f = np.zeros((H, W, 9), np.float32)
+    f = np.zeros((H, W, GBUFFER_CHANNELS), np.float32)
     f[..., LAYOUT["albedo"]] = albedo
     f[..., LAYOUT["roughness"]] = np.asarray(roughness, np.float32)[..., None] if np.ndim(roughness) else roughness
     f[..., LAYOUT["metallic"]] = metallic
     f[..., LAYOUT["normal"]] = p
     f[..., LAYOUT["visibility"]] = visibility
+    f[..., LAYOUT["shadow"]] = visibility
     a = (hit * alpha)[..., None].astype(np.float32)
     return f * a, a
 
@@ -44,12 +45,13 @@ def sphere_gbuffer(camera: Camera, albedo, roughness, metallic, visibility=1.0, 
 def facing_gbuffer(camera: Camera, albedo, roughness, metallic, visibility=1.0):
     """Every pixel covered, normal = towards the camera (n.v = 1)."""
     _, d = camera.rays()
-    f = np.zeros((H, W, 9), np.float32)
+    f = np.zeros((H, W, GBUFFER_CHANNELS), np.float32)
     f[..., LAYOUT["albedo"]] = albedo
     f[..., LAYOUT["roughness"]] = roughness
     f[..., LAYOUT["metallic"]] = metallic
     f[..., LAYOUT["normal"]] = -d
     f[..., LAYOUT["visibility"]] = visibility
+    f[..., LAYOUT["shadow"]] = visibility
     return f, np.ones((H, W, 1), np.float32)
 
 
@@ -93,7 +95,7 @@ def test_premultiplied_alpha_and_passes(camera, sunset):
     half = shade(fh, ah, camera, sunset)
     hit = a1[..., 0] > 0
     np.testing.assert_allclose(half["hdr"], 0.5 * full["hdr"], rtol=1e-5, atol=1e-7)
-    for key in ("albedo", "roughness", "metallic", "normal", "visibility"):
+    for key in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow"):
         np.testing.assert_allclose(half[key], full[key], atol=1e-6)
         assert np.all(half[key][~hit] == 0)
     np.testing.assert_allclose(half["albedo"][hit], np.broadcast_to([0.8, 0.3, 0.1], (hit.sum(), 3)), atol=1e-6)
@@ -128,7 +130,7 @@ def test_ambient_occlusion_darkens_and_zero_visibility_is_black(camera, sunset):
 
 def test_numba_kernel_matches_numpy_reference(camera, sunset):
     rng = np.random.default_rng(0)
-    f = rng.random((H, W, 9)).astype(np.float32)
+    f = rng.random((H, W, GBUFFER_CHANNELS)).astype(np.float32)
     f[..., LAYOUT["normal"]] = rng.normal(size=(H, W, 3))  # incl. back-facing normals (bent to grazing)
     a = rng.random((H, W, 1)).astype(np.float32)
     a[a < 0.2] = 0
@@ -160,3 +162,21 @@ def test_rotation_and_strength_reach_the_shading(camera, sunset):
     np.testing.assert_allclose(shade(f, a, camera, sunset.with_transform(0.6, 1.6))["hdr"], 2 * base, rtol=1e-5, atol=1e-7)
     turned = shade(f, a, camera, sunset.with_transform(2.0, 0.8))["hdr"]
     assert np.abs(turned - base).mean() > 0.05 * base.mean()
+
+
+def test_shadow_scales_only_the_diffuse_and_visibility_only_the_specular(camera, sunset):
+    """The shadow channel (light-dependent, RGB) multiplies the diffuse term; AO (visibility) only occludes the
+    specular. A metal ignores the shadow channel; a rough dielectric follows it channel by channel."""
+    f, a = sphere_gbuffer(camera, 0.6, 0.8, 0.0)
+    lit = shade(f, a, camera, sunset)["hdr"]
+    f2 = f.copy()
+    f2[..., LAYOUT["shadow"]] *= np.array([1.0, 0.5, 0.0], np.float32)
+    out = shade(f2, a, camera, sunset)
+    hit = a[..., 0] > 0
+    assert np.all(out["hdr"][hit, 0] == lit[hit, 0])
+    assert np.all(out["hdr"][hit, 1] < lit[hit, 1]) and np.all(out["hdr"][hit, 2] < 0.2 * lit[hit, 2])
+    np.testing.assert_allclose(out["shadow"][hit], np.broadcast_to([1.0, 0.5, 0.0], (hit.sum(), 3)), atol=1e-6)
+    fm, am = sphere_gbuffer(camera, 0.9, 0.3, 1.0)
+    fm2 = fm.copy()
+    fm2[..., LAYOUT["shadow"]] = 0.0
+    np.testing.assert_array_equal(shade(fm2, am, camera, sunset)["hdr"], shade(fm, am, camera, sunset)["hdr"])
