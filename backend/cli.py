@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     add_serve_parser(sub)
-    add_eval_parser(sub)  # `relight eval forward` (returns the eval kinds' subparsers for more kinds)
+    from .eval_relight import add_relight_eval
+
+    add_relight_eval(add_eval_parser(sub))  # `relight eval forward` and `relight eval relight`
 
     p = sub.add_parser("generate", help="build an asset from an image into the store; prints its id")
     p.add_argument("image")

@@ -222,7 +222,9 @@ def delight(
         _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
         albedo_px = albedo_px[iy, ix]
     albedo_seen = np.clip(sample_image(albedo_px, xy[seen]), 0.0, 1.0)
-    albedo = complete_unseen(g.means, seen, albedo_seen, asset.input_camera, spacing)
+    inflated = bool(asset.meta.get("provider") == "inflate") if asset.meta else False
+    albedo = complete_unseen(g.means, seen, albedo_seen, asset.input_camera, spacing, mirror=inflated,
+                             smooth_steps=3 if inflated else 30)
     N = len(g)
     return Materials(
         albedo.astype(np.float32),
@@ -234,26 +236,30 @@ def delight(
     )
 
 
-def complete_unseen(points, seen, values_seen, camera: Camera, spacing: float) -> np.ndarray:
-    """Fill the side the image does not show: mirror across the plane through the centre facing the camera when
-    a seen point lies there (inflated and roughly symmetric shapes), else the nearest seen point; then smooth."""
+def complete_unseen(points, seen, values_seen, camera: Camera, spacing: float, mirror: bool = True,
+                    smooth_steps: int = 3) -> np.ndarray:
+    """Fill the side the image does not show. With `mirror` (inflated shapes, whose back is the front's mirror
+    image), each unseen point takes the seen point at its reflection across the plane through the centre facing
+    the camera when one lies there; otherwise the nearest seen point. Then `smooth_steps` rounds of neighbour
+    averaging over the unseen points diffuse the fill (many rounds: a smooth guess where nothing is known)."""
     out = np.zeros((len(points), values_seen.shape[1]), np.float64)
     out[seen] = values_seen
     tree = cKDTree(points[seen])
     un = np.nonzero(~seen)[0]
     if un.size == 0:
         return out
-    fwd = camera.viewmat[2, :3]  # camera viewing direction in asset space
-    c = points.mean(0)
     p = points[un]
-    mirrored = p - 2 * ((p - c) @ fwd)[:, None] * fwd[None]
-    d_m, i_m = tree.query(mirrored)
     _, i_n = tree.query(p)
-    use_m = d_m < 4 * spacing
-    out[un] = np.where(use_m[:, None], values_seen[i_m], values_seen[i_n])
-    # a few Jacobi steps of neighbour averaging over the filled points only, to hide the seam
+    out[un] = values_seen[i_n]
+    if mirror:
+        fwd = camera.viewmat[2, :3]  # camera viewing direction in asset space
+        c = points.mean(0)
+        mirrored = p - 2 * ((p - c) @ fwd)[:, None] * fwd[None]
+        d_m, i_m = tree.query(mirrored)
+        use_m = d_m < 4 * spacing
+        out[un[use_m]] = values_seen[i_m[use_m]]
     all_tree = cKDTree(points)
     _, nb = all_tree.query(p, k=8)
-    for _ in range(3):
+    for _ in range(smooth_steps):
         out[un] = 0.5 * out[un] + 0.5 * out[nb].mean(1)
     return out

@@ -133,6 +133,7 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     asset = RelightableAsset(
         asset_id=inputs.content_id(), name=inputs.name, vertices=geo.vertices, faces=geo.faces, vertex_normals=vn,
         gaussians=g, voxels=voxels, model_matrix=geo.model_matrix, input_camera=geo.camera, thumbnail=thumb,
+        meta={"provider": provider},
     )
 
     progress("delight", 0.5, f"removing the input lighting ({inputs.light_hint})")
