@@ -86,3 +86,39 @@ def test_agx_is_not_filmic_or_plain_srgb():
     # a saturated red goes towards white when very bright (AgX's path to white), keeps hue when dim
     red = colour.agx(np.array([[0.05, 0, 0], [200.0, 0, 0]], np.float32))
     assert red[0, 0] > 5 * red[0, 1] and red[1, 1] > 0.5
+
+
+def test_agx_kernel_matches_ocio_processor():
+    """The numba AgX (E-Gamut matrix, lg2 allocation, the config's 57^3 LUT, tetrahedral) against OCIO's own
+    CPU processor on HDR colours over 10 decades, zeros, negatives, NaN and infinities."""
+    rng = np.random.default_rng(1)
+    x = (10 ** rng.uniform(-6, 4, (200_000, 3))).astype(np.float32)
+    x[:20_000] *= rng.uniform(0, 1, (20_000, 1)) < 0.3  # exact zeros in some channels
+    x[20_000:40_000, 0] *= -0.01  # small negatives (OCIO clamps after the gamut matrix)
+    x[40_000:40_010] = np.nan
+    x[40_010:40_020] = np.inf
+    x[40_020:40_030, 1] = -np.inf
+    ref = colour.agx_ocio(x)
+    ours = colour.agx(x)
+    fin = np.isfinite(x).all(1)
+    assert np.abs(ours[fin] - ref[fin]).max() < 1e-4
+    assert np.all(np.isfinite(ours)) and ours.min() >= 0 and ours.max() <= 1
+    np.testing.assert_allclose(ours[40_000:40_010], colour.agx_ocio(np.zeros((10, 3), np.float32)), atol=1e-4)
+    np.testing.assert_allclose(ours[40_010:40_020], 1.0, atol=1e-4)  # +inf -> white, as OCIO
+    img = agx_test_image()
+    assert np.abs(colour.agx(img) - colour.agx_ocio(img)).max() < 1e-4
+
+
+def test_agx_rgba8_is_the_unpremultiplied_8bit_agx():
+    rng = np.random.default_rng(2)
+    rgb = (10 ** rng.uniform(-3, 1.5, (64, 80, 3))).astype(np.float32)
+    a = rng.uniform(0, 1, (64, 80, 1)).astype(np.float32)
+    a[a < 0.25] = 0.0
+    a[:2] = 1e-7  # coverage that rounds to alpha 0 but still has a colour
+    hdr = rgb * a
+    out = colour.agx_rgba8(hdr, a)
+    expect = np.concatenate([colour.to_uint8(colour.agx(hdr / np.maximum(a, 1e-6)) * (a > 0)), colour.to_uint8(a)], -1)
+    assert out.dtype == np.uint8 and out.shape == (64, 80, 4)
+    np.testing.assert_array_equal(out, expect)
+    via_ocio = colour.to_uint8(colour.agx_ocio(hdr / np.maximum(a, 1e-6)) * (a > 0))
+    assert np.abs(out[..., :3].astype(int) - via_ocio).max() <= 1
