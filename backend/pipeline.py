@@ -21,7 +21,7 @@ from .geometry.base import GeometryResult, camera_to_asset, camera_to_world, nor
 from .geometry.inflate import inflate
 from .segment import segment
 from .surface import sample_surface
-from .visibility import ambient_occlusion
+from .visibility import VIS_DIRECTIONS, surface_visibility
 from .voxel import assign, voxelize
 
 PIPELINE_VERSION = "v0.1"  # part of every asset id: a pipeline change makes new assets, never stale ones
@@ -111,11 +111,9 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     pts, nrm, _, _, spacing = sample_surface(geo.vertices, geo.faces, vn, inputs.n_gaussians, seed=0)
     timings["voxelize"] = time.perf_counter() - t
 
-    progress("visibility", 0.3, f"ambient occlusion for {len(geo.vertices)} vertices")
+    progress("visibility", 0.3, f"visibility of {len(pts)} Gaussians over {VIS_DIRECTIONS} directions")
     t = time.perf_counter()
-    ao_v = ambient_occlusion(geo.vertices, geo.faces, vn, geo.vertices, vn)
-    _, _, fid, bary, _ = sample_surface(geo.vertices, geo.faces, vn, inputs.n_gaussians, seed=0)
-    ao = np.clip(np.einsum("nk,nk->n", bary, ao_v[geo.faces[fid]]), 0.0, 1.0).astype(np.float32)
+    ao, vis_bits = surface_visibility(geo.vertices, geo.faces, vn, pts, nrm)  # AO [N], bits [N, D / 8]
     timings["visibility"] = time.perf_counter() - t
 
     progress("gaussians", 0.45, f"{len(pts)} surface Gaussians")
@@ -127,7 +125,7 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
         scales=np.tile(np.array([sigma, sigma, 0.1 * sigma], np.float32), (n, 1)),
         opacities=np.full(n, 0.98, np.float32),
         albedo=np.full((n, 3), 0.5, np.float32), roughness=np.full(n, 0.5, np.float32),
-        metallic=np.zeros(n, np.float32), normals=nrm, visibility=ao, voxel=assign(pts, voxels),
+        metallic=np.zeros(n, np.float32), normals=nrm, visibility=ao, voxel=assign(pts, voxels), vis_bits=vis_bits,
     )
     thumb = to_uint8(np.concatenate([linear_to_srgb(img[..., :3]), img[..., 3:]], -1))
     asset = RelightableAsset(
