@@ -72,6 +72,7 @@ def _cmd_bake(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .bench import add_bench_parser
     from .eval_forward import add_eval_parser
     from .server import add_serve_parser
 
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     add_serve_parser(sub)
+    add_bench_parser(sub)  # `relight bench` (backend/bench.py)
     from .eval_relight import add_relight_eval
 
     add_relight_eval(add_eval_parser(sub))  # `relight eval forward` and `relight eval relight`
