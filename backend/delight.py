@@ -22,7 +22,7 @@ from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
 ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting the 95th-percentile albedo here
-ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.6, 0.8)
+ROUGHNESS_CANDIDATES = (0.12, 0.25, 0.45, 0.75)
 METALLIC_CANDIDATES = (0.0, 1.0)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
 LUM = np.array([0.2126, 0.7152, 0.0722])
@@ -81,7 +81,7 @@ def environment_from_sh(sh9: np.ndarray, h: int = 32, w: int = 64) -> Environmen
     return Environment(np.maximum(eq, 0.0).astype(np.float32))
 
 
-def lobe_environments(n: int = 24, sharpness: float = 4.0, h: int = 32, w: int = 64) -> list[np.ndarray]:
+def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int = 32) -> list[np.ndarray]:
     """n broad spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere:
     [h, w] equirect each, a non-negative basis for the unknown input light."""
     k = np.arange(n) + 0.5
@@ -104,7 +104,7 @@ def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) 
     from .render import render
 
     for lobe in lobes:
-        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)))
+        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)), supersample=1)
         a = r.alpha[..., 0]
         ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
         cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
@@ -125,13 +125,14 @@ def _with_materials(asset, albedo, roughness, metallic):
     return replace(asset, gaussians=g2)
 
 
-def affine_response(asset, camera: Camera, env: Environment, roughness: float, metallic: float):
+def affine_response(asset, camera: Camera, env: Environment, roughness: float, metallic: float, supersample=None):
     """Per pixel (c0, c1), each [H, W, 3], with linear radiance = c0 + c1 * albedo, and alpha [H, W]; rendered
     by the product's own renderer so the inverse matches what relighting will do."""
     from .render import render
 
-    r0 = render(_with_materials(asset, 0.0, roughness, metallic), camera, env)
-    r1 = render(_with_materials(asset, 1.0, roughness, metallic), camera, env)
+    kw = {} if supersample is None else {"supersample": supersample}
+    r0 = render(_with_materials(asset, 0.0, roughness, metallic), camera, env, **kw)
+    r1 = render(_with_materials(asset, 1.0, roughness, metallic), camera, env, **kw)
     a = np.maximum(r0.alpha, 1e-6)
     c0 = r0.hdr / a
     return c0, r1.hdr / a - c0, r0.alpha[..., 0], r0.passes
@@ -200,7 +201,7 @@ def delight(
         cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
         for i, (r, m) in enumerate(cands):
             step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
-            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m)
+            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1)
             ok = small_valid & (alpha_s > 0.99)
             alb = _invert(small_img, c0, c1)
             if not known:
