@@ -513,11 +513,11 @@ def _cube_st(d: Tensor, face: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return (sct[:, 0] / ma + 1) * 0.5, (sct[:, 1] / ma + 1) * 0.5, ma
 
 
-def texture_construct_mip(tex: Tensor, max_mip_level: int | None = None, cube: bool | None = None) -> list[Tensor]:
+def texture_construct_mip(tex: Tensor, max_mip_level: int | None = None, cube_mode: bool | None = None) -> list[Tensor]:
     """[B, H, W, C] (or cube [B, 6, H, W, C]) -> list of levels, level 0 = tex, each next one a 2x2 box filter of the
     previous (odd sizes average the texels that exist), down to 1x1 or `max_mip_level`. Differentiable w.r.t. tex;
     pass the list as `texture(..., mip=...)` to reuse it."""
-    cube = tex.dim() == 5 if cube is None else cube
+    cube = tex.dim() == 5 if cube_mode is None else cube_mode
     t = tex if cube else tex[:, None]  # [B, Fc, H, W, C]
     B, Fc, H, W, C = t.shape
     levels = [t]
@@ -616,6 +616,8 @@ def texture(
         filter_mode = "linear-mipmap-linear" if (uv_da is not None or mip_level_bias is not None) else "linear"
     dr = _nvdiffrast(uv)
     if dr is not None:
+        if isinstance(mip, list):  # ours include level 0; nvdiffrast's custom mip lists start at level 1
+            mip = mip[1:]
         return dr.texture(tex.contiguous(), uv.contiguous(), uv_da=uv_da, mip_level_bias=mip_level_bias, mip=mip,
                           filter_mode=filter_mode, boundary_mode=boundary_mode, max_mip_level=max_mip_level)
     B, H, W = uv.shape[:3]
@@ -633,7 +635,7 @@ def texture(
 
     mipmapped = filter_mode.startswith("linear-mipmap")
     if mipmapped:
-        levels = mip if mip is not None else texture_construct_mip(tex, max_mip_level, cube=cube)
+        levels = mip if mip is not None else texture_construct_mip(tex, max_mip_level, cube_mode=cube)
         levels = [lv if cube else lv[:, None] for lv in levels]
         if max_mip_level is not None:
             levels = levels[: max_mip_level + 1]
