@@ -22,7 +22,7 @@ from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
 ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting the 95th-percentile albedo here
-ROUGHNESS_CANDIDATES = (0.12, 0.25, 0.45, 0.75)
+ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.65, 0.85)
 METALLIC_CANDIDATES = (0.0, 1.0)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
 LUM = np.array([0.2126, 0.7152, 0.0722])
@@ -199,17 +199,27 @@ def delight(
         scores = {}
         best = None
         cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
-        for i, (r, m) in enumerate(cands):
-            step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
+
+        def score(r, m):
             c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1)
             ok = small_valid & (alpha_s > 0.99)
             alb = _invert(small_img, c0, c1)
             if not known:
                 alb = alb * ALBEDO_P95 / max(float(np.percentile(alb[ok] @ LUM, 95)), 1e-6)
             s = smoothness_score(alb, ok)
-            scores[f"({r}, {m})"] = s
+            scores[f"({r:.3f}, {m})"] = s
+            return s
+
+        for i, (r, m) in enumerate(cands):
+            step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
+            s = score(r, m)
             if best is None or s < best[0]:
                 best = (s, r, m)
+        for dr in (-0.05, 0.05):  # refine the roughness around the winner
+            r = float(np.clip(best[1] + dr, 0.05, 1.0))
+            s = score(r, best[2])
+            if s < best[0]:
+                best = (s, r, best[2])
         _, rough, metal = best
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         albedo_px = np.clip(_invert(image, c0, c1), 0.0, None)
