@@ -28,9 +28,10 @@ def test_quick_bench_writes_sane_reports(tmp_path):
     assert [(c["size"], c["requested_gaussians"]) for c in cases] == [(256, 25_000), (512, 25_000)]
     for c in cases:
         assert abs(c["gaussians"] - 25_000) < 2_500 and c["pixels"] == c["size"] ** 2
-        for setting, ss in (("interactive", 1), ("final", render_mod.SUPERSAMPLE)):
+        for setting, ss, shadows in (("interactive", 1, True), ("final", render_mod.SUPERSAMPLE, True),
+                                     ("interactive_ao", 1, False)):  # fmt: skip
             f = c[setting]
-            assert f["supersample"] == ss
+            assert f["supersample"] == ss and f["shadows"] == shadows
             assert 0 < f["frame"]["min_ms"] <= f["frame"]["median_ms"] < 1e6 and np.isfinite(f["fps"])
             assert {"rasterize", "shade", "tonemap"} <= set(f["stages_ms"])
             assert all(v >= 0 for v in f["stages_ms"].values())
