@@ -634,6 +634,17 @@ class Environment:
             out[empty] = self.radiance(d[empty]) / np.float32(self.strength)
         return out * np.float32(self.strength)
 
+    def mip_kernel_data(self) -> tuple:
+        """(mip_flat [M, 3], mip_table [L, 3] (offset, h, w), texel0 sr) of the source's box mips, for kernels that
+        sample the environment with filtered importance sampling (texel0: a level-0 texel's solid angle at the
+        equator)."""
+        d = self._data
+        with d._lock:
+            if getattr(d, "_packed_mips", None) is None:
+                d._packed_mips = _pack_levels(d.mips())
+        H0, W0 = d.source.shape[:2]
+        return d._packed_mips[0], d._packed_mips[1], 2 * np.pi * np.pi / (W0 * H0)
+
     def kernel_data(self) -> tuple:
         """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:
         (rot [3, 3] float32 world -> image frame, strength, spec_flat [M, 3], spec_table [L, 3] (offset, h, w),

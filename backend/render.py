@@ -18,6 +18,7 @@ from .splat_raster import rasterize
 GROUND_GRID = 160  # shadow samples per side of the ground patch around the asset
 GROUND_EXTENT = 3.0  # ground patch half-size in units of the asset's bounding radius
 SUPERSAMPLE = 2  # G-buffers are rasterized and shaded at this many samples per pixel edge, then box-filtered
+SPECULAR_SAMPLES = 128  # GGX samples per pixel for the specular lobe (0: split-sum prefiltered lookup only)
 EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
 
 
@@ -192,13 +193,13 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     timings["rasterize"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
-    out = shade(colors[0], alphas[0], camera, env)
+    out = shade(colors[0], alphas[0], camera, env, specular_samples=SPECULAR_SAMPLES)
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
-        gout = shade(gf, ga, camera, env)
+        gout = shade(gf, ga, camera, env, specular_samples=SPECULAR_SAMPLES)
         keep = 1.0 - alpha  # the asset stands on the ground: it is always in front
         hdr = hdr + keep * gout["hdr"]
         for k in passes:

@@ -10,6 +10,8 @@ from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirec
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
+SAMPLED_MIN_ROUGHNESS = 0.15  # below, the prefiltered (split-sum) lobe is narrow enough and sampling only aliases
+LOBE_LOD_BIAS = 0.0  # extra mip level per lobe sample (a positive bias blurs bright lights into the GGX tail)
 SHADOW_MAX = 4.0  # a shadow pass above 1 means more light than the open sky (e.g. a bright ground bounce)
 DIELECTRIC_F0 = 0.04  # ((1.5 - 1) / (1.5 + 1))^2: Principled BSDF at specular 0.5 (IOR 1.5)
 
@@ -41,6 +43,7 @@ def shade(
     env: Environment,
     multiscatter: bool = True,
     impl: str = "numba",
+    specular_samples: int = 0,
 ) -> dict[str, np.ndarray]:
     """Split-sum shading of a G-buffer under `env`.
 
@@ -57,6 +60,11 @@ def shade(
     multiscatter=False gives the plain single-scattering split sum above.
     impl: "numba" (a fused parallel kernel, the fast path) or "numpy" (the vectorised reference); they agree
     to float32 rounding.
+    specular_samples: 0 reads the prefiltered environment (split sum, lobe assumed n = v = r). K > 0 (numba only)
+    instead averages the environment over this pixel's own GGX lobe: K GGX half vectors about n for the real v,
+    weighted by G2 (v.h) / (n.v n.h), each read from the box mip matching its solid angle (filtered importance
+    sampling); the result still multiplies the same (F0 A + B) table, so energy is unchanged. At grazing views
+    the split-sum lobe reaches bright lights the real, stretched lobe misses.
 
     Returns {"hdr": [H, W, 3] linear Rec.709 premultiplied by alpha, "alpha": [H, W, 1], and un-premultiplied
     passes "albedo" [H, W, 3], "roughness" [H, W, 1], "metallic" [H, W, 1], "normal" [H, W, 3] (world, unit),
@@ -78,13 +86,16 @@ def shade(
         r_img, m_img, v_img = (np.zeros((H * W, 1), dtype=np.float32) for _ in range(3))
         s_img = np.zeros((H * W, 3), dtype=np.float32)
         rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env.kernel_data()
+        mip_flat, mip_table, texel0 = env.mip_kernel_data()
+        xi1, xi2 = _hammersley_pair(int(specular_samples))
         K = camera.K
         _shade_kernel(
             feats, a_all, idx, int(camera.width),
             np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], dtype=np.float64),
             np.asarray(camera.viewmat[:3, :3], dtype=np.float64),
             np.asarray(rot, dtype=np.float64), float(strength), spec_flat, spec_table, irr_flat, int(irr_h), int(irr_w),
-            brdf_lut.brdf_lut(), bool(multiscatter), hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
+            brdf_lut.brdf_lut(), bool(multiscatter), mip_flat, mip_table, float(texel0), xi1, xi2,
+            hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
         )  # fmt: skip
         passes = {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img,
                   "shadow": s_img}
@@ -92,6 +103,8 @@ def shade(
         passes["alpha"] = np.where(a_img > ALPHA_EPS, a_img, 0.0).astype(np.float32)
         return passes
     elif impl == "numpy":
+        if specular_samples:
+            raise ValueError("specular_samples > 0 needs impl='numba'")
         f = feats[idx] / a  # [N, 9] un-premultiplied
         albedo = np.clip(f[:, GBUFFER_LAYOUT["albedo"]], 0.0, 1.0)
         rough = np.clip(f[:, GBUFFER_LAYOUT["roughness"]], 0.0, 1.0)  # [N, 1] perceptual
@@ -134,6 +147,75 @@ def environment_background(camera: Camera, env: Environment) -> np.ndarray:
     """[H, W, 3] linear radiance of the environment seen along each pixel's ray (film_transparent off)."""
     _, dirs = camera.rays()
     return env.radiance(dirs.astype(np.float32))
+
+
+def _hammersley_pair(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n points of the Hammersley set as two float64 arrays (empty for n = 0)."""
+    if n <= 0:
+        return np.zeros(0), np.zeros(0)
+    i = np.arange(n)
+    rev = np.array([int(f"{k:032b}"[::-1], 2) for k in i], np.float64) / 2.0**32
+    return (i + 0.5) / n, rev
+
+
+@njit_cached()
+def _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table, texel0, xi1, xi2):  # pragma: no cover
+    """Environment radiance averaged over the GGX lobe of (n, v): filtered importance sampling with weights
+    G2 (v.h) / (n.v n.h) (the BRDF-cosine over the sampling pdf, without Fresnel). -> (r, g, b) at strength 1."""
+    a = rough * rough
+    a2 = a * a
+    # tangent frame about n (Duff et al. 2017)
+    sign = 1.0 if nz >= 0.0 else -1.0
+    q = -1.0 / (sign + nz)
+    b = nx * ny * q
+    tx, ty, tz = 1.0 + sign * nx * nx * q, sign * b, -sign * nx
+    bx, by, bz = b, sign + ny * ny * q, -ny
+    n_lv = mip_table.shape[0]
+    K = xi1.shape[0]
+    ar = ag = ab = 0.0
+    wsum = 0.0
+    for k in range(K):
+        c2 = (1.0 - xi1[k]) / (1.0 + (a2 - 1.0) * xi1[k])
+        ch = np.sqrt(c2)
+        sh = np.sqrt(max(0.0, 1.0 - c2))
+        ph = 6.283185307179586 * xi2[k]
+        hx = sh * np.cos(ph) * tx + sh * np.sin(ph) * bx + ch * nx
+        hy = sh * np.cos(ph) * ty + sh * np.sin(ph) * by + ch * ny
+        hz = sh * np.cos(ph) * tz + sh * np.sin(ph) * bz + ch * nz
+        vdh = vx * hx + vy * hy + vz * hz
+        if vdh <= 0.0:
+            continue
+        lx = 2.0 * vdh * hx - vx
+        ly = 2.0 * vdh * hy - vy
+        lz = 2.0 * vdh * hz - vz
+        ndl = nx * lx + ny * ly + nz * lz
+        if ndl <= 0.0:
+            continue
+        g1v = 2.0 * ndv / (ndv + np.sqrt(a2 + (1.0 - a2) * ndv * ndv))
+        g1l = 2.0 * ndl / (ndl + np.sqrt(a2 + (1.0 - a2) * ndl * ndl))
+        w = g1v * g1l * vdh / (ndv * ch)
+        d = a2 / (3.141592653589793 * ((a2 - 1.0) * c2 + 1.0) ** 2)
+        pdf_l = d * ch / (4.0 * vdh)
+        lod = 0.5 * np.log2(max(1.0 / (K * pdf_l), 1e-30) / texel0) + LOBE_LOD_BIAS
+        lod = min(max(lod, 0.0), n_lv - 1.0)
+        u, v = nb_dir_to_uv(rot[0, 0] * lx + rot[0, 1] * ly + rot[0, 2] * lz,
+                            rot[1, 0] * lx + rot[1, 1] * ly + rot[1, 2] * lz,
+                            rot[2, 0] * lx + rot[2, 1] * ly + rot[2, 2] * lz)  # fmt: skip
+        k0 = int(lod)
+        t = lod - k0
+        r, g, bb = nb_sample_equirect(mip_flat, mip_table[k0, 0], mip_table[k0, 1], mip_table[k0, 2], u, v)
+        if t > 1e-3 and k0 + 1 < n_lv:
+            r1, g1, b1 = nb_sample_equirect(mip_flat, mip_table[k0 + 1, 0], mip_table[k0 + 1, 1], mip_table[k0 + 1, 2], u, v)
+            r = r * (1.0 - t) + r1 * t
+            g = g * (1.0 - t) + g1 * t
+            bb = bb * (1.0 - t) + b1 * t
+        ar += w * r
+        ag += w * g
+        ab += w * bb
+        wsum += w
+    if wsum <= 0.0:
+        return 0.0, 0.0, 0.0
+    return ar / wsum, ag / wsum, ab / wsum
 
 
 def _shade_numpy(albedo, rough, metal, vis, shd, n, a, idx, camera, env, multiscatter):
@@ -179,7 +261,8 @@ _ALB, _ROUGH, _MET, _NRM, _VIS, _SHD = (GBUFFER_LAYOUT[k].start
 
 @njit_cached(parallel=True)
 def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w,
-                  lut, multiscatter, hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
+                  lut, multiscatter, mip_flat, mip_table, texel0, xi1, xi2,
+                  hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
     """Fused per-pixel version of _shade_numpy (same maths, same order of operations).
 
     feats [H*W, 9] premultiplied, alpha [H*W], idx [N] covered pixels, kparams (fx, fy, cx, cy), R [3, 3] world-to-
@@ -269,6 +352,8 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
             sr += t * lr
             sg += t * lg
             sb += t * lb
+        if xi1.shape[0] > 0 and rough > SAMPLED_MIN_ROUGHNESS:
+            sr, sg, sb = _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table, texel0, xi1, xi2)
         alpha_g = rough * rough
         so = min(max((ndv + vis) ** np.exp2(-16.0 * alpha_g - 1.0) - 1.0 + vis, 0.0), 1.0)
         ess = A + B
