@@ -1,13 +1,15 @@
 """`relight bench`: time the relit frame (rasterize -> shadows -> split-sum shading -> AgX -> 8 bit) on the demo
 asset over resolutions and Gaussian counts, against the torch reference rasterizer; markdown, JSON and a plot."""
 
+import inspect
 import json
 import math
 import os
 import platform
 import resource
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +38,7 @@ class BenchConfig:
     hdri: str = "studio"  # bpy HDRI name
     torch: bool = True  # also run the torch reference rasterizer
     cache_dir: Path | None = None  # generated assets; default $RELIGHT_CACHE_DIR/bench_assets
-    log: callable = print
-    extra: dict = field(default_factory=dict)
+    log: Callable[[str], None] = print  # progress lines
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
@@ -214,6 +215,20 @@ def compare_reference(args, width: int, height: int, eps2d: float, repeats: int 
 # ---------------------------------------------------------------------------------------------------- the run
 
 
+RENDER_SETTINGS = ("supersample", "shadows", "specular_samples")  # render() keywords the bench reports
+
+
+def preview_kwargs(shadows: bool) -> dict:
+    """render() keywords of the interactive preview: one sample per pixel, and the split-sum lookup only when the
+    renderer offers per-pixel specular lobe sampling (specular_samples=0)."""
+    from . import render as render_mod
+
+    kw = {"supersample": 1, "shadows": shadows}
+    if "specular_samples" in inspect.signature(render_mod.render).parameters:
+        kw["specular_samples"] = 0
+    return kw
+
+
 def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
     """Time the relit frame of one asset at size x size, interactive (supersample 1) and final quality
     (render.SUPERSAMPLE), with the stage split; the AgX / 8-bit split; the torch reference ratio."""
@@ -224,23 +239,26 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(size, size)
     rec = {"size": size, "pixels": size * size, "gaussians": len(asset.gaussians)}
     _reset_peak_rss()
-    settings = {  # name: (supersample, light-dependent shadows, timed frames)
-        "interactive": (1, True, cfg.repeats),
-        "final": (render_mod.SUPERSAMPLE, True, cfg.final_repeats),
-        "interactive_ao": (1, False, cfg.repeats),  # shadows from the light-independent AO: no per-light pass
+    settings = {  # name: (render keyword arguments, timed frames)
+        "interactive": (preview_kwargs(shadows=True), cfg.repeats),
+        "final": ({}, cfg.final_repeats),  # the renderer's defaults
+        "interactive_ao": (preview_kwargs(shadows=False), cfg.repeats),  # AO instead of the per-light shadow pass
     }
-    for name, (ss, shadows, reps) in settings.items():
+    for name, (kwargs, reps) in settings.items():
         stages = []
 
         def frame():
-            r = render_mod.render(asset, cam, env, supersample=ss, shadows=shadows)
+            r = render_mod.render(asset, cam, env, **kwargs)
             stages.append(r.timings)
             return r
 
         res, ts = _timed(frame, reps)
         st = {k: 1e3 * float(np.median([s.get(k, 0.0) for s in stages[1:]])) for k in stages[-1]}
-        rec[name] = {"supersample": ss, "shadows": shadows, "frame": _stats(ts), "fps": 1.0 / float(np.median(ts)),
-                     "stages_ms": st}  # fmt: skip
+        params = {k: v.default for k, v in inspect.signature(render_mod.render).parameters.items()
+                  if v.default is not inspect.Parameter.empty and k in RENDER_SETTINGS}  # fmt: skip
+        params.update(kwargs)
+        rec[name] = {"render_kwargs": params, "supersample": params.get("supersample", 1), "shadows": params.get("shadows"),
+                     "frame": _stats(ts), "fps": 1.0 / float(np.median(ts)), "stages_ms": st}  # fmt: skip
         if name == "interactive":
             frame_res = res
     rec["peak_rss_mb"] = peak_rss_mb()
@@ -393,9 +411,9 @@ def markdown(rep: dict) -> str:
         "",
         f"{m['cpu_count']} CPU cores, numba threads {m['numba_threads']}, load average at the end "
         f"{', '.join(f'{x:.1f}' for x in m['loadavg_end'])} (other processes share the machine: times are wall clock).",
-        f"HDRI `{rep['config']['hdri']}`. Interactive = supersample 1 with light-dependent shadows; AO-only = the "
-        "same with render(shadows=False) (ambient occlusion, no per-light shadow pass); final = the renderer's "
-        "default supersampling (G-buffers at 2x per axis, box-filtered) with shadows. Medians of "
+        f"HDRI `{rep['config']['hdri']}`. Interactive = render({_kw(rep, 'interactive')}); AO-only = "
+        f"render({_kw(rep, 'interactive_ao')}) (ambient occlusion instead of the per-light shadow pass); final = the "
+        f"renderer's defaults, render({_kw(rep, 'final')}). Medians of "
         f"{rep['config']['repeats']} (interactive) / {rep['config']['final_repeats']} (final) frames after a warm-up. "
         "Stage columns are the renderer's own timings of the interactive frame (ms); CPU ms is the process CPU time "
         "per interactive frame over all threads.",
@@ -446,6 +464,11 @@ def markdown(rep: dict) -> str:
         f"Total bench wall time {rep['wall_s']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _kw(rep: dict, setting: str) -> str:
+    kw = rep["cases"][0][setting]["render_kwargs"] if rep["cases"] else {}
+    return ", ".join(f"{k}={v}" for k, v in kw.items())
 
 
 def _fmt(x) -> str:

@@ -6,7 +6,6 @@ import shutil
 
 import cv2
 import numpy as np
-import pytest
 
 from relight import render as render_mod
 from relight.asset import RelightableAsset
@@ -32,6 +31,7 @@ def test_quick_bench_writes_sane_reports(tmp_path):
                                      ("interactive_ao", 1, False)):  # fmt: skip
             f = c[setting]
             assert f["supersample"] == ss and f["shadows"] == shadows
+            assert f["render_kwargs"]["supersample"] == ss
             assert 0 < f["frame"]["min_ms"] <= f["frame"]["median_ms"] < 1e6 and np.isfinite(f["fps"])
             assert {"rasterize", "shade", "tonemap"} <= set(f["stages_ms"])
             assert all(v >= 0 for v in f["stages_ms"].values())
