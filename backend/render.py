@@ -52,7 +52,7 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
     """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
     precomputed visibility bits). Directions the object blocks see its own light (approximated by the Gaussian's
     own diffuse radiance when interreflection is on); below a ground plane they see the lit ground."""
-    from .visibility import light_visibility, sphere_directions
+    from .visibility import directional_bounce, light_visibility, sphere_directions
 
     g = asset.gaussians
     if g.vis_bits is None:
@@ -61,14 +61,18 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
     dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
     n_world = (g.normals @ R.T).astype(np.float32)
     radiance = env.cell_radiance(dirs)
-    bounce = None
-    if interreflection:
-        bounce = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * g.visibility[:, None]
     up = gr = None
     if ground is not None:
         up = np.array([0.0, 0.0, 1.0], np.float32)
         gr = np.asarray(ground.albedo, np.float32) * env.irradiance(up[None])[0]
-    return light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr, bounce)
+    shadow = light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr)
+    if not interreflection:
+        return shadow
+    # one bounce: an occluded ray meets the asset's own surfaces facing back along it; their diffuse radiance
+    # comes from this first, direct-only pass
+    diffuse = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * shadow  # [N, 3]
+    bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
+    return light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir)
 
 
 _GROUND_CACHE: dict = {}
@@ -167,13 +171,15 @@ def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
 
 def render(asset: RelightableAsset, camera: Camera, env: Environment, background: bool = False,
            progress=_noop, backend: str = "auto", *, ground: GroundPlane | None = None,
-           shadows: bool = True, supersample: int = SUPERSAMPLE) -> RenderResult:  # fmt: skip
+           shadows: bool = True, supersample: int = SUPERSAMPLE,
+           specular_samples: int = SPECULAR_SAMPLES) -> RenderResult:  # fmt: skip
     """Relight the asset under `env` from a world-space camera: G-buffers, shadows from precomputed visibility,
     split-sum shading, optional ground plane with the cast shadow, AgX.
 
     shadows=False shades with the light-independent ambient occlusion instead (the pre-visibility behaviour).
     supersample: samples per pixel edge; the shaded image is box-filtered down (antialiased silhouettes: dense
-    surface splats saturate alpha, so blurring them instead would grow the silhouette)."""
+    surface splats saturate alpha, so blurring them instead would grow the silhouette).
+    specular_samples: GGX lobe samples per pixel (shading.shade); 0 = split-sum lookup only (fastest)."""
     ss = max(1, int(supersample))
     final = camera
     camera = camera.resized(camera.width * ss, camera.height * ss)
@@ -193,13 +199,13 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     timings["rasterize"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
-    out = shade(colors[0], alphas[0], camera, env, specular_samples=SPECULAR_SAMPLES)
+    out = shade(colors[0], alphas[0], camera, env, specular_samples=specular_samples)
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
-        gout = shade(gf, ga, camera, env, specular_samples=SPECULAR_SAMPLES)
+        gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
         keep = 1.0 - alpha  # the asset stands on the ground: it is always in front
         hdr = hdr + keep * gout["hdr"]
         for k in passes:
