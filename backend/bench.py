@@ -370,18 +370,24 @@ def _numba_threads() -> int:
     return int(numba.get_num_threads())
 
 
+def work(case: dict) -> int:
+    """The frame's work units: pixels (shading, tone mapping) + Gaussians (projection, sort, shadows) +
+    pixel-Gaussian pairs (compositing)."""
+    return case["pixels"] + case["gaussians"] + case["pairs"]
+
+
 def scaling_fit(cases: list[dict]) -> dict:
     """Least-squares slope of log(frame time) against log(work) for the interactive frames, with
-    work = pixels + pixel-Gaussian pairs (<= 1: no worse than linear); also for the rasterize stage alone."""
+    work() units (<= 1: no worse than linear); also for the rasterize stage alone."""
     if len(cases) < 2:
         return {"slope_frame": None, "slope_rasterize": None}
-    w = np.log([c["pixels"] + c["pairs"] for c in cases])
+    w = np.log([work(c) for c in cases])
     out = {}
     for key, get in (("slope_frame", lambda c: c["interactive"]["frame"]["median_ms"]),
                      ("slope_rasterize", lambda c: c["interactive"]["stages_ms"].get("rasterize", np.nan))):  # fmt: skip
         y = np.log([get(c) for c in cases])
         out[key] = float(np.polyfit(w, y, 1)[0]) if np.ptp(w) > 0 else None
-    out["ns_per_work_unit"] = [1e6 * c["interactive"]["frame"]["median_ms"] / (c["pixels"] + c["pairs"]) for c in cases]
+    out["ns_per_work_unit"] = [1e6 * c["interactive"]["frame"]["median_ms"] / (work(c)) for c in cases]
     return out
 
 
@@ -451,7 +457,7 @@ def markdown(rep: dict) -> str:
         "",
         "## Scaling",
         "",
-        f"log-log slope of interactive frame time against work = pixels + pixel-Gaussian pairs: "
+        f"log-log slope of interactive frame time against work = pixels + Gaussians + pixel-Gaussian pairs: "
         f"{_fmt(s.get('slope_frame'))}; rasterize stage alone: {_fmt(s.get('slope_rasterize'))} "
         "(1 = linear; below 1 means fixed costs still matter). See bench.png.",
         "",
@@ -487,7 +493,7 @@ def plot(cases: list[dict], scaling: dict, path: Path) -> None:
     t_final = [c["final"]["frame"]["median_ms"] for c in cases]
     panels = [
         ("frame time vs Gaussians", "Gaussians", [c["gaussians"] for c in cases]),
-        ("frame time vs pixels + pixel-Gaussian pairs", "work", [c["pixels"] + c["pairs"] for c in cases]),
+        ("frame time vs work (pixels + Gaussians + pairs)", "work", [work(c) for c in cases]),
     ]
     ty0, ty1 = math.log10(min(t) / 1.5), math.log10(max(t + t_final) * 1.5)
     sizes = sorted({c["size"] for c in cases})
@@ -543,9 +549,9 @@ def plot(cases: list[dict], scaling: dict, path: Path) -> None:
             ok, p0, p1 = cv2.clipLine((x0p, y0p, x1p - x0p, y1p - y0p), px(*a), px(*b))
             if ok:
                 cv2.line(img, p0, p1, (120, 120, 120), 1, cv2.LINE_AA)
-            cv2.putText(img, "filled: interactive (supersample 1); hollow: final quality", (x0p + 10, y1p - 30),
+            cv2.putText(img, "filled: interactive; hollow: final quality", (x1p - 330, y0p + 20),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)  # fmt: skip
-            cv2.putText(img, f"grey: linear; fitted slope {_fmt(scaling.get('slope_frame'))}", (x0p + 10, y1p - 12),
+            cv2.putText(img, f"grey: linear; fitted slope {_fmt(scaling.get('slope_frame'))}", (x1p - 330, y0p + 38),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)  # fmt: skip
     cv2.imwrite(str(path), img)
 
@@ -557,6 +563,10 @@ def _cmd_bench(args) -> int:
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats
+    if args.sizes:
+        cfg.sizes = tuple(args.sizes)
+    if args.counts:
+        cfg.counts = tuple(args.counts)
     rep = run(cfg)
     print(markdown(rep))
     return 0
@@ -570,4 +580,6 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--hdri", default="studio", help="bpy HDRI name")
     p.add_argument("--repeats", type=int, default=0, help="timed frames per case (default 5, quick 3)")
     p.add_argument("--no-torch", action="store_true", help="skip the torch reference rasterizer")
+    p.add_argument("--sizes", type=int, nargs="+", default=None, help=f"frame edges (default {FULL_SIZES})")
+    p.add_argument("--counts", type=int, nargs="+", default=None, help=f"Gaussian counts (default {FULL_COUNTS})")
     p.set_defaults(func=_cmd_bench)
