@@ -14,17 +14,18 @@ def test_quick_forward_eval_writes_a_report_that_meets_the_bars(tmp_path):
     assert main(["eval", "forward", "--quick", "--out", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
     cases = rep["cases"]
-    assert {(c["object"], c["hdri"]) for c in cases} == {("sphere", "studio"), ("bowl", "sunset"),
+    assert {(c["object"], c["hdri"]) for c in cases} == {("torus", "forest"), ("bowl", "sunset"),
                                                         ("sphere_on_ground", "courtyard")}  # fmt: skip
     for c in cases:
         assert 0.0 < c["ssim"] <= 1.0
         assert c["psnr"] > 27.0, c  # tiny frames: edges weigh more than in the full eval
-        assert c["psnr_interior"] > c["psnr_edge"]
+        if c["object"] != "sphere_on_ground":  # the ground fills the frame: no silhouette band to score
+            assert c["psnr_interior"] > c["psnr_edge"]
         assert c["psnr_ao_only"] > 15.0
     s = rep["summary"]
     assert s["cases"] == 3 and s["mean_psnr"] > 29.0
-    assert set(s["per_object"]) == {"sphere", "bowl", "sphere_on_ground"}
+    assert set(s["per_object"]) == {"torus", "bowl", "sphere_on_ground"}
     md = (out / "report.md").read_text()
-    assert "| sphere | studio |" in md and "mean PSNR" in md
-    for obj in ("sphere", "bowl", "sphere_on_ground"):
+    assert "| torus | forest |" in md and "mean PSNR" in md
+    for obj in ("torus", "bowl", "sphere_on_ground"):
         assert (out / f"contact_{obj}.png").stat().st_size > 1000
