@@ -55,7 +55,9 @@ def _cmd_render(args) -> int:
 
     asset = _store(args).get(args.asset_id)
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(args.size, args.size)
-    res = render(asset, cam, _environment(args), background=args.background)
+    from .render import QUALITY_PRESETS
+
+    res = render(asset, cam, _environment(args), background=args.background, **QUALITY_PRESETS[args.quality])
     write_rgba(args.out, res.rgba8)
     print(json.dumps({k: round(v, 4) for k, v in res.timings.items()}))
     return 0
@@ -103,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--background", action="store_true", help="draw the environment behind the object")
+    p.add_argument("--quality", choices=("preview", "final"), default="final",
+                   help="final: supersampled with per-pixel specular sampling; preview: interactive speed")
     p.add_argument("--out", required=True)
     p.add_argument("--store", default=None)
     p.set_defaults(func=_cmd_render)

@@ -104,7 +104,7 @@ def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) 
     from .render import render
 
     for lobe in lobes:
-        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)), supersample=1)
+        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)), supersample=1, specular_samples=0)
         a = r.alpha[..., 0]
         ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
         cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
@@ -125,14 +125,13 @@ def _with_materials(asset, albedo, roughness, metallic):
     return replace(asset, gaussians=g2)
 
 
-def affine_response(asset, camera: Camera, env: Environment, roughness: float, metallic: float, supersample=None):
+def affine_response(asset, camera: Camera, env: Environment, roughness: float, metallic: float, **quality):
     """Per pixel (c0, c1), each [H, W, 3], with linear radiance = c0 + c1 * albedo, and alpha [H, W]; rendered
     by the product's own renderer so the inverse matches what relighting will do."""
     from .render import render
 
-    kw = {} if supersample is None else {"supersample": supersample}
-    r0 = render(_with_materials(asset, 0.0, roughness, metallic), camera, env, **kw)
-    r1 = render(_with_materials(asset, 1.0, roughness, metallic), camera, env, **kw)
+    r0 = render(_with_materials(asset, 0.0, roughness, metallic), camera, env, **quality)
+    r1 = render(_with_materials(asset, 1.0, roughness, metallic), camera, env, **quality)
     a = np.maximum(r0.alpha, 1e-6)
     c0 = r0.hdr / a
     return c0, r1.hdr / a - c0, r0.alpha[..., 0], r0.passes
@@ -201,7 +200,7 @@ def delight(
         cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
 
         def score(r, m):
-            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1)
+            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
             ok = small_valid & (alpha_s > 0.99)
             alb = _invert(small_img, c0, c1)
             if not known:

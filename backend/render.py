@@ -19,6 +19,12 @@ GROUND_GRID = 160  # shadow samples per side of the ground patch around the asse
 GROUND_EXTENT = 3.0  # ground patch half-size in units of the asset's bounding radius
 SUPERSAMPLE = 2  # G-buffers are rasterized and shaded at this many samples per pixel edge, then box-filtered
 SPECULAR_SAMPLES = 128  # GGX samples per pixel for the specular lobe (0: split-sum prefiltered lookup only)
+# Named settings. "preview" is the interactive one (the add-on's Preview, world rotation and camera drags): one
+# sample per pixel and prefiltered lookups only. "final" is the reference quality the evaluations measure.
+QUALITY_PRESETS = {
+    "preview": {"supersample": 1, "specular_samples": 0},
+    "final": {"supersample": SUPERSAMPLE, "specular_samples": SPECULAR_SAMPLES},
+}
 EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
 
 

@@ -378,8 +378,10 @@ class Server:
         t0 = time.perf_counter()
         asset = self._asset(req["asset_id"])
         env = self._environment(req["world"])
-        result = self._pipeline.render(asset, Camera.from_dict(req["camera"]), env,
-                                       background=req["background"], progress=progress)
+        from .render import QUALITY_PRESETS
+
+        result = self._pipeline.render(asset, Camera.from_dict(req["camera"]), env, background=req["background"],
+                                       progress=progress, **QUALITY_PRESETS[req.get("quality", "preview")])
         timings = dict(result.timings)
         timings["server_total"] = round(time.perf_counter() - t0, 4)
         return {"image": np.ascontiguousarray(result.rgba8, dtype=np.uint8), "timings": timings}

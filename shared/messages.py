@@ -19,6 +19,7 @@ PROVIDERS = ("auto", "inflate", "scene")  # request values; "auto" picks scene w
 LIGHT_HINTS = ("unknown", "world")
 COLORSPACES = ("srgb", "linear")
 BAKE_FORMATS = ("glb",)
+RENDER_QUALITIES = ("preview", "final")  # preview: interactive speed; final: the evaluated reference quality
 DEFAULT_TEXTURE_SIZE = 1024
 
 _ID_RE = re.compile(r"^[0-9A-Za-z_.\-]+$")
@@ -261,6 +262,7 @@ def validate_render(content: dict) -> dict:
         "camera": validate_camera(require(content, "camera")),
         "world": validate_world(world) if world is not None else None,
         "background": as_bool(content.get("background", False), "background"),
+        "quality": as_choice(content.get("quality", "preview"), "quality", RENDER_QUALITIES),
     }
 
 

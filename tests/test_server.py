@@ -290,6 +290,24 @@ def test_render_stored_asset(server, generated):
     assert img.shape == (32, 32, 4) and (img[..., 3] == 255).all(), "background=True fills every pixel"
 
 
+def test_render_quality_presets(server, generated):
+    """Preview (the default) and final quality cover the same silhouette; an unknown quality is refused by name."""
+    asset_id = generated[2].content["asset_id"]
+    c = server.client()
+    imgs = {}
+    for q in ("preview", "final"):
+        reply = c.call("render_request", {"asset_id": asset_id, "camera": test_camera(40), "quality": q},
+                       timeout=TIMEOUT)
+        assert reply.status == "ok", reply.content
+        imgs[q] = reply.content["image"].astype(float)
+    a, b = imgs["preview"][..., 3] > 128, imgs["final"][..., 3] > 128
+    assert (a & b).sum() / (a | b).sum() > 0.85
+    assert abs(imgs["preview"][..., :3][a & b].mean() - imgs["final"][..., :3][a & b].mean()) < 25
+    reply = c.call("render_request", {"asset_id": asset_id, "camera": test_camera(40), "quality": "ultra"},
+                   timeout=TIMEOUT)
+    assert reply.status == "error" and "quality" in reply.content["evalue"]
+
+
 def test_cancel_running_and_queued_jobs(server):
     c = server.client()
     before = set(os.listdir(server.store_dir))
