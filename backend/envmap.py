@@ -5,12 +5,13 @@ import hashlib
 import importlib.util
 import os
 import threading
-import warnings
 from collections import OrderedDict
 from pathlib import Path
 
 import numba
 import numpy as np
+
+from .jit import njit_cached
 
 # ----------------------------------------------------------------------------------------------------------
 # Equirect mapping. Blender's Environment Texture (equirectangular), world Z up, for a direction (x, y, z):
@@ -80,17 +81,6 @@ def sample_equirect(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     return out.reshape(*shape, C)
 
 
-def njit_cached(**options):
-    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
-
-    def wrap(fn):
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # no writable cache locator
-            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
-            return numba.njit(cache=False, **options)(fn)
-
-    return wrap
 
 
 @njit_cached()

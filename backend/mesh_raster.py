@@ -7,7 +7,6 @@ are per pixel step along +column (X) and +row (Y). The CPU path is the reference
 tensors and only when it imports. The maths here is derived independently (see each function's docstring).
 """
 
-import warnings
 
 import numba
 import numpy as np
@@ -16,6 +15,7 @@ import torch.nn.functional as tnf
 from torch import Tensor
 
 from .camera import Camera
+from .jit import njit_cached as _jit
 
 _EPS_INSIDE = -1e-7  # a pixel centre is inside when every 2D barycentric is >= this (edges are inclusive)
 _BAND = 8  # rows per parallel band in the visibility kernel
@@ -80,17 +80,6 @@ def _nvdr_context(dr, device):
 # ----------------------------------------------------------------------------------------------- visibility (no grad)
 
 
-def _jit(**options):
-    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
-
-    def wrap(fn):
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # no writable cache locator
-            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
-            return numba.njit(cache=False, **options)(fn)
-
-    return wrap
 
 
 @_jit()

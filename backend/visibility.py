@@ -5,11 +5,12 @@ import numpy as np
 
 from .surface import sample_surface
 from .voxel import occupancy, voxel_index
+from .jit import njit_cached
 
 AO_GRID = 128  # occupancy resolution over [-0.5, 0.5]^3 used for the rays
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@njit_cached(parallel=True, fastmath=True)
 def _march(points, normals, occ, dirs_local, max_dist, step, offset, seed):  # pragma: no cover - jitted
     n = points.shape[0]
     g = occ.shape[0]
@@ -95,7 +96,7 @@ def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], 1).astype(np.float32)
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@njit_cached(parallel=True, fastmath=True)
 def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
     """out[i, k // 8] bit k % 8 = 1 when the ray from points[i] (lifted by offset along normals[i]) along dirs[k]
     leaves the grid [-0.5, 0.5]^3 without meeting an occupied cell (dist == 0). Rays enter the grid first if they
@@ -187,7 +188,7 @@ def surface_visibility(vertices, faces, vnormals, points, normals) -> tuple[np.n
     return ao_from_bits(bits, normals), bits
 
 
-@numba.njit(parallel=True, cache=True, fastmath=True)
+@njit_cached(parallel=True, fastmath=True)
 def _light_ratio(bits, normals, dirs, radiance, up, ground_radiance, bounce, bounce_dir, out):  # pragma: no cover
     """out[i, c] = sum_k L_ik cos_ik / sum_k Lenv_k cos_ik over directions above points i's tangent plane, where
     L_ik is the environment when bit k is set, bounce[i, c] + bounce_dir[k, c] when blocked by the object, and
