@@ -240,6 +240,32 @@ def _blender_camera(bpy, scene, camera: Camera) -> None:
     scene.camera = obj
 
 
+def setup_cycles(scene, camera: Camera, settings: CyclesSettings) -> None:
+    """Cycles on the CPU, film transparent, the camera's resolution, linear 32-bit EXR output, Standard view."""
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = settings.samples
+    scene.cycles.use_adaptive_sampling = False
+    scene.cycles.use_denoising = settings.denoise
+    scene.cycles.seed = settings.seed
+    scene.cycles.max_bounces = settings.max_bounces
+    scene.render.film_transparent = True
+    scene.render.resolution_x, scene.render.resolution_y = camera.width, camera.height
+    scene.render.resolution_percentage = 100
+    scene.render.image_settings.file_format = "OPEN_EXR"
+    scene.render.image_settings.color_depth = "32"
+    scene.render.image_settings.color_mode = "RGBA"
+    scene.view_settings.view_transform = "Standard"
+
+
+def render_to_array(bpy, scene) -> np.ndarray:
+    """Render the scene to a temporary EXR and read it back: [H, W, 4] linear premultiplied RGBA."""
+    with tempfile.TemporaryDirectory() as tmp:
+        scene.render.filepath = str(Path(tmp) / "r.exr")
+        bpy.ops.render.render(write_still=True)
+        return _read_rgba_exr(Path(tmp) / "r.exr")
+
+
 def render_cycles(shape: str, material: Material, hdri: str, rotation: float, camera: Camera,
                   ground: GroundPlane | None = None, strength: float = 1.0,
                   settings: CyclesSettings = CyclesSettings()) -> np.ndarray:  # fmt: skip
@@ -258,20 +284,7 @@ def render_cycles(shape: str, material: Material, hdri: str, rotation: float, ca
     v, f, _ = shape_mesh(shape)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = settings.samples
-    scene.cycles.use_adaptive_sampling = False
-    scene.cycles.use_denoising = settings.denoise
-    scene.cycles.seed = settings.seed
-    scene.cycles.max_bounces = settings.max_bounces
-    scene.render.film_transparent = True
-    scene.render.resolution_x, scene.render.resolution_y = camera.width, camera.height
-    scene.render.resolution_percentage = 100
-    scene.render.image_settings.file_format = "OPEN_EXR"
-    scene.render.image_settings.color_depth = "32"
-    scene.render.image_settings.color_mode = "RGBA"
-    scene.view_settings.view_transform = "Standard"
+    setup_cycles(scene, camera, settings)
     obj = _new_mesh_object(bpy, shape, v.astype(np.float64), f)
     obj.data.materials.append(_principled(bpy, "mat", material))
     if ground is not None:
@@ -283,10 +296,7 @@ def render_cycles(shape: str, material: Material, hdri: str, rotation: float, ca
         g.data.materials.append(_principled(bpy, "ground", Material(tuple(ground.albedo), ground.roughness, 0.0)))
     _world(bpy, scene, hdri_path, rotation, strength)
     _blender_camera(bpy, scene, camera)
-    with tempfile.TemporaryDirectory() as tmp:
-        scene.render.filepath = str(Path(tmp) / "r.exr")
-        bpy.ops.render.render(write_still=True)
-        img = _read_rgba_exr(Path(tmp) / "r.exr")
+    img = render_to_array(bpy, scene)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, img)
     return img

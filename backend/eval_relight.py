@@ -81,7 +81,7 @@ def render_textured(obj: str, hdri: str, camera: Camera, samples: int) -> np.nda
     v, f = object_mesh(shape)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    _setup_cycles(scene, camera, samples)
+    cs.setup_cycles(scene, camera, cs.CyclesSettings(samples=samples))
     ob = cs._new_mesh_object(bpy, obj, v.astype(np.float64), f)
     mat = bpy.data.materials.new("textured")
     mat.use_nodes = True
@@ -101,37 +101,10 @@ def render_textured(obj: str, hdri: str, camera: Camera, samples: int) -> np.nda
     ob.data.materials.append(mat)
     cs._world(bpy, scene, builtin_hdris()[hdri], 0.0, 1.0)
     cs._blender_camera(bpy, scene, camera)
-    img = _render_to_array(bpy, scene)
+    img = cs.render_to_array(bpy, scene)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, img)
     return img
-
-
-def _setup_cycles(scene, camera: Camera, samples: int) -> None:
-    scene.render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
-    scene.cycles.samples = samples
-    scene.cycles.use_adaptive_sampling = False
-    scene.cycles.use_denoising = True
-    scene.cycles.seed = 0
-    scene.render.film_transparent = True
-    scene.render.resolution_x, scene.render.resolution_y = camera.width, camera.height
-    scene.render.resolution_percentage = 100
-    scene.view_settings.view_transform = "Standard"
-
-
-def _render_to_array(bpy, scene) -> np.ndarray:
-    """Render the scene to a temporary 32-bit EXR and read it back: [H, W, 4] linear premultiplied."""
-    import tempfile
-
-    from .cycles_scenes import _read_rgba_exr
-
-    s = scene.render.image_settings
-    s.file_format, s.color_depth, s.color_mode = "OPEN_EXR", "32", "RGBA"
-    with tempfile.TemporaryDirectory() as tmp:
-        scene.render.filepath = str(Path(tmp) / "r.exr")
-        bpy.ops.render.render(write_still=True)
-        return _read_rgba_exr(Path(tmp) / "r.exr")
 
 
 def as_photo(premul: np.ndarray) -> np.ndarray:
