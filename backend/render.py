@@ -3,13 +3,14 @@ precomputed visibility, split-sum shade under an environment, add an optional sh
 
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .asset import RelightableAsset
 from .camera import Camera
-from .colour import agx, to_uint8
+from .colour import agx, agx_rgba8, to_uint8
 from .envmap import Environment
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from .geometry.base import camera_to_asset
@@ -175,6 +176,31 @@ def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
     return x.reshape(H, ss, W, ss, C).mean((1, 3), dtype=np.float32)
 
 
+_SHADOW_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_SHADOW_CACHE_SIZE = 4
+_SHADOW_LOCK = threading.Lock()
+
+
+def _cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None):
+    """gaussian_shadows, remembered per (asset Gaussians, environment, rotation, strength, ground): orbiting the
+    camera re-renders under the same light without recomputing the per-Gaussian shadowing. Entries hold references
+    to the arrays and prefiltered data they are keyed on, so an id in a key is never reused while cached."""
+    g = asset.gaussians
+    key = (asset.asset_id, id(g), id(g.albedo), id(g.metallic), id(g.vis_bits) if getattr(g, "vis_bits", None) is not None else 0,
+           id(env._data), env.rotation_z, env.strength, None if ground is None else repr(ground))
+    with _SHADOW_LOCK:
+        hit = _SHADOW_CACHE.get(key)
+        if hit is not None:
+            _SHADOW_CACHE.move_to_end(key)
+            return hit[1]
+    value = gaussian_shadows(asset, env, ground)
+    with _SHADOW_LOCK:
+        _SHADOW_CACHE[key] = ((g, g.albedo, g.metallic, env._data), value)
+        while len(_SHADOW_CACHE) > _SHADOW_CACHE_SIZE:
+            _SHADOW_CACHE.popitem(last=False)
+    return value
+
+
 def render(asset: RelightableAsset, camera: Camera, env: Environment, background: bool = False,
            progress=_noop, backend: str = "auto", *, ground: GroundPlane | None = None,
            shadows: bool = True, supersample: int = SUPERSAMPLE,
@@ -193,7 +219,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
 
     timings = {}
     t = time.perf_counter()
-    shadow = gaussian_shadows(asset, env, ground) if shadows else None
+    shadow = _cached_shadows(asset, env, ground) if shadows else None
     timings["visibility"] = time.perf_counter() - t
     t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)
@@ -231,14 +257,10 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     t = time.perf_counter()
     if background:
         rgb_lin = composite(hdr, alpha, environment_background(camera, env))
-        a8 = np.full(alpha.shape, 255, np.uint8)
+        rgba8 = np.concatenate([to_uint8(agx(rgb_lin)), np.full(alpha.shape, 255, np.uint8)], -1)
     else:
-        rgb_lin = hdr / np.maximum(alpha, 1e-6)  # straight alpha for the image file
-        a8 = to_uint8(alpha)
-    rgb = agx(rgb_lin)
-    if not background:
-        rgb = rgb * (alpha > 0)
-    rgba8 = np.concatenate([to_uint8(rgb), a8], -1)
+        rgb_lin = hdr
+        rgba8 = agx_rgba8(hdr, alpha)  # straight alpha AgX sRGB and 8-bit in one pass
     timings["tonemap"] = time.perf_counter() - t
     hdr_out = rgb_lin if background else hdr
     return RenderResult(rgba8, hdr_out.astype(np.float32), alpha, passes, timings)

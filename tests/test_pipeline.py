@@ -137,3 +137,20 @@ def test_bad_inputs_get_clear_errors(sample_rgba):
         generate(GenerateInputs(image=sample_rgba, light_hint="world"))
     with pytest.raises(ValueError, match="needs a mesh"):
         generate(GenerateInputs(image=sample_rgba, provider="scene"))
+
+
+def test_shadows_are_reused_while_the_light_stays_and_recomputed_when_it_turns(asset):
+    from relight import render as R
+
+    cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(64, 64)
+    env = Environment.from_file(builtin_hdris()["sunset"])
+    R._SHADOW_CACHE.clear()
+    first = render(asset, cam, env, supersample=1, specular_samples=0)
+    assert len(R._SHADOW_CACHE) == 1
+    orbit = render(asset, cam.resized(48, 48), env, supersample=1, specular_samples=0)  # camera moves, light stays
+    assert len(R._SHADOW_CACHE) == 1 and orbit.rgba8.shape == (48, 48, 4)
+    again = render(asset, cam, env, supersample=1, specular_samples=0)
+    np.testing.assert_array_equal(first.rgba8, again.rgba8)
+    turned = render(asset, cam, env.with_transform(2.0, 1.0), supersample=1, specular_samples=0)
+    assert len(R._SHADOW_CACHE) == 2
+    assert not np.array_equal(first.passes["shadow"], turned.passes["shadow"])
