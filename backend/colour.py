@@ -1,7 +1,6 @@
 """The one place for colour conversions: sRGB transfer functions, AgX view transform, 8-bit encoding."""
 
 import threading
-import warnings
 from pathlib import Path
 
 import numba
@@ -10,6 +9,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .jit import njit_cached as _jit
+
 # Blender's AgX view (the "AgX Base sRGB" colour space of the OCIO config simple-ocio ships):
 #   linear Rec.709 -> linear E-Gamut (3x3) -> lg2 allocation over [AGX_LOG2_MIN, AGX_LOG2_MAX] -> 57^3 3D LUT
 #   (tetrahedral) -> x^2.4 -> sRGB piecewise encoding.
@@ -17,17 +18,6 @@ AGX_LOG2_MIN, AGX_LOG2_MAX = -12.47393, 12.5260688117  # AllocationTransform lg2
 AGX_CUBE = "AgX_Base_sRGB.cube"
 
 
-def _jit(**options):
-    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
-
-    def wrap(fn):
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # no writable cache locator
-            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
-            return numba.njit(cache=False, **options)(fn)
-
-    return wrap
 
 
 def srgb_to_linear(x: np.ndarray) -> np.ndarray:

@@ -8,13 +8,14 @@ tiles. Within a tile each Gaussian touches only its opacity-aware box; alphas ar
 """
 
 import math
-import warnings
 
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
+
+from .jit import njit_cached as _jit
 
 TILE = 16  # tile edge in pixels
 ALPHA_THRESHOLD = 1.0 / 255.0  # skip a Gaussian at a pixel where its alpha is below this
@@ -35,17 +36,6 @@ G_EXT_X, G_EXT_Y = 8, 9  # half-width and half-height of that ellipse, pixels
 N_GP = 10
 
 
-def _jit(**options):
-    """numba.njit with an on-disk cache when some cache location is writable, without one otherwise."""
-
-    def wrap(fn):
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # "no locator available": read-only package dir and no usable NUMBA_CACHE_DIR
-            warnings.warn(f"numba cannot cache {fn.__name__}; it compiles on every process start", stacklevel=2)
-            return numba.njit(cache=False, **options)(fn)
-
-    return wrap
 
 
 @_jit(parallel=True)
