@@ -144,7 +144,8 @@ class RELIGHT_OT_preview(bpy.types.Operator):
             self.report({"WARNING"}, scene_io.NO_HDRI_WARNING)
         if not _backend(self, context):
             return {"CANCELLED"}
-        content = {"asset_id": props.asset_id, "camera": camera, "world": env, "background": False}
+        content = {"asset_id": props.asset_id, "camera": camera, "world": env, "background": False,
+                   "quality": props.preview_quality}
         session.SESSION.start_job("render", content, context.scene)
         return {"FINISHED"}
 

@@ -45,6 +45,7 @@ class RELIGHT_PT_main(bpy.types.Panel):
         if props.asset_id:
             col.label(text=f"Asset: {props.asset_name or props.asset_id}", icon="OUTLINER_OB_MESH")
         col.operator("relight.preview", icon="RENDER_STILL")
+        col.prop(props, "preview_quality", text="")
         col.prop(props, "texture_size")
         col.operator("relight.import_mesh", icon="IMPORT")
 

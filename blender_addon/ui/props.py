@@ -27,6 +27,14 @@ class RELIGHT_PG_scene(bpy.types.PropertyGroup):
         ],
         default="unknown",
     )
+    preview_quality: bpy.props.EnumProperty(
+        name="Preview Quality",
+        items=[
+            ("preview", "Interactive", "Fast: one sample per pixel, prefiltered reflections"),
+            ("final", "Final", "Supersampled, with per-pixel sampled reflections (several seconds)"),
+        ],
+        default="preview",
+    )
     texture_size: bpy.props.IntProperty(
         name="Texture Size", default=1024, min=64, max=4096, description="Side of the baked PBR textures, in pixels"
     )
