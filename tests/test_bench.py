@@ -28,7 +28,7 @@ def test_quick_bench_writes_sane_reports(tmp_path):
     for c in cases:
         assert abs(c["gaussians"] - 25_000) < 2_500 and c["pixels"] == c["size"] ** 2
         for setting, ss, shadows in (("interactive", 1, True), ("final", render_mod.SUPERSAMPLE, True),
-                                     ("interactive_ao", 1, False)):  # fmt: skip
+                                     ("interactive_ao", 1, False), ("interactive_new_light", 1, True)):  # fmt: skip
             f = c[setting]
             assert f["supersample"] == ss and f["shadows"] == shadows
             assert f["render_kwargs"]["supersample"] == ss
