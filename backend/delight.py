@@ -16,7 +16,7 @@ from scipy.ndimage import binary_erosion, distance_transform_edt, map_coordinate
 from scipy.spatial import cKDTree
 
 from .camera import Camera
-from .envmap import Environment, equirect_pixel_dirs, sh9_basis
+from .envmap import Environment, equirect_pixel_dirs
 from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
 
 DEFAULT_ROUGHNESS = 0.5
@@ -66,19 +66,6 @@ def sample_image(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """[H, W, C] image, [N, 2] continuous pixel coords (centres at +0.5) -> [N, C] bilinear."""
     coords = [xy[:, 1] - 0.5, xy[:, 0] - 0.5]
     return np.stack([map_coordinates(img[..., c], coords, order=1, mode="nearest") for c in range(img.shape[-1])], 1)
-
-
-def fit_sh_shading(normals: np.ndarray, ao: np.ndarray, radiance: np.ndarray, ridge: float = 1e-2) -> np.ndarray:
-    """Least-squares [9, C] coefficients c with radiance ~ ao * sum_k c_k Y_k(n) (albedo folded into c)."""
-    Y = sh9_basis(normals) * ao[:, None]  # [N, 9]
-    reg = ridge * len(normals) * np.diag([0.0] + [1.0] * 3 + [4.0] * 5)  # damp the higher bands
-    return np.linalg.solve(Y.T @ Y + reg, Y.T @ radiance)
-
-
-def environment_from_sh(sh9: np.ndarray, h: int = 32, w: int = 64) -> Environment:
-    """[9, 3] SH radiance coefficients (world frame) -> an equirect Environment, clamped to non-negative."""
-    eq = sh9_basis(equirect_pixel_dirs(h, w)) @ sh9  # [h, w, 3]
-    return Environment(np.maximum(eq, 0.0).astype(np.float32))
 
 
 def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int = 32) -> list[np.ndarray]:
