@@ -124,6 +124,23 @@ def nb_sample_equirect(flat, offset, H, W, u, v):
     return r, g, b
 
 
+@njit_cached()
+def nb_sample_lod(flat, table, lod, u, v):
+    """Trilinear (r, g, b) from a packed mip chain (flat [M, 3], table [L, 3] of (offset, h, w)): bilinear within
+    the two levels around `lod` (clamped to [0, L - 1]), linear between them."""
+    n_lv = table.shape[0]
+    lod = min(max(lod, 0.0), n_lv - 1.0)
+    k0 = int(lod)
+    t = lod - k0
+    r, g, b = nb_sample_equirect(flat, table[k0, 0], table[k0, 1], table[k0, 2], u, v)
+    if t > 1e-3 and k0 + 1 < n_lv:
+        r1, g1, b1 = nb_sample_equirect(flat, table[k0 + 1, 0], table[k0 + 1, 1], table[k0 + 1, 2], u, v)
+        r = r * (1 - t) + r1 * t
+        g = g * (1 - t) + g1 * t
+        b = b * (1 - t) + b1 * t
+    return r, g, b
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Cube maps. Faces in OpenGL order (+X, -X, +Y, -Y, +Z, -Z) and OpenGL orientation, applied to the world axes
 # as they are (no Y-up conversion). For face pixel (row j, column i) with s = 2 (i + 0.5) / size - 1 and
@@ -270,7 +287,6 @@ def _lookup_mips(mips: list[np.ndarray], u: np.ndarray, v: np.ndarray, lod: floa
 def _prefilter_kernel(flat, table, R, T, B, sx, sy, sz, wl, lods, out):  # pragma: no cover - jitted
     """out[i] = sum_k wl[k] L(l_ik) / sum_k wl[k], l_ik = sx[k] T_i + sy[k] B_i + sz[k] R_i, each L read trilinearly
     from the box mips packed in flat ([M, 3], table [L, 3] (offset, h, w)) at level lods[k]."""
-    n_lv = table.shape[0]
     wsum = 0.0
     for k in range(wl.shape[0]):
         wsum += wl[k]
@@ -281,15 +297,7 @@ def _prefilter_kernel(flat, table, R, T, B, sx, sy, sz, wl, lods, out):  # pragm
             ly = sx[k] * T[i, 1] + sy[k] * B[i, 1] + sz[k] * R[i, 1]
             lz = sx[k] * T[i, 2] + sy[k] * B[i, 2] + sz[k] * R[i, 2]
             u, v = nb_dir_to_uv(lx, ly, lz)
-            lod = min(max(lods[k], 0.0), n_lv - 1.0)
-            k0 = int(lod)
-            t = lod - k0
-            r, g, b = nb_sample_equirect(flat, table[k0, 0], table[k0, 1], table[k0, 2], u, v)
-            if t > 1e-3 and k0 + 1 < n_lv:
-                r1, g1, b1 = nb_sample_equirect(flat, table[k0 + 1, 0], table[k0 + 1, 1], table[k0 + 1, 2], u, v)
-                r = r * (1 - t) + r1 * t
-                g = g * (1 - t) + g1 * t
-                b = b * (1 - t) + b1 * t
+            r, g, b = nb_sample_lod(flat, table, lods[k], u, v)
             ar += wl[k] * r
             ag += wl[k] * g
             ab += wl[k] * b

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import brdf_lut
 from .camera import Camera
-from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirect, njit_cached
+from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirect, nb_sample_lod, njit_cached
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
@@ -170,7 +170,6 @@ def _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table,
     b = nx * ny * q
     tx, ty, tz = 1.0 + sign * nx * nx * q, sign * b, -sign * nx
     bx, by, bz = b, sign + ny * ny * q, -ny
-    n_lv = mip_table.shape[0]
     K = xi1.shape[0]
     ar = ag = ab = 0.0
     wsum = 0.0
@@ -197,18 +196,10 @@ def _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table,
         d = a2 / (3.141592653589793 * ((a2 - 1.0) * c2 + 1.0) ** 2)
         pdf_l = d * ch / (4.0 * vdh)
         lod = 0.5 * np.log2(max(1.0 / (K * pdf_l), 1e-30) / texel0) + LOBE_LOD_BIAS
-        lod = min(max(lod, 0.0), n_lv - 1.0)
         u, v = nb_dir_to_uv(rot[0, 0] * lx + rot[0, 1] * ly + rot[0, 2] * lz,
                             rot[1, 0] * lx + rot[1, 1] * ly + rot[1, 2] * lz,
                             rot[2, 0] * lx + rot[2, 1] * ly + rot[2, 2] * lz)  # fmt: skip
-        k0 = int(lod)
-        t = lod - k0
-        r, g, bb = nb_sample_equirect(mip_flat, mip_table[k0, 0], mip_table[k0, 1], mip_table[k0, 2], u, v)
-        if t > 1e-3 and k0 + 1 < n_lv:
-            r1, g1, b1 = nb_sample_equirect(mip_flat, mip_table[k0 + 1, 0], mip_table[k0 + 1, 1], mip_table[k0 + 1, 2], u, v)
-            r = r * (1.0 - t) + r1 * t
-            g = g * (1.0 - t) + g1 * t
-            bb = bb * (1.0 - t) + b1 * t
+        r, g, bb = nb_sample_lod(mip_flat, mip_table, lod, u, v)
         ar += w * r
         ag += w * g
         ab += w * bb
