@@ -323,6 +323,19 @@ def _pixels_reference(T: Tensor, f: Tensor, X: Tensor, Y: Tensor) -> Tensor:
     return torch.stack([bary[:, 0], bary[:, 1], z, torch.zeros_like(z), dX[:, 0], dY[:, 0], dX[:, 1], dY[:, 1]], 1)
 
 
+def _pixel_terms(table: Tensor, f: Tensor, X: Tensor, Y: Tensor):
+    """Shared by _RasterPixels' forward and backward: the gathered face rows T [P, 14], the pixel offsets dX, dY
+    [P], the table's parts a, b, r, zn [P, 3], screen-affine barycentrics lam [P, 3], S = sum(lam r) [P, 1] and the
+    perspective-correct barycentrics [P, 3]."""
+    T = table[f]
+    dX, dY = X - T[:, 0], Y - T[:, 1]
+    a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
+    lam = _lambda(T, X, Y)
+    q = lam * r
+    S = q.sum(1, keepdim=True)
+    return T, dX, dY, a, b, r, zn, lam, S, q / S
+
+
 class _RasterPixels(torch.autograd.Function):
     """Per covered pixel: perspective-correct barycentrics, z/w and their pixel derivatives from the face table,
     with a hand-written backward (one scatter into the [F, 14] table instead of autograd's many full-size slices).
@@ -331,14 +344,7 @@ class _RasterPixels(torch.autograd.Function):
     @staticmethod
     def forward(ctx, table, f, X, Y, cov, n_pix, with_db):
         """-> (rast [n_pix, 4] = (u, v, z/w, f + 1), rast_db [n_pix, 4]); pixels `cov` hold faces `f`."""
-        T = table[f]  # [P, 14]
-        dX, dY = X - T[:, 0], Y - T[:, 1]
-        a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
-        lam = a * dX[:, None] + b * dY[:, None]
-        lam[:, 0] += 1
-        q = lam * r
-        S = q.sum(1, keepdim=True)
-        bary = q / S
+        T, dX, dY, a, b, r, zn, lam, S, bary = _pixel_terms(table, f, X, Y)
         rast = torch.zeros(n_pix, 4, dtype=table.dtype, device=table.device)
         rast[cov, 0] = bary[:, 0]
         rast[cov, 1] = bary[:, 1]
@@ -359,14 +365,7 @@ class _RasterPixels(torch.autograd.Function):
     def backward(ctx, g_rast, g_db):
         table, f, X, Y, cov = ctx.saved_tensors
         g = torch.cat([g_rast[cov], g_db[cov]], 1)  # [P, 8]
-        T = table[f]
-        dX, dY = X - T[:, 0], Y - T[:, 1]
-        a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
-        lam = a * dX[:, None] + b * dY[:, None]
-        lam[:, 0] += 1
-        q = lam * r
-        S = q.sum(1, keepdim=True)
-        bary = q / S
+        T, dX, dY, a, b, r, zn, lam, S, bary = _pixel_terms(table, f, X, Y)  # recomputed, not saved: memory
         gbary = torch.zeros_like(bary)
         gbary[:, :2] = g[:, :2]
         gz = g[:, 2:3]
