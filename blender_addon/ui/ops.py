@@ -74,103 +74,98 @@ class RELIGHT_OT_open_image(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class RELIGHT_OT_generate(bpy.types.Operator):
+NO_ASSET = "No asset generated yet: click Generate Relightable Asset first"
+
+
+class _JobOperator:
+    """Mixin of the operators that start a backend job: idle poll, status reset, inputs gathered by `gather()`
+    (-> (action, content); raises scene_io.SceneIOError with a message for the artist), backend check, job start."""
+
+    needs_asset = False
+
+    @classmethod
+    def poll(cls, context):
+        return _job_idle_poll(cls, context)
+
+    def execute(self, context):
+        from .. import scene_io
+
+        status = context.window_manager.relight
+        status.last_error = status.last_warning = ""
+        if self.needs_asset and not context.scene.relight.asset_id:
+            return _fail(self, context, NO_ASSET)
+        try:
+            action, content = self.gather(context)
+        except scene_io.SceneIOError as e:
+            return _fail(self, context, str(e))
+        if not _backend(self, context):
+            return {"CANCELLED"}
+        session.SESSION.start_job(action, content, context.scene)
+        return {"FINISHED"}
+
+    def warn(self, context, message: str) -> None:
+        context.window_manager.relight.last_warning = message
+        self.report({"WARNING"}, message)
+
+    def world(self, context) -> dict:
+        """The scene world as an environment for the backend, warning when it falls back to the background colour."""
+        from .. import scene_io
+
+        env = scene_io.world_to_env(context.scene.world)
+        if env.pop("fallback"):
+            self.warn(context, scene_io.NO_HDRI_WARNING)
+        return env
+
+
+class RELIGHT_OT_generate(_JobOperator, bpy.types.Operator):
     """Send the image (and the optional mesh) to the backend to build a relightable asset"""
 
     bl_idname = "relight.generate"
     bl_label = "Generate Relightable Asset"
 
-    @classmethod
-    def poll(cls, context):
-        return _job_idle_poll(cls, context)
-
-    def execute(self, context):
+    def gather(self, context):
         from .. import scene_io
 
         props = context.scene.relight
-        status = context.window_manager.relight
-        status.last_error = status.last_warning = ""
         if props.image is None:
-            return _fail(self, context, "No image selected: pick one in the Relight panel (or Open one) first")
+            raise scene_io.SceneIOError("No image selected: pick one in the Relight panel (or Open one) first")
         content = {"name": props.image.name, "light_hint": props.light_hint, "provider": "auto"}
-        try:
-            content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
-            if props.mesh_object is not None:
-                content["provider"] = "scene"
-                content["mesh"] = scene_io.mesh_to_arrays(props.mesh_object, context.evaluated_depsgraph_get())
-                content["camera"] = scene_io.camera_to_dict(context.scene.camera, context.scene)
-            if props.light_hint == "world":
-                env = scene_io.world_to_env(context.scene.world)
-                if env.pop("fallback"):
-                    self._warn(context, scene_io.NO_HDRI_WARNING)
-                content["world"] = env
-        except scene_io.SceneIOError as e:
-            return _fail(self, context, str(e))
-        if not _backend(self, context):
-            return {"CANCELLED"}
-        session.SESSION.start_job("generate", content, context.scene)
-        return {"FINISHED"}
-
-    def _warn(self, context, message):
-        context.window_manager.relight.last_warning = message
-        self.report({"WARNING"}, message)
+        content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
+        if props.mesh_object is not None:
+            content["provider"] = "scene"
+            content["mesh"] = scene_io.mesh_to_arrays(props.mesh_object, context.evaluated_depsgraph_get())
+            content["camera"] = scene_io.camera_to_dict(context.scene.camera, context.scene)
+        if props.light_hint == "world":
+            content["world"] = self.world(context)
+        return "generate", content
 
 
-class RELIGHT_OT_preview(bpy.types.Operator):
+class RELIGHT_OT_preview(_JobOperator, bpy.types.Operator):
     """Render the asset relit by the scene world, seen from the active camera, into the image "Relight Preview\""""
 
     bl_idname = "relight.preview"
     bl_label = "Preview Relit"
+    needs_asset = True
 
-    @classmethod
-    def poll(cls, context):
-        return _job_idle_poll(cls, context)
-
-    def execute(self, context):
+    def gather(self, context):
         from .. import scene_io
 
         props = context.scene.relight
-        status = context.window_manager.relight
-        status.last_error = status.last_warning = ""
-        if not props.asset_id:
-            return _fail(self, context, "No asset generated yet: click Generate Relightable Asset first")
-        try:
-            camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
-            env = scene_io.world_to_env(context.scene.world)
-        except scene_io.SceneIOError as e:
-            return _fail(self, context, str(e))
-        if env.pop("fallback"):
-            status.last_warning = scene_io.NO_HDRI_WARNING
-            self.report({"WARNING"}, scene_io.NO_HDRI_WARNING)
-        if not _backend(self, context):
-            return {"CANCELLED"}
-        content = {"asset_id": props.asset_id, "camera": camera, "world": env, "background": False,
-                   "quality": props.preview_quality}
-        session.SESSION.start_job("render", content, context.scene)
-        return {"FINISHED"}
+        camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
+        return "render", {"asset_id": props.asset_id, "camera": camera, "world": self.world(context),
+                          "background": False, "quality": props.preview_quality}
 
 
-class RELIGHT_OT_import_mesh(bpy.types.Operator):
+class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
     """Bake the asset to a PBR mesh (.glb) and import it into the scene"""
 
     bl_idname = "relight.import_mesh"
     bl_label = "Import PBR Mesh"
+    needs_asset = True
 
-    @classmethod
-    def poll(cls, context):
-        return _job_idle_poll(cls, context)
-
-    def execute(self, context):
+    def gather(self, context):
         props = context.scene.relight
-        status = context.window_manager.relight
-        status.last_error = status.last_warning = ""
-        if not props.asset_id:
-            return _fail(self, context, "No asset generated yet: click Generate Relightable Asset first")
-        if not _backend(self, context):
-            return {"CANCELLED"}
-        content = {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
-        session.SESSION.start_job("bake", content, context.scene)
-        return {"FINISHED"}
+        return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
 
 
 class RELIGHT_OT_cancel(bpy.types.Operator):
