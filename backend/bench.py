@@ -75,15 +75,13 @@ def bench_asset(n_gaussians: int, store_dir: Path, log=print):
     """The `relight demo` asset (the shipped sample through pipeline.generate) with n_gaussians Gaussians, plus
     its precomputed visibility bits when the pipeline did not make them; cached in an AssetStore.
     -> (asset, info dict)."""
-    from .colour import srgb_to_linear
     from .demo import SAMPLE
-    from .imageio import read_rgba
+    from .imageio import read_linear_rgba
     from .pipeline import GenerateInputs, generate
     from .store import AssetStore
 
     store = AssetStore(store_dir, cache_size=len(FULL_COUNTS))
-    rgba = read_rgba(SAMPLE)
-    lin = np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+    lin = read_linear_rgba(SAMPLE)
     inputs = GenerateInputs(image=lin, name=SAMPLE.stem, n_gaussians=int(n_gaussians))
     cid = inputs.content_id()
     info = {"asset_id": cid, "requested": int(n_gaussians)}

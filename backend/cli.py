@@ -5,8 +5,6 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 
 def _cmd_demo(args) -> int:
     from .demo import SAMPLE, run_demo
@@ -23,13 +21,11 @@ def _store(args):
 
 
 def _cmd_generate(args) -> int:
-    from .colour import srgb_to_linear
     from .demo import print_progress
-    from .imageio import read_rgba
+    from .imageio import read_linear_rgba
     from .pipeline import GenerateInputs, generate
 
-    rgba = read_rgba(args.image)
-    lin = np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+    lin = read_linear_rgba(args.image)
     asset = generate(GenerateInputs(image=lin, name=Path(args.image).stem), print_progress)
     _store(args).put(asset)
     print(asset.asset_id)

@@ -6,10 +6,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .colour import linear_to_srgb, srgb_to_linear
+from .colour import linear_to_srgb
 from .envmap import Environment, builtin_hdris
 from .geometry.base import camera_to_world
-from .imageio import read_rgba, write_rgba
+from .imageio import read_linear_rgba, write_rgba
 from .pipeline import GenerateInputs, bake_glb, generate, render, splats_ply
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.png"
@@ -37,8 +37,7 @@ def run_demo(out: Path, image: Path = SAMPLE, size: int = 512, texture_size: int
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    rgba = read_rgba(image)
-    lin = np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+    lin = read_linear_rgba(image)
     asset = generate(GenerateInputs(image=lin, name=image.stem), print_progress)
     t_gen = time.perf_counter() - t0
 

@@ -22,6 +22,15 @@ def read_rgba(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+def read_linear_rgba(path: str | Path) -> np.ndarray:
+    """An ordinary (sRGB-encoded) image file -> [H, W, 4] float32 linear RGB with straight alpha, the pipeline's
+    input format."""
+    from .colour import srgb_to_linear
+
+    rgba = read_rgba(path)
+    return np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+
+
 def write_rgba(path: str | Path, img: np.ndarray) -> None:
     """[H, W, 3|4] uint8 or float in [0, 1] -> PNG (8-bit)."""
     if img.dtype != np.uint8:

@@ -3,11 +3,10 @@
 import numpy as np
 import pytest
 
-from relight.colour import srgb_to_linear
 from relight.envmap import Environment, builtin_hdris
 from relight.geometry.base import camera_to_world
 from relight.gltf import read_glb_json
-from relight.imageio import read_rgba
+from relight.imageio import read_linear_rgba
 from relight.pipeline import GenerateInputs, bake_glb, generate, render, splats_ply
 from relight.ply import read_ply
 from relight.store import AssetStore, UnknownAsset
@@ -17,8 +16,7 @@ SAMPLE = __import__("relight.demo", fromlist=["SAMPLE"]).SAMPLE
 
 @pytest.fixture(scope="module")
 def sample_rgba():
-    rgba = read_rgba(SAMPLE)
-    return np.concatenate([srgb_to_linear(rgba[..., :3]), rgba[..., 3:]], -1)
+    return read_linear_rgba(SAMPLE)
 
 
 @pytest.fixture(scope="module")
