@@ -45,7 +45,7 @@ def case_camera(obj: str, size: int) -> Camera:
     return Camera.look_at(eye, (0.0, 0.0, tz), 40.0, size, size)
 
 
-def _display(hdr_premul: np.ndarray, alpha: np.ndarray, camera: Camera, env) -> np.ndarray:
+def display_over_env(hdr_premul: np.ndarray, alpha: np.ndarray, camera: Camera, env) -> np.ndarray:
     """Premultiplied linear RGBA over the environment background -> [H, W, 3] AgX sRGB quantised to 8 bits."""
     from .colour import agx, to_uint8
     from .shading import composite, environment_background
@@ -100,22 +100,22 @@ def run_case(obj: str, hdri: str, rotation: float, cfg: EvalConfig, assets: dict
     t = time.perf_counter()
     res = render(asset, cam, env, background=False, ground=ground)
     t_ours = time.perf_counter() - t
-    ref = _display(cyc[..., :3], cyc[..., 3:], cam, env)
-    ours = _display(res.hdr, res.alpha, cam, env)
+    ref = display_over_env(cyc[..., :3], cyc[..., 3:], cam, env)
+    ours = display_over_env(res.hdr, res.alpha, cam, env)
     mask = (cyc[..., 3] > ALPHA_MASK) | (res.alpha[..., 0] > ALPHA_MASK)
     row = {"object": obj, "hdri": hdri, "rotation": rotation, **_scores(ours, ref, mask)}
     # attribution: the same render without light-dependent visibility (ambient occlusion only)
     flat = render(asset, cam, env, background=False, ground=ground, shadows=False)
-    row["psnr_ao_only"] = _scores(_display(flat.hdr, flat.alpha, cam, env), ref, mask)["psnr"]
+    row["psnr_ao_only"] = _scores(display_over_env(flat.hdr, flat.alpha, cam, env), ref, mask)["psnr"]
     attribute = rotation == ROTATIONS[0] and (hdri in ATTRIBUTION_HDRIS or cfg.quick)
     if attribute and cfg.noise_check:
         cyc2 = render_cycles(obj, mat, hdri, rotation, cam, ground, settings=CyclesSettings(samples=cfg.samples, seed=1))
-        row["psnr_cycles_seeds"] = _scores(_display(cyc2[..., :3], cyc2[..., 3:], cam, env), ref, mask)["psnr"]
+        row["psnr_cycles_seeds"] = _scores(display_over_env(cyc2[..., :3], cyc2[..., 3:], cam, env), ref, mask)["psnr"]
     if attribute and cfg.direct_check:
         cyc0 = render_cycles(obj, mat, hdri, rotation, cam, ground,
                              settings=CyclesSettings(samples=cfg.samples, max_bounces=0))  # fmt: skip
-        row["psnr_cycles_direct_vs_full"] = _scores(_display(cyc0[..., :3], cyc0[..., 3:], cam, env), ref, mask)["psnr"]
-        row["psnr_ours_vs_direct"] = _scores(ours, _display(cyc0[..., :3], cyc0[..., 3:], cam, env), mask)["psnr"]
+        row["psnr_cycles_direct_vs_full"] = _scores(display_over_env(cyc0[..., :3], cyc0[..., 3:], cam, env), ref, mask)["psnr"]
+        row["psnr_ours_vs_direct"] = _scores(ours, display_over_env(cyc0[..., :3], cyc0[..., 3:], cam, env), mask)["psnr"]
     row["seconds_cycles"] = t_cycles
     row["seconds_ours"] = t_ours
     err = np.abs(ours - ref).mean(-1) * mask

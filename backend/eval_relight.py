@@ -119,11 +119,11 @@ def as_photo(premul: np.ndarray) -> np.ndarray:
 
 
 def _score(res, ref: np.ndarray, camera: Camera, env) -> tuple[dict, np.ndarray, np.ndarray]:
-    from .eval_forward import _display
+    from .eval_forward import display_over_env
     from .metrics import psnr, ssim
 
-    ours = _display(res.hdr, res.alpha, camera, env)
-    theirs = _display(ref[..., :3], ref[..., 3:], camera, env)
+    ours = display_over_env(res.hdr, res.alpha, camera, env)
+    theirs = display_over_env(ref[..., :3], ref[..., 3:], camera, env)
     mask = (ref[..., 3] > ALPHA_MASK) | (res.alpha[..., 0] > ALPHA_MASK)
     return {"psnr": psnr(ours, theirs, mask), "ssim": ssim(ours, theirs, mask)}, ours, theirs
 
