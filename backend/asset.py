@@ -11,6 +11,7 @@ import numpy as np
 
 from .camera import Camera
 from .gaussians import SurfaceGaussians
+from .geometry.base import similarity_scale
 
 FORMAT_VERSION = 1
 
@@ -32,7 +33,7 @@ class RelightableAsset:
     @property
     def scale(self) -> float:
         """Uniform scale of model_matrix (asset units -> world units)."""
-        return float(np.cbrt(np.linalg.det(self.model_matrix[:3, :3])))
+        return similarity_scale(self.model_matrix)
 
     @property
     def rotation(self) -> np.ndarray:

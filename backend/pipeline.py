@@ -13,7 +13,7 @@ from . import __version__
 from .asset import RelightableAsset
 from .camera import Camera
 from .colour import linear_to_srgb, to_uint8
-from .render import RenderResult, render  # noqa: F401  (re-exported: the service and CLI call pipeline.render)
+from .render import RenderResult, _noop, render  # noqa: F401  (re-exported: the service and CLI call pipeline.render)
 from .delight import delight
 from .envmap import Environment, builtin_hdris
 from .gaussians import SurfaceGaussians, quats_from_normals
@@ -27,10 +27,6 @@ from .voxel import assign, voxelize
 PIPELINE_VERSION = "v0.1"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 PROVIDERS = ("inflate", "scene")
-
-
-def _noop(stage: str, fraction: float, message: str = "") -> None:
-    pass
 
 
 @dataclass

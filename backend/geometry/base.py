@@ -27,9 +27,14 @@ def normalise(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ((vertices - centre) * s).astype(np.float32), M
 
 
+def similarity_scale(model_matrix: np.ndarray) -> float:
+    """Uniform scale of a [4, 4] similarity transform."""
+    return float(np.cbrt(np.linalg.det(model_matrix[:3, :3])))
+
+
 def camera_to_asset(camera: Camera, model_matrix: np.ndarray) -> Camera:
     """World camera -> the same camera in asset space (model_matrix maps asset -> world, uniform scale)."""
-    s = float(np.cbrt(np.linalg.det(model_matrix[:3, :3])))
+    s = similarity_scale(model_matrix)
     V = camera.viewmat @ model_matrix  # [R s, t]: rescale to keep the view matrix rigid (projection is scale-free)
     out = np.eye(4)
     out[:3, :3] = V[:3, :3] / s
@@ -50,7 +55,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 def camera_to_world(camera: Camera, model_matrix: np.ndarray) -> Camera:
     """Asset-space camera -> the same camera in world space (inverse of camera_to_asset)."""
-    s = float(np.cbrt(np.linalg.det(model_matrix[:3, :3])))
+    s = similarity_scale(model_matrix)
     V = camera.viewmat @ np.linalg.inv(model_matrix)
     out = np.eye(4)
     out[:3] = V[:3] * s
