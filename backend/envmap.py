@@ -237,6 +237,13 @@ _MAX_LEVEL_WIDTH = 256
 PREFILTER_VERSION = 2  # bump when the prefilter maths changes (names the disk cache)
 PREFILTER_SAMPLES = 1024  # GGX samples per output texel (fewer let small bright lights leak into the tail)
 _MIN_LEVEL_WIDTH = 32
+# Bright-light extraction for per-pixel lobe sampling: radiance above a threshold is taken out of the map and kept
+# as a list of directional lights (one per LIGHT_CELL_WIDTH-wide equirect cell that holds any), summed exactly per
+# pixel; the clamped residual is smooth enough for a few filtered importance samples.
+LIGHT_CELL_WIDTH = 256  # equirect width of the cell grid lights are gathered on (1.4 deg cells)
+MAX_LIGHTS = 256  # at most this many light cells; the threshold rises to keep the brightest
+LIGHT_THRESHOLD = 8.0  # radiance (luminance) above this multiple of the map's mean luminance counts as light
+LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 / sRGB primaries
 
 
 def _box_mips(img: np.ndarray, min_w: int = 8) -> list[np.ndarray]:
@@ -347,6 +354,41 @@ def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_s
     return out.reshape(h, w, 3).astype(np.float32)
 
 
+def extract_lights(img: np.ndarray, cell_width: int = LIGHT_CELL_WIDTH, max_lights: int = MAX_LIGHTS,
+                   threshold: float = LIGHT_THRESHOLD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split an equirect [H, W, 3] into a clamped residual plus directional lights, with residual + lights holding
+    exactly the image's radiant energy.
+
+    Texels whose luminance exceeds T = threshold x the mean luminance (solid-angle weighted) keep T (hue kept);
+    the excess (L - residual) dw of each cell of a cell_width-wide grid becomes one light at the cell's
+    excess-weighted mean direction. When more than max_lights cells hold an excess, T rises to the luminance that
+    leaves max_lights cells. -> (residual [H, W, 3] float32, light directions [N, 3] unit (image frame),
+    light flux [N, 3] float32, sum of (L - residual) dw over the cell in W/sr * sr units, i.e. irradiance-like)."""
+    img = np.asarray(img, dtype=np.float32)
+    H, W = img.shape[:2]
+    f = max(1, W // cell_width)
+    if H % f or W % f:
+        f = 1
+    dom = equirect_texel_solid_angles(H, W).astype(np.float32)  # [H]
+    lum = img @ LUMINANCE  # [H, W]
+    T = threshold * float((lum * dom[:, None]).sum() / (4 * np.pi))
+    cell_max = lum.reshape(H // f, f, W // f, f).max(axis=(1, 3)).ravel()
+    if np.count_nonzero(cell_max > T) > max_lights:
+        T = float(np.partition(cell_max, -(max_lights + 1))[-(max_lights + 1)])
+    scale = np.where(lum > T, T / np.maximum(lum, 1e-30), 1.0).astype(np.float32)
+    residual = img * scale[..., None]
+    excess = (img - residual) * dom[:, None, None]  # [H, W, 3] radiance x solid angle
+    ex_lum = excess @ LUMINANCE
+    dirs = equirect_pixel_dirs(H, W).astype(np.float32)
+    cells = lambda x: x.reshape(H // f, f, W // f, f, -1).sum(axis=(1, 3)).reshape(-1, x.shape[-1])  # noqa: E731
+    flux = cells(excess)
+    centre = cells(dirs * ex_lum[..., None])
+    keep = flux @ LUMINANCE > 0
+    d = centre[keep]
+    d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-30)
+    return residual, d.astype(np.float32), flux[keep].astype(np.float32)
+
+
 def _irradiance_map(mips: list[np.ndarray], h: int, w: int, src_width: int = 128) -> np.ndarray:
     """[h, w, 3] E(n) / pi (radiance of a white Lambertian surface) by direct cosine-weighted quadrature over a
     ~src_width-wide mip of the source; normalised so that a constant environment gives exactly itself."""
@@ -410,6 +452,7 @@ class _Prefiltered:
         self._sh9: np.ndarray | None = None
         self._mips: list[np.ndarray] | None = None
         self._packed: tuple[np.ndarray, np.ndarray] | None = None
+        self._lights: tuple | None = None
 
     def mips(self) -> list[np.ndarray]:
         if self._mips is None:
@@ -479,6 +522,14 @@ class _Prefiltered:
                     off += lv.shape[0] * lv.shape[1]
                 self._packed = (np.concatenate([lv.reshape(-1, 3) for lv in levels]), table)
             return self._packed
+
+    def lights(self) -> tuple:
+        """(residual box mips packed as (flat [M, 3], table [L, 3]), light dirs [N, 3] image frame, flux [N, 3])."""
+        with self._lock:
+            if self._lights is None:
+                residual, dirs, flux = extract_lights(self.source)
+                self._lights = (_pack_levels(_box_mips(residual)), dirs, flux)
+            return self._lights
 
     def irradiance(self) -> np.ndarray:
         with self._lock:
@@ -642,6 +693,18 @@ class Environment:
                 d._packed_mips = _pack_levels(d.mips())
         H0, W0 = d.source.shape[:2]
         return d._packed_mips[0], d._packed_mips[1], 2 * np.pi * np.pi / (W0 * H0)
+
+    def light_kernel_data(self) -> tuple:
+        """The environment split for per-pixel lobe sampling (see extract_lights), in plain arrays:
+        (residual mip_flat [M, 3], mip_table [L, 3] (offset, h, w), texel0 sr, light_dirs [N, 3] float64 unit world,
+        light_flux [N, 3] float64 at strength 1, cell_omega sr: a light cell's solid angle at the equator).
+        residual + lights = the environment."""
+        (flat, table), dirs, flux = self._data.lights()
+        H0, W0 = self._data.source.shape[:2]
+        wc = min(W0, LIGHT_CELL_WIDTH)
+        world = dirs.astype(np.float64) @ self._rot.astype(np.float64)  # image -> world: R^T d (row vectors)
+        return (flat, table, 2 * np.pi * np.pi / (W0 * H0), np.ascontiguousarray(world), flux.astype(np.float64),
+                4 * np.pi * np.pi / (wc * wc))  # fmt: skip
 
     def kernel_data(self) -> tuple:
         """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:

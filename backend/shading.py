@@ -86,8 +86,12 @@ def shade(
         r_img, m_img, v_img = (np.zeros((H * W, 1), dtype=np.float32) for _ in range(3))
         s_img = np.zeros((H * W, 3), dtype=np.float32)
         rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env.kernel_data()
-        mip_flat, mip_table, texel0 = env.mip_kernel_data()
         xi1, xi2 = _hammersley_pair(int(specular_samples))
+        if specular_samples > 0:
+            mip_flat, mip_table, texel0, light_dirs, light_flux, cell_omega = env.light_kernel_data()
+        else:  # the lobe path is off: nothing of this is read
+            mip_flat, mip_table = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.int64)
+            texel0, light_dirs, light_flux, cell_omega = 1.0, np.zeros((0, 3)), np.zeros((0, 3)), 1.0
         K = camera.K
         _shade_kernel(
             feats, a_all, idx, int(camera.width),
@@ -95,7 +99,7 @@ def shade(
             np.asarray(camera.viewmat[:3, :3], dtype=np.float64),
             np.asarray(rot, dtype=np.float64), float(strength), spec_flat, spec_table, irr_flat, int(irr_h), int(irr_w),
             brdf_lut.brdf_lut(), bool(multiscatter), mip_flat, mip_table, float(texel0), xi1, xi2,
-            hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
+            light_dirs, light_flux, float(cell_omega), hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
         )  # fmt: skip
         passes = {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img,
                   "shadow": s_img}
@@ -209,6 +213,40 @@ def _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table,
     return ar / wsum, ag / wsum, ab / wsum
 
 
+@njit_cached()
+def _lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, light_dirs, light_flux, cell_omega):  # pragma: no cover
+    """Single-scattering GGX specular of directional lights: sum_j D G2 F / (4 n.v) * flux_j, with height-correlated
+    Smith G2 and Schlick F per channel. Each light stands for a cell of solid angle <= cell_omega: D is widened to
+    alpha'^2 = alpha^2 + cell_omega / (4 pi v.h), adding the cell's half-vector solid angle to the lobe's
+    peak-equivalent solid angle 1 / D(0) = pi alpha^2 (D stays normalised), so a narrow lobe does not show the
+    cell grid. -> (r, g, b) outgoing radiance at strength 1."""
+    a = rough * rough
+    a2 = a * a
+    ar = ag = ab = 0.0
+    gv = np.sqrt(a2 + (1.0 - a2) * ndv * ndv)
+    for j in range(light_dirs.shape[0]):
+        lx, ly, lz = light_dirs[j, 0], light_dirs[j, 1], light_dirs[j, 2]
+        ndl = nx * lx + ny * ly + nz * lz
+        if ndl <= 0.0:
+            continue
+        hx, hy, hz = lx + vx, ly + vy, lz + vz
+        hl = np.sqrt(hx * hx + hy * hy + hz * hz)
+        if hl <= 1e-12:
+            continue
+        ndh = (nx * hx + ny * hy + nz * hz) / hl
+        vdh = max((vx * hx + vy * hy + vz * hz) / hl, 1e-6)
+        aw2 = a2 + cell_omega / (4.0 * 3.141592653589793 * vdh)
+        t = (aw2 - 1.0) * ndh * ndh + 1.0
+        d = aw2 / (3.141592653589793 * t * t)
+        g2 = 2.0 * ndl * ndv / (ndl * gv + ndv * np.sqrt(a2 + (1.0 - a2) * ndl * ndl))
+        k = d * g2 / (4.0 * ndv)
+        fc = (1.0 - vdh) ** 5
+        ar += k * (f0r + (1.0 - f0r) * fc) * light_flux[j, 0]
+        ag += k * (f0g + (1.0 - f0g) * fc) * light_flux[j, 1]
+        ab += k * (f0b + (1.0 - f0b) * fc) * light_flux[j, 2]
+    return ar, ag, ab
+
+
 def _shade_numpy(albedo, rough, metal, vis, shd, n, a, idx, camera, env, multiscatter):
     """Vectorised reference of the shading maths over N covered pixels. -> (rgb premultiplied [N, 3], n [N, 3])."""
     n_len = np.linalg.norm(n, axis=1, keepdims=True)
@@ -252,7 +290,7 @@ _ALB, _ROUGH, _MET, _NRM, _VIS, _SHD = (GBUFFER_LAYOUT[k].start
 
 @njit_cached(parallel=True)
 def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w,
-                  lut, multiscatter, mip_flat, mip_table, texel0, xi1, xi2,
+                  lut, multiscatter, mip_flat, mip_table, texel0, xi1, xi2, light_dirs, light_flux, cell_omega,
                   hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
     """Fused per-pixel version of _shade_numpy (same maths, same order of operations).
 
@@ -343,8 +381,14 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
             sr += t * lr
             sg += t * lg
             sb += t * lb
+        lr = lg = lb = 0.0  # specular from the extracted lights (Fresnel included), at strength 1
         if xi1.shape[0] > 0 and rough > SAMPLED_MIN_ROUGHNESS:
             sr, sg, sb = _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table, texel0, xi1, xi2)
+            f0r = DIELECTRIC_F0 + (alb[pix, 0] - DIELECTRIC_F0) * metal
+            f0g = DIELECTRIC_F0 + (alb[pix, 1] - DIELECTRIC_F0) * metal
+            f0b = DIELECTRIC_F0 + (alb[pix, 2] - DIELECTRIC_F0) * metal
+            lr, lg, lb = _lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, light_dirs, light_flux,
+                                          cell_omega)  # fmt: skip
         alpha_g = rough * rough
         so = min(max((ndv + vis) ** np.exp2(-16.0 * alpha_g - 1.0) - 1.0 + vis, 0.0), 1.0)
         ess = A + B
@@ -354,7 +398,7 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
             spec_c = (sr if c == 0 else (sg if c == 1 else sb)) * strength
             f0 = DIELECTRIC_F0 + (alb[pix, c] - DIELECTRIC_F0) * metal
             fss_ess = f0 * A + B
-            specular = spec_c * fss_ess
+            specular = spec_c * fss_ess + (lr if c == 0 else (lg if c == 1 else lb)) * strength
             base = alb[pix, c] * (1.0 - metal)
             if multiscatter:
                 f_avg = f0 + (1.0 - f0) / 21.0
