@@ -213,18 +213,29 @@ def compare_reference(args, width: int, height: int, eps2d: float, repeats: int 
 # ---------------------------------------------------------------------------------------------------- the run
 
 
-RENDER_SETTINGS = ("supersample", "shadows", "specular_samples")  # render() keywords the bench reports
+RENDER_SETTINGS = ("supersample", "shadows", "specular_samples", "shadow_rank")  # render() keywords the bench reports
 
 
 def preview_kwargs(shadows: bool) -> dict:
-    """render() keywords of the interactive preview: one sample per pixel, and the split-sum lookup only when the
-    renderer offers per-pixel specular lobe sampling (specular_samples=0)."""
-    from . import render as render_mod
+    """render() keywords of the interactive preview: the renderer's "preview" quality preset."""
+    from .render import QUALITY_PRESETS
 
-    kw = {"supersample": 1, "shadows": shadows}
-    if "specular_samples" in inspect.signature(render_mod.render).parameters:
-        kw["specular_samples"] = 0
-    return kw
+    return {**QUALITY_PRESETS["preview"], "shadows": shadows}
+
+
+def transfer_error(asset, env) -> dict:
+    """The preview's per-light shadows (precomputed transfer) against the sum over every visibility direction,
+    as shaded diffuse radiance error relative to the asset's mean irradiance: mean, p99 and max over Gaussians."""
+    from .render import QUALITY_PRESETS, gaussian_shadows
+
+    exact = gaussian_shadows(asset, env)
+    if exact is None:
+        return {}
+    fast = gaussian_shadows(asset, env, rank=QUALITY_PRESETS["preview"]["shadow_rank"])
+    irr = env.irradiance(asset.gaussians.normals @ asset.rotation.T)
+    err = np.abs(fast - exact) * irr / np.maximum(irr.mean(0), 1e-12)
+    return {"mean": float(err.mean()), "p99": float(np.percentile(err, 99)), "max": float(err.max()),
+            "rank": QUALITY_PRESETS["preview"]["shadow_rank"]}  # fmt: skip
 
 
 def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
@@ -241,17 +252,21 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
         "interactive": (preview_kwargs(shadows=True), cfg.repeats),
         "final": ({}, cfg.final_repeats),  # the renderer's defaults
         "interactive_ao": (preview_kwargs(shadows=False), cfg.repeats),  # AO instead of the per-light shadow pass
-        # every frame under a new light: the per-Gaussian shadows are recomputed (in "interactive" the light stays,
-        # as when the artist orbits the camera, and render() reuses them after the first frame)
+        # every frame under a new light (the world rotation turned by a step, as when the artist drags it): the
+        # per-Gaussian shadows are recomputed (in "interactive" the light stays, as when the artist orbits the
+        # camera, and render() reuses them after the first frame)
         "interactive_new_light": (preview_kwargs(shadows=True), cfg.repeats),
     }
     for name, (kwargs, reps) in settings.items():
         stages = []
 
+        turn = iter(range(1, 1 << 30))
+
         def frame():
+            light = env
             if name == "interactive_new_light":
-                render_mod._SHADOW_CACHE.clear()
-            r = render_mod.render(asset, cam, env, **kwargs)
+                light = env.with_transform(env.rotation_z + 0.05 * next(turn), env.strength)
+            r = render_mod.render(asset, cam, light, **kwargs)
             stages.append(r.timings)
             return r
 
@@ -275,6 +290,7 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
     rec["tonemap_split_ms"] = {"agx": _stats(t_agx)["median_ms"], "uint8": _stats(t_u8)["median_ms"],
                                "agx_rgba8_fused": _stats(t_fused)["median_ms"]}  # fmt: skip
     rec["coverage"] = float((alpha > 0.5).mean())
+    rec["transfer_shadow_error"] = transfer_error(asset, env)
     # work measure: pixel-Gaussian pairs at the interactive resolution
     shadow = render_mod.gaussian_shadows(asset, env) if asset.gaussians.vis_bits is not None else None
     args = _raster_inputs(asset, cam, shadow)
@@ -423,7 +439,7 @@ def markdown(rep: dict) -> str:
         f"{', '.join(f'{x:.1f}' for x in m['loadavg_end'])} (other processes share the machine: times are wall clock).",
         f"HDRI `{rep['config']['hdri']}`. Interactive = render({_kw(rep, 'interactive')}) with the light unchanged "
         "between frames (camera orbit: the per-Gaussian shadows are reused); new light = the same with the shadows "
-        "recomputed every frame (world rotation drag); AO-only = "
+        "recomputed every frame, the world turned 0.05 rad per frame (world rotation drag); AO-only = "
         f"render({_kw(rep, 'interactive_ao')}) (ambient occlusion instead of the per-light shadow pass); final = the "
         f"renderer's defaults, render({_kw(rep, 'final')}). Medians of "
         f"{rep['config']['repeats']} (interactive) / {rep['config']['final_repeats']} (final) frames after a warm-up. "
@@ -463,6 +479,12 @@ def markdown(rep: dict) -> str:
         ]
     else:
         lines.append("- not measured in this run (`--quick` measures 25k Gaussians only)")
+    te = [(c["size"], c["gaussians"], c["transfer_shadow_error"]) for c in rep["cases"] if c.get("transfer_shadow_error")]
+    if te:
+        size, count, t = te[-1]
+        lines.append(f"- the preview's per-light shadows (precomputed transfer, rank {t['rank']}) vs every direction "
+                     f"({size}², {count} Gaussians): shaded diffuse error relative to the mean irradiance mean "
+                     f"{t['mean']:.4f}, p99 {t['p99']:.4f}, max {t['max']:.4f}")
     lines += [
         "",
         "## Scaling",
