@@ -111,6 +111,24 @@ def brdf_lut(size: int = 64) -> np.ndarray:
         return table
 
 
+def average_albedo(size: int = 64) -> np.ndarray:
+    """[size] float32 cosine-weighted average of the lobe's directional albedo E = A + B (Fresnel 1) over n.v,
+    E_avg = 2 int_0^1 E(mu) mu dmu (midpoint rule on the table's columns), per roughness row."""
+    table = brdf_lut(size)
+    mu = (np.arange(size) + 0.5) / size
+    return (2.0 / size * ((table[..., 0] + table[..., 1]) * mu).sum(axis=1)).astype(np.float32)
+
+
+def lookup_average(roughness, size: int = 64) -> np.ndarray:
+    """E_avg (average_albedo) at perceptual roughness [...], linear between row centres (clamped). -> [...]"""
+    r = np.asarray(roughness, dtype=np.float32)
+    y = np.clip(r * size - 0.5, 0, size - 1)
+    y0 = np.minimum(y.astype(np.int64), size - 2)
+    t = (y - y0).astype(np.float32)
+    e = average_albedo(size)
+    return e[y0] * (1 - t) + e[y0 + 1] * t
+
+
 def lookup(n_dot_v, roughness, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear (A, B) at n.v [...] and perceptual roughness [...] (broadcast), clamped to the table's
     sample centres. -> (A [...], B [...]) float32."""
