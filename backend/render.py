@@ -116,6 +116,14 @@ def _transfer_for(asset: RelightableAsset, rank: int):
     return value
 
 
+def prepare_preview(asset: RelightableAsset) -> None:
+    """Build what the "preview" preset needs per asset (the shadow transfer) now, e.g. right after generation,
+    so the artist's first preview does not wait for it."""
+    rank = QUALITY_PRESETS["preview"]["shadow_rank"]
+    if rank > 0 and asset.gaussians.vis_bits is not None:
+        _transfer_for(asset, rank)
+
+
 _GROUND_CACHE: dict = {}
 _GROUND_LOCK = threading.Lock()
 

@@ -366,6 +366,10 @@ class Server:
         else:
             asset = pipeline.generate(inputs, progress)
             self.store.put(asset)
+        from .render import prepare_preview
+
+        progress("done", 1.0, "preparing the interactive preview")
+        prepare_preview(self._asset(asset.asset_id))  # the instance later renders get from the store's cache
         stats = {"seconds": round(time.perf_counter() - t0, 3), "reused": reused,
                  "vertices": int(len(asset.vertices)), "faces": int(len(asset.faces)),
                  "voxels": int(len(asset.voxels)), "gaussians": int(len(asset.gaussians)),
