@@ -240,7 +240,7 @@ _MIN_LEVEL_WIDTH = 32
 # Bright-light extraction for per-pixel lobe sampling: radiance above a threshold is taken out of the map and kept
 # as a list of directional lights (one per LIGHT_CELL_WIDTH-wide equirect cell that holds any), summed exactly per
 # pixel; the clamped residual is smooth enough for a few filtered importance samples.
-LIGHT_CELL_WIDTH = 256  # equirect width of the cell grid lights are gathered on (1.4 deg cells)
+LIGHT_CELL_WIDTH = 512  # equirect width of the cell grid lights are gathered on (0.7 deg cells)
 MAX_LIGHTS = 256  # at most this many light cells; the threshold rises to keep the brightest
 LIGHT_THRESHOLD = 8.0  # radiance (luminance) above this multiple of the map's mean luminance counts as light
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 / sRGB primaries

@@ -10,7 +10,9 @@ from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirec
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
-SAMPLED_MIN_ROUGHNESS = 0.15  # below, the prefiltered (split-sum) lobe is narrow enough and sampling only aliases
+# Below this roughness the lobe path is off: the GGX lobe (alpha < 0.0025, ~0.3 deg) is narrower than a quarter of a
+# light cell (envmap.LIGHT_CELL_WIDTH), so extracted lights would show as separate spots; the mirror levels serve.
+SAMPLED_MIN_ROUGHNESS = 0.05
 LOBE_LOD_BIAS = 0.0  # extra mip level per lobe sample (a positive bias blurs bright lights into the GGX tail)
 SHADOW_MAX = 4.0  # a shadow pass above 1 means more light than the open sky (e.g. a bright ground bounce)
 DIELECTRIC_F0 = 0.04  # ((1.5 - 1) / (1.5 + 1))^2: Principled BSDF at specular 0.5 (IOR 1.5)
