@@ -12,8 +12,10 @@ import numpy as np
 
 PREVIEW_IMAGE_NAME = "Relight Preview"
 MAX_ENV_WIDTH = 2048  # equirects sent to the backend are box-downsampled to at most this many columns
-FALLBACK_ENV_SIZE = (16, 32)  # [h, w] of the constant equirect used when the world has no HDRI
-NO_HDRI_WARNING = "World has no HDRI environment texture; previewing under its background colour instead"
+FALLBACK_ENV_SIZE = (16, 32)  # [h, w] of the constant equirect of a plain-colour world
+BAKED_ENV_SIZE = (128, 256)  # [h, w] of the equirect Cycles renders for any other world shader
+BAKE_SAMPLES = 16  # Cycles samples per pixel of that render
+NO_HDRI_WARNING = "The scene has no usable world (none, or its shader could not be rendered); previewing under black"
 
 # Colour spaces whose stored values are already linear (the rest of the byte images are treated as sRGB).
 _LINEAR_COLORSPACES = {"Linear", "Linear Rec.709", "Linear CIE-XYZ E", "Non-Color", "Raw", "scene_linear"}
@@ -96,12 +98,96 @@ def _world_background(world):
     return node if node is not None and node.type == "BACKGROUND" else None
 
 
+def _world_signature(world) -> str:
+    """A digest of everything in a world's node tree that can change what it renders (node settings, input values,
+    links, images), so a world is rendered to an equirect once per change."""
+    import hashlib
+
+    h = hashlib.sha1(repr(tuple(world.color)).encode())
+    if world.use_nodes and world.node_tree is not None:
+        for node in sorted(world.node_tree.nodes, key=lambda n: n.name):
+            h.update(f"{node.bl_idname}|{node.name}|".encode())
+            for prop in node.bl_rna.properties:
+                if prop.identifier in _NODE_BASE_PROPS or prop.type in {"POINTER", "COLLECTION"}:
+                    continue
+                value = getattr(node, prop.identifier, None)
+                h.update(f"{prop.identifier}={value if isinstance(value, (str, int, float, bool)) else tuple(value)!r};".encode())
+            image = getattr(node, "image", None)
+            if image is not None:
+                h.update(f"image={image.name}:{image.filepath}:{tuple(image.size)};".encode())
+            for sock in node.inputs:
+                value = getattr(sock, "default_value", None)
+                if value is not None and not isinstance(value, (str, int, float, bool)):
+                    value = tuple(value)
+                h.update(f"{sock.identifier}:{sock.is_linked}:{value!r};".encode())
+        for link in world.node_tree.links:
+            h.update(f"{link.from_node.name}.{link.from_socket.identifier}>{link.to_node.name}."
+                     f"{link.to_socket.identifier};".encode())  # fmt: skip
+    return h.hexdigest()
+
+
+_NODE_BASE_PROPS = {p.identifier for p in bpy.types.ShaderNode.bl_rna.properties}
+_BAKED: dict = {}  # world signature -> baked equirect (a few entries)
+
+
+def bake_world(world, size: tuple = BAKED_ENV_SIZE, samples: int = BAKE_SAMPLES) -> np.ndarray:
+    """Render any world shader to a [h, w, 3] float32 linear equirect (row 0 = top) with Cycles: an
+    equirectangular panoramic camera at the origin of a temporary scene, turned so its pixel grid is the backend's
+    equirect grid (tests/test_envmap_cycles.py proves that set-up ray by ray). The artist's scene is untouched."""
+    import os
+    import tempfile
+
+    key = (_world_signature(world), tuple(size), int(samples))
+    if key in _BAKED:
+        return _BAKED[key]
+    scene = bpy.data.scenes.new("Relight World Bake")
+    cam_data = bpy.data.cameras.new("Relight World Bake")
+    cam = bpy.data.objects.new("Relight World Bake", cam_data)
+    image = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="relight_world_") as tmp:
+            scene.render.engine = "CYCLES"
+            scene.cycles.device = "CPU"
+            scene.cycles.samples = int(samples)
+            scene.cycles.use_adaptive_sampling = False
+            scene.cycles.use_denoising = False
+            scene.cycles.filter_width = 0.01  # rays through pixel centres: texel (j, i) = direction (j, i)
+            scene.render.film_transparent = False
+            scene.render.resolution_x, scene.render.resolution_y = int(size[1]), int(size[0])
+            scene.render.resolution_percentage = 100
+            scene.render.image_settings.file_format = "OPEN_EXR"  # linear, scene-referred: no view transform
+            scene.render.image_settings.color_depth = "32"
+            scene.render.image_settings.color_mode = "RGB"
+            cam_data.type = "PANO"
+            cam_data.panorama_type = "EQUIRECTANGULAR"
+            scene.collection.objects.link(cam)
+            cam.location = (0.0, 0.0, 0.0)
+            cam.rotation_euler = (math.pi / 2, 0.0, -math.pi / 2)  # image centre looks along +X, top row at +Z
+            scene.camera = cam
+            scene.world = world
+            scene.render.filepath = os.path.join(tmp, "world.exr")
+            bpy.ops.render.render(write_still=True, scene=scene.name)
+            image = bpy.data.images.load(scene.render.filepath)
+            rgb = np.ascontiguousarray(_pixels(image)[..., :3], dtype=np.float32)
+    finally:
+        if image is not None:
+            bpy.data.images.remove(image)
+        bpy.data.objects.remove(cam)
+        bpy.data.cameras.remove(cam_data)
+        bpy.data.scenes.remove(scene)
+    if len(_BAKED) >= 4:
+        _BAKED.pop(next(iter(_BAKED)))
+    _BAKED[key] = rgb
+    return rgb
+
+
 def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
     """World -> {equirect [h, w, 3] float32 linear row 0 = top, rotation_z radians, strength, fallback bool}.
 
-    Uses the Environment Texture image feeding the Background colour, the Z rotation of a Mapping node feeding
-    that texture, and the Background strength. A world without such an image gives a constant equirect of its
-    background colour times strength (strength 1) and fallback=True.
+    An Environment Texture image feeding the Background colour is sent as it is, with the Z rotation of a Mapping
+    node feeding it and the Background strength. A plain Background colour is a constant equirect. Any other world
+    shader (sky texture, gradients, mixes) is rendered to an equirect with Cycles (bake_world). No world, or one
+    that cannot be rendered, gives black with fallback=True.
     """
     bg = _world_background(world)
     env_node = _linked_node(bg.inputs.get("Color")) if bg is not None else None
@@ -120,16 +206,23 @@ def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
         strength = float(bg.inputs["Strength"].default_value)
         return {"equirect": rgb, "rotation_z": rotation_z, "strength": strength, "fallback": False}
 
-    if bg is not None:
-        colour = np.array(bg.inputs["Color"].default_value[:3], dtype=np.float32)
-        colour *= float(bg.inputs["Strength"].default_value)
-    elif world is not None:
-        colour = np.array(world.color[:3], dtype=np.float32)
-    else:
-        colour = np.zeros(3, dtype=np.float32)
-    equirect = np.empty((*FALLBACK_ENV_SIZE, 3), dtype=np.float32)
-    equirect[...] = colour
-    return {"equirect": equirect, "rotation_z": 0.0, "strength": 1.0, "fallback": True}
+    def constant(colour, fallback: bool) -> dict:
+        equirect = np.empty((*FALLBACK_ENV_SIZE, 3), dtype=np.float32)
+        equirect[...] = np.asarray(colour, dtype=np.float32)[:3]
+        return {"equirect": equirect, "rotation_z": 0.0, "strength": 1.0, "fallback": fallback}
+
+    if world is None:
+        return constant((0.0, 0.0, 0.0), True)
+    if not world.use_nodes or world.node_tree is None:
+        return constant(world.color, False)
+    if bg is not None and not bg.inputs["Color"].is_linked and not bg.inputs["Strength"].is_linked:
+        return constant(np.array(bg.inputs["Color"].default_value[:3]) * float(bg.inputs["Strength"].default_value),
+                        False)  # fmt: skip
+    try:
+        return {"equirect": bake_world(world), "rotation_z": 0.0, "strength": 1.0, "fallback": False}
+    except (RuntimeError, ReferenceError, OSError) as e:
+        print(f"Relight: rendering the world '{world.name}' to an environment failed: {e}")
+        return constant((0.0, 0.0, 0.0), True)
 
 
 def render_size(scene) -> tuple[int, int]:

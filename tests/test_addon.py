@@ -119,12 +119,58 @@ def test_world_hdri_to_equirect(relight_addon):
     np.testing.assert_allclose(small.mean(axis=(0, 1), dtype=np.float64), eq.mean(axis=(0, 1), dtype=np.float64), rtol=1e-5)
 
 
-def test_world_without_hdri_falls_back_to_background_colour(relight_addon):
+def test_plain_colour_world_is_a_constant_environment_and_no_world_is_black(relight_addon):
     io = relight_addon.scene_io
     env = io.world_to_env(make_plain_world((0.2, 0.3, 0.4), strength=2.0))
-    assert env["fallback"] is True and env["strength"] == 1.0
+    assert env["fallback"] is False and env["strength"] == 1.0
     np.testing.assert_allclose(env["equirect"].reshape(-1, 3), np.tile([0.4, 0.6, 0.8], (16 * 32, 1)), rtol=1e-6)
-    assert io.world_to_env(None)["fallback"] is True
+    none = io.world_to_env(None)
+    assert none["fallback"] is True and none["equirect"].max() == 0.0
+
+
+def test_node_world_is_rendered_to_an_equirect_by_cycles(relight_addon):
+    """A world shader that is not a bare Environment Texture (here the HDRI through a Mix node and a Mapping
+    rotation) is rendered with a Cycles panoramic camera; the result is the HDRI along our equirect directions."""
+    from relight.envmap import Environment, equirect_pixel_dirs
+    from relight.hdri_io import read_hdr_image
+
+    io = relight_addon.scene_io
+    world = make_hdri_world("courtyard", rotation_z=0.8, strength=1.5)
+    nt = world.node_tree
+    env_node, bg = nt.nodes["Environment Texture"], nt.nodes["Background"]
+    mix = nt.nodes.new("ShaderNodeMix")
+    mix.data_type = "RGBA"
+    mix.inputs["Factor"].default_value = 0.0  # all A: the HDRI unchanged, but no longer a bare texture
+    nt.links.new(env_node.outputs["Color"], mix.inputs["A"])
+    nt.links.new(mix.outputs["Result"], bg.inputs["Color"])
+    h, w = io.BAKED_ENV_SIZE
+    env = io.world_to_env(world)
+    assert env["fallback"] is False and env["rotation_z"] == 0.0 and env["strength"] == 1.0
+    baked = env["equirect"]
+    assert baked.shape == (h, w, 3) and baked.dtype == np.float32
+    from blender_fixture import hdri_path
+
+    ours = Environment(read_hdr_image(hdri_path("courtyard")), rotation_z=0.8, strength=1.5).radiance(equirect_pixel_dirs(h, w))
+    err = np.abs(ours - baked)
+    assert np.median(err) < 2e-3 * baked.mean() and err.mean() < 0.02 * baked.mean(), (np.median(err), err.mean(), baked.mean())
+    unturned = Environment(read_hdr_image(hdri_path("courtyard")), strength=1.5).radiance(equirect_pixel_dirs(h, w))
+    assert np.abs(unturned - baked).mean() > 5 * err.mean()  # the check can fail: the rotation is in the bake
+    assert io.world_to_env(world)["equirect"] is baked  # unchanged world: no second render
+    mix.inputs["Factor"].default_value = 1.0  # now all B (the Mix node's default colour): a new render
+    assert not np.allclose(io.world_to_env(world)["equirect"], baked)
+
+
+def test_sky_texture_world_is_rendered(relight_addon):
+    io = relight_addon.scene_io
+    world = make_plain_world((0.0, 0.0, 0.0), strength=1.0)
+    sky = world.node_tree.nodes.new("ShaderNodeTexSky")
+    world.node_tree.links.new(sky.outputs["Color"], world.node_tree.nodes["Background"].inputs["Color"])
+    env = io.world_to_env(world)
+    eq = env["equirect"]
+    assert env["fallback"] is False and np.isfinite(eq).all()
+    h = eq.shape[0]
+    assert eq[: h // 2 - 4].mean() > 10 * eq[h // 2 + 4 :].mean() + 1e-6  # a lit sky above a dark ground
+    assert eq[: h // 2 - 4].std() > 0.01 * eq[: h // 2 - 4].mean()  # not a constant colour
 
 
 def test_mesh_to_arrays_is_evaluated_and_triangulated(relight_addon):
@@ -243,16 +289,14 @@ def test_status_check_shows_connected_version_device(relight_addon, relight_serv
     assert relight_addon.session.SESSION.hello["protocol_version"].split(".")[0] == "1"
 
 
-def test_world_without_hdri_warns_and_backend_errors_are_shown(relight_addon, relight_server_module):
+def test_scene_without_world_warns_and_backend_errors_are_shown(relight_addon, relight_server_module):
     _use_server(relight_server_module)
     make_camera(width=32, height=24)
-    make_plain_world()
+    bpy.context.scene.world = None
     bpy.context.scene.relight.asset_id = "0123456789abcdef01234567"  # no such asset in the server's store
     assert bpy.ops.relight.preview() == {"FINISHED"}  # a warning, not an error: the preview still runs
     status = bpy.context.window_manager.relight
-    assert status.last_warning == (
-        "World has no HDRI environment texture; previewing under its background colour instead"
-    )
+    assert status.last_warning == relight_addon.scene_io.NO_HDRI_WARNING and "previewing under black" in status.last_warning
     assert status.job_action == "render"
     tick_until_idle(relight_addon.session, timeout=60)
     assert status.job_action == ""

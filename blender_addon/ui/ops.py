@@ -108,7 +108,8 @@ class _JobOperator:
         self.report({"WARNING"}, message)
 
     def world(self, context) -> dict:
-        """The scene world as an environment for the backend, warning when it falls back to the background colour."""
+        """The scene world as an environment for the backend (HDRI as is, other world shaders rendered by Cycles),
+        warning when there is no usable world."""
         from .. import scene_io
 
         env = scene_io.world_to_env(context.scene.world)
