@@ -15,13 +15,12 @@ import numba
 import numpy as np
 
 from .jit import njit_cached
-from .visibility import BOUNCE_MIN_COS, sphere_directions, unpack_bits
+from .visibility import BOUNCE_MIN_COS, BOUNCE_OCCLUDED_AO, sphere_directions, unpack_bits
 
 TRANSFER_RANK = 64  # basis directions kept (of visibility.VIS_DIRECTIONS)
 BASIS_SAMPLES = 32768  # Gaussians whose rows estimate the basis
 SHARP_DIRECTIONS = 16  # the light's brightest directions, summed exactly (a sun or softbox stays sharp)
 CHUNK = 16384  # Gaussians per block while projecting (bounds the [CHUNK, D] float32 temporaries)
-OCCLUDED_AO = 0.98  # ambient occlusion below which a Gaussian counts as occluded (directional_bounce's test)
 
 
 @dataclass
@@ -93,7 +92,7 @@ def build_transfer(bits: np.ndarray, normals: np.ndarray, ao: np.ndarray, rank: 
         has_blocked[s:s + CHUNK] = ((c > 0) & (a == 0)).any(1)
     part = np.nonzero(has_blocked)[0]
     rest = np.nonzero(~has_blocked)[0]
-    occ = np.nonzero(np.asarray(ao)[part] < OCCLUDED_AO)[0]  # rows of `part`
+    occ = np.nonzero(np.asarray(ao)[part] < BOUNCE_OCCLUDED_AO)[0]  # rows of `part`
     if len(occ) == 0:
         occ = np.arange(len(part))
     occ_normals = normals[part[occ]]

@@ -13,6 +13,7 @@ from .voxel import occupancy, voxel_index
 VIS_DIRECTIONS = 256  # directions of the precomputed visibility (bits per point), asset space
 VIS_GRID = 128  # occupancy resolution of the ray-cast voxels
 BOUNCE_MIN_COS = 0.3  # an occluded surface point reflects its light back along d when n . -d exceeds this
+BOUNCE_OCCLUDED_AO = 0.98  # surface points below this ambient occlusion are the ones the bounce gathers from
 
 
 def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
@@ -178,7 +179,7 @@ def directional_bounce(normals: np.ndarray, radiance: np.ndarray, ao: np.ndarray
                        min_cos: float = BOUNCE_MIN_COS) -> np.ndarray:  # fmt: skip
     """[D, 3] radiance an occluded ray along each direction is expected to meet: the mean diffuse radiance [N, 3]
     of the occluded surface points (ao < 1) facing back along it (n . -d > min_cos); the asset's mean where none."""
-    occl = np.asarray(ao) < 0.98
+    occl = np.asarray(ao) < BOUNCE_OCCLUDED_AO
     n = np.asarray(normals, np.float32)[occl]
     rad = np.asarray(radiance, np.float32)[occl]
     if len(n) == 0:
