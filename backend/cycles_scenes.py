@@ -189,6 +189,16 @@ class CyclesSettings:
     denoise: bool = True
     seed: int = 0
     max_bounces: int = 12
+    pixel_filter: str = "BLACKMAN_HARRIS"  # Cycles' film filter: "BLACKMAN_HARRIS" (Blender's default), "BOX", "GAUSSIAN"
+    filter_width: float = 1.5  # px (Blender's default 1.5; "BOX" at 1.0 averages over exactly the pixel)
+
+    def cache_params(self) -> dict:
+        """The fields that name a cached render: the film filter only when it is not Blender's default, so renders
+        cached before it was a setting stay valid."""
+        d = asdict(self)
+        if (self.pixel_filter, self.filter_width) == ("BLACKMAN_HARRIS", 1.5):
+            del d["pixel_filter"], d["filter_width"]
+        return d
 
 
 def _principled(bpy, name: str, m: Material):
@@ -249,6 +259,8 @@ def setup_cycles(scene, camera: Camera, settings: CyclesSettings) -> None:
     scene.cycles.use_denoising = settings.denoise
     scene.cycles.seed = settings.seed
     scene.cycles.max_bounces = settings.max_bounces
+    scene.cycles.pixel_filter_type = settings.pixel_filter
+    scene.cycles.filter_width = settings.filter_width
     scene.render.film_transparent = True
     scene.render.resolution_x, scene.render.resolution_y = camera.width, camera.height
     scene.render.resolution_percentage = 100
@@ -277,7 +289,7 @@ def render_cycles(shape: str, material: Material, hdri: str, rotation: float, ca
     hdri_path = builtin_hdris()[hdri]
     key = _key(shape=shape, mesh=MESH_VERSION, mat=asdict(material), hdri=hdri, hdri_size=hdri_path.stat().st_size,
                rot=round(rotation, 6), strength=strength, cam=repr(camera.to_dict()),
-               ground=None if ground is None else asdict(ground), cycles=asdict(settings), bpy=bpy.app.version_string)  # fmt: skip
+               ground=None if ground is None else asdict(ground), cycles=settings.cache_params(), bpy=bpy.app.version_string)  # fmt: skip
     path = cache_dir() / "forward_cycles" / f"{shape}_{hdri}_{key}.npy"
     if path.is_file():
         return np.load(path)

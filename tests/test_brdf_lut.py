@@ -77,3 +77,18 @@ def test_table_is_cached_on_disk(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.load(files[0]), t1)
     monkeypatch.setattr(bl, "_TABLES", {})
     np.testing.assert_array_equal(bl.brdf_lut(16), t1)  # loaded back from disk
+
+
+def test_average_albedo_matches_quadrature_and_falls_with_roughness():
+    """E_avg = 2 int E(mu) mu dmu per roughness row (Kulla & Conty's average albedo, which Cycles' multiscatter
+    GGX uses): ~1 for a near-mirror, falling as roughness grows, and equal to the quadrature of the table's own
+    E = A + B along n.v."""
+    e_avg = bl.average_albedo(SIZE)
+    assert e_avg.shape == (SIZE,)
+    assert abs(e_avg[0] - 1.0) < 0.01
+    assert np.all(np.diff(e_avg) < 1e-3) and e_avg[-1] < 0.8
+    r = (20 + 0.5) / SIZE
+    mu = (np.arange(256) + 0.5) / 256
+    A, B = bl.lookup(mu, np.full_like(mu, r))
+    np.testing.assert_allclose(e_avg[20], 2 * np.mean((A + B) * mu), rtol=0.01)
+    np.testing.assert_allclose(bl.lookup_average(r), e_avg[20], rtol=1e-5)

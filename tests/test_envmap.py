@@ -242,3 +242,44 @@ def test_specular_matches_brute_force_ggx_convolution(sunset):
     got = sunset.specular(R, r)
     rel = np.abs(got - ref).mean() / ref.mean()
     assert rel < 0.05, rel
+
+
+def test_extract_lights_keeps_the_energy_and_finds_a_small_bright_lamp():
+    """A dim sky with one small lamp 3000x brighter: the lamp leaves the map as lights next to its direction,
+    the residual is clamped at the threshold, and residual + lights hold exactly the image's energy per channel."""
+    H, W = 128, 256
+    dirs = em.equirect_pixel_dirs(H, W)
+    img = np.empty((H, W, 3), np.float32)
+    img[:] = np.array([0.2, 0.3, 0.5], np.float32) * (1.2 + dirs[..., 2:3])  # a sky gradient
+    lamp = np.array([0.6, -0.5, 0.62]) / np.linalg.norm([0.6, -0.5, 0.62])
+    img[dirs @ lamp > np.cos(np.radians(3.0))] = (900.0, 800.0, 700.0)
+    residual, ldirs, flux = em.extract_lights(img, cell_width=128, max_lights=64, threshold=8.0)
+    dom = em.equirect_texel_solid_angles(H, W)[:, None, None]
+    total = (img * dom).sum(axis=(0, 1))
+    np.testing.assert_allclose((residual * dom).sum(axis=(0, 1)) + flux.sum(0), total, rtol=1e-5)
+    mean_lum = float(((img @ em.LUMINANCE)[..., None] * dom).sum() / (4 * np.pi))
+    assert (residual @ em.LUMINANCE).max() <= 8.0 * mean_lum * (1 + 1e-5)
+    assert 0 < len(ldirs) <= 64
+    np.testing.assert_allclose(np.linalg.norm(ldirs, axis=1), 1.0, atol=1e-5)
+    assert np.all(ldirs @ lamp > np.cos(np.radians(4.0)))  # every light sits on the lamp
+    on = dirs @ lamp > np.cos(np.radians(3.0))
+    lamp_energy = (img[..., 0] * dom[..., 0])[on].sum()
+    assert 0.95 * lamp_energy < flux.sum(0)[0] <= lamp_energy  # nearly all of the lamp, nothing of the sky
+
+
+def test_extract_lights_caps_the_count_and_rotates_with_the_environment():
+    """Too many bright cells: the threshold rises to keep max_lights; Environment.light_kernel_data gives the
+    lights in world directions (the image frame turned back by the Mapping rotation)."""
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0.0, 1.0, (64, 128, 3)).astype(np.float32)
+    img[rng.uniform(size=(64, 128)) < 0.05] *= 500.0
+    _, ldirs, _ = em.extract_lights(img, cell_width=64, max_lights=20)
+    assert len(ldirs) <= 20
+    env = em.Environment(img)
+    _, _, _, d0, f0, _ = env.light_kernel_data()
+    _, _, _, d1, f1, _ = env.with_transform(0.7, 1.0).light_kernel_data()
+    np.testing.assert_allclose(f0, f1)
+    # a world direction d reads the image at R_z(0.7) d: world light = R_z(0.7)^T image light
+    c, s = np.cos(0.7), np.sin(0.7)
+    Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(d1 @ Rz.T, d0, atol=1e-5)
