@@ -407,7 +407,27 @@ def scaling_fit(cases: list[dict]) -> dict:
         y = np.log([get(c) for c in cases])
         out[key] = float(np.polyfit(w, y, 1)[0]) if np.ptp(w) > 0 else None
     out["ns_per_work_unit"] = [1e6 * c["interactive"]["frame"]["median_ms"] / (work(c)) for c in cases]
+    out["linear_model"] = cost_model(cases)
     return out
+
+
+def cost_model(cases: list[dict]) -> dict | None:
+    """Fit interactive frame time = fixed + a pixels + b Gaussians + c pairs (non-negative, least squares on
+    relative error). Time that grows no worse than linearly in the work is explained by it with small residuals
+    across the whole grid; -> coefficients, R^2, the largest relative residual and the fitted times (ms)."""
+    from scipy.optimize import nnls
+
+    if len(cases) < 5:
+        return None
+    X = np.array([[1.0, c["pixels"], c["gaussians"], c["pairs"]] for c in cases], np.float64)
+    y = np.array([c["interactive"]["frame"]["median_ms"] for c in cases], np.float64)
+    scale = X.max(0)
+    coef, _ = nnls(X / scale / y[:, None], np.ones_like(y))  # relative residuals
+    coef = coef / scale
+    pred = X @ coef
+    return {"fixed_ms": float(coef[0]), "ns_per_pixel": float(1e6 * coef[1]), "ns_per_gaussian": float(1e6 * coef[2]),
+            "ns_per_pair": float(1e6 * coef[3]), "r2": float(1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2)),
+            "max_rel_residual": float(np.max(np.abs(y - pred) / y)), "predicted_ms": pred.tolist()}  # fmt: skip
 
 
 def bars(cases: list[dict]) -> dict:
@@ -492,6 +512,7 @@ def markdown(rep: dict) -> str:
         f"log-log slope of interactive frame time against work = pixels + Gaussians + pixel-Gaussian pairs: "
         f"{_fmt(s.get('slope_frame'))}; rasterize stage alone: {_fmt(s.get('slope_rasterize'))} "
         "(1 = linear; below 1 means fixed costs still matter). See bench.png.",
+        *_model_lines(s.get("linear_model")),
         "",
         "## Environment cache",
         "",
@@ -502,6 +523,15 @@ def markdown(rep: dict) -> str:
         f"Total bench wall time {rep['wall_s']:.0f} s.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _model_lines(m: dict | None) -> list:
+    if not m:
+        return []
+    return ["", f"Linear cost model over the grid (bench.png, right): frame = {m['fixed_ms']:.1f} ms + "
+            f"{m['ns_per_pixel']:.1f} ns/pixel + {m['ns_per_gaussian']:.1f} ns/Gaussian + {m['ns_per_pair']:.2f} ns per "
+            f"pixel-Gaussian pair; R² {m['r2']:.3f}, largest relative residual {100 * m['max_rel_residual']:.0f} %: "
+            "the frame time is a linear function of the work, with no superlinear term."]  # fmt: skip
 
 
 def _kw(rep: dict, setting: str) -> str:
@@ -523,10 +553,13 @@ def plot(cases: list[dict], scaling: dict, path: Path) -> None:
     colours = [(200, 80, 30), (40, 150, 40), (30, 30, 200), (150, 40, 150)]
     t = [c["interactive"]["frame"]["median_ms"] for c in cases]
     t_final = [c["final"]["frame"]["median_ms"] for c in cases]
-    panels = [
-        ("frame time vs Gaussians", "Gaussians", [c["gaussians"] for c in cases]),
-        ("frame time vs work (pixels + Gaussians + pairs)", "work", [work(c) for c in cases]),
-    ]
+    model = scaling.get("linear_model")
+    panels = [("frame time vs Gaussians", "Gaussians", [c["gaussians"] for c in cases])]
+    if model:
+        panels.append(("measured vs a linear model of the work", "model: fixed + pixels + Gaussians + pairs, ms",
+                       model["predicted_ms"]))  # fmt: skip
+    else:
+        panels.append(("frame time vs work (pixels + Gaussians + pairs)", "work", [work(c) for c in cases]))
     ty0, ty1 = math.log10(min(t) / 1.5), math.log10(max(t + t_final) * 1.5)
     sizes = sorted({c["size"] for c in cases})
     for k, (title, xlabel, xs) in enumerate(panels):
@@ -558,7 +591,7 @@ def plot(cases: list[dict], scaling: dict, path: Path) -> None:
                     cv2.putText(img, f"{val:.0e}" if val >= 1e4 else f"{val:g}", (u - 18, y1p + 16),
                                 cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)  # fmt: skip
         cv2.putText(img, title, (x0p, y0p - 15), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{xlabel} (log)", ((x0p + x1p) // 2 - 40, H - 25), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+        cv2.putText(img, f"{xlabel} (log)", ((x0p + x1p) // 2 - 4 * len(xlabel), H - 25), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
                     cv2.LINE_AA)  # fmt: skip
         cv2.putText(img, "ms (log)", (x0p - 60, y0p - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
         for j, s in enumerate(sizes):
@@ -568,23 +601,25 @@ def plot(cases: list[dict], scaling: dict, path: Path) -> None:
                 cv2.line(img, px(*a), px(*b), col, 2, cv2.LINE_AA)
             for p in pts:
                 cv2.circle(img, px(*p), 5, col, -1, cv2.LINE_AA)
-            fin = sorted((xs[i], t_final[i]) for i, c in enumerate(cases) if c["size"] == s)
+            fin = [] if k == 1 and model else sorted((xs[i], t_final[i]) for i, c in enumerate(cases) if c["size"] == s)
             for a, b in zip(fin, fin[1:]):
                 cv2.line(img, px(*a), px(*b), col, 1, cv2.LINE_AA)
             for p in fin:
                 cv2.circle(img, px(*p), 5, col, 1, cv2.LINE_AA)
             cv2.putText(img, f"{s}x{s}", (x0p + 10, y0p + 20 + 18 * j), cv2.FONT_HERSHEY_SIMPLEX, 0.5, col, 1, cv2.LINE_AA)
-        if k == 1:  # slope-1 guide through the cheapest case
+        if k == 1:  # the identity (model) or a slope-1 guide through the cheapest case (work)
             i0 = int(np.argmin(xs))
-            a = (xs[i0], t[i0])
-            b = (max(xs), t[i0] * max(xs) / xs[i0])
+            a = (xs[i0], xs[i0] if model else t[i0])
+            b = (max(xs), max(xs) if model else t[i0] * max(xs) / xs[i0])
             ok, p0, p1 = cv2.clipLine((x0p, y0p, x1p - x0p, y1p - y0p), px(*a), px(*b))
             if ok:
                 cv2.line(img, p0, p1, (120, 120, 120), 1, cv2.LINE_AA)
-            cv2.putText(img, "filled: interactive; hollow: final quality", (x1p - 330, y0p + 20),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)  # fmt: skip
-            cv2.putText(img, f"grey: linear; fitted slope {_fmt(scaling.get('slope_frame'))}", (x1p - 330, y0p + 38),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1, cv2.LINE_AA)  # fmt: skip
+            legend = ["interactive frames" if model else "filled: interactive; hollow: final quality"]
+            legend.append(f"grey: measured = model; R2 {model['r2']:.3f}" if model
+                          else f"grey: linear; fitted slope {_fmt(scaling.get('slope_frame'))}")  # fmt: skip
+            for li, text in enumerate(legend):
+                cv2.putText(img, text, (x1p - 330, y0p + 20 + 18 * li), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (80, 80, 80), 1,
+                            cv2.LINE_AA)  # fmt: skip
     cv2.imwrite(str(path), img)
 
 
