@@ -243,6 +243,35 @@ def _cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPla
     return value
 
 
+_FEATURES_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_FEATURES_LOCK = threading.Lock()
+
+
+def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
+    """The Gaussians' [N, GBUFFER_CHANNELS] G-buffer features with world normals and `shadow` (or the AO),
+    remembered for the last few (asset arrays, shadow) pairs: orbiting the camera reuses them as they are, and a
+    new light only rewrites the shadow channels of a copy. Entries hold the arrays they are keyed on."""
+    g = asset.gaussians
+    arrays = (g.albedo, g.roughness, g.metallic, g.normals, g.visibility)
+    base_key = (asset.asset_id, id(g), *map(id, arrays), asset.rotation.tobytes())
+    key = (*base_key, id(shadow))
+    with _FEATURES_LOCK:
+        hit = _FEATURES_CACHE.get(key)
+        base = next((v[1] for k, v in _FEATURES_CACHE.items() if k[:-1] == base_key), None) if hit is None else None
+    if hit is not None:
+        return hit[1]
+    if base is None:
+        feats = g.features(normal_matrix=asset.rotation, shadow=shadow)
+    else:
+        feats = base.copy()
+        feats[:, GBUFFER_LAYOUT["shadow"]] = np.repeat(g.visibility[:, None], 3, 1) if shadow is None else shadow
+    with _FEATURES_LOCK:
+        _FEATURES_CACHE[key] = ((g, *arrays, shadow), feats)
+        while len(_FEATURES_CACHE) > 4:
+            _FEATURES_CACHE.popitem(last=False)
+    return feats
+
+
 def render(asset: RelightableAsset, camera: Camera, env: Environment, background: bool = False,
            progress=_noop, backend: str = "auto", *, ground: GroundPlane | None = None,
            shadows: bool = True, supersample: int = SUPERSAMPLE,
@@ -268,7 +297,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
-    feats = g.features(normal_matrix=asset.rotation, shadow=shadow)
+    feats = _features(asset, shadow)
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, g.opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
                                   eps2d=EPS2D)  # fmt: skip
