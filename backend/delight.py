@@ -3,16 +3,18 @@
 The forward model is the renderer itself (render.render): for fixed roughness and metallic, every pixel's linear
 radiance is affine in albedo, I = c0 + c1 * albedo, so two renders of the asset with albedo 0 and 1 from the input
 camera give the exact per-pixel inverse, shadows, AO and highlights included. Roughness and metallic are the global
-pair whose inverse albedo is smoothest (a highlight or a reflection left in the albedo is an edge the real texture
-does not have). The input light is the given HDRI when the hint is `world`; otherwise an order-2 SH light fitted to
-the image's luminance (neutral colour, scale fixed by an albedo prior). The unseen side is completed by mirroring.
+pair whose locally constant albedo re-renders the photo best (a highlight or a reflection the material does not
+explain is left as a residual); metal must beat the best dielectric by a margin. The input light is the given HDRI
+when the hint is `world`; otherwise a non-negative mix of broad lobes fitted to the image's luminance (neutral
+colour, scale fixed by an albedo prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
+on the local estimate; the unseen side is completed from the reliable seen points, fading to their mean colour.
 """
 
 from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.ndimage import binary_erosion, distance_transform_edt, map_coordinates
+from scipy.ndimage import binary_erosion, distance_transform_edt, gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
 from .camera import Camera
@@ -25,6 +27,12 @@ ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting th
 ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.65, 0.85)
 METALLIC_CANDIDATES = (0.0, 1.0)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
+SATURATED = 0.98  # linear; an 8-bit photo clips at 1.0, so such a pixel only bounds its radiance from below
+LOCAL_SIGMA = 1.5  # search-resolution pixels: the window over which the residual score holds albedo constant
+METAL_MARGIN = 0.95  # metal is chosen only when its residual is below this fraction of the best dielectric's
+RIDGE = 0.1  # final inverse: pull towards the local albedo, relative to the median squared response
+METAL_MIN_ALBEDO = 0.3  # a metal's albedo is its normal-incidence reflectance: >= ~0.5 for common metals (gold's blue ~0.35)
+FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
 LUM = np.array([0.2126, 0.7152, 0.0722])
 
 
@@ -146,6 +154,56 @@ def smoothness_score(albedo: np.ndarray, valid: np.ndarray) -> float:
     return float(np.median(steps)) + 0.5 * over + 1.0 * neg
 
 
+def local_albedo(
+    obs: np.ndarray,  # [H, W, 3] linear radiance
+    c0: np.ndarray,  # [H, W, 3] radiance at albedo 0
+    c1: np.ndarray,  # [H, W, 3] radiance per unit albedo
+    weight: np.ndarray,  # [H, W] float or bool, 0 where a pixel must not count
+    sigma: float,  # window, pixels
+    lo: float = 0.0,  # albedo bounds
+    hi: float = 1.0,
+) -> np.ndarray:
+    """[H, W, 3] the albedo that is constant over a Gaussian window around each pixel: per channel weighted least
+    squares of obs = c0 + c1 a (pixels that respond strongly to albedo dominate), clipped to [lo, hi]."""
+    w = np.asarray(weight, np.float64)[..., None]
+    num = gaussian_filter(w * c1 * (obs - c0), (sigma, sigma, 0))
+    den = gaussian_filter(w * c1 * c1, (sigma, sigma, 0))
+    return np.clip(num / np.maximum(den, 1e-10), lo, hi)
+
+
+def unsaturated(obs: np.ndarray) -> np.ndarray:
+    """[H, W] bool: no channel at the photo's clipping level."""
+    return ~(obs >= SATURATED).any(-1)
+
+
+def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0, hi: float = 1.0) -> float:
+    """Lower explains the photo better: mean |sqrt(re-render) - sqrt(photo)| over `ok` [H, W] pixels, where the
+    re-render uses the locally constant albedo (local_albedo) and clips like the photo. With the right material
+    only the texture's variation inside the window is left; a highlight or reflection the candidate does not
+    produce (or produces where the photo has none) is left whole; so is a material that needs an albedo outside
+    [lo, hi] (a metal reflecting a bright room cannot be made dark enough by a plausible albedo). Arrays as in
+    local_albedo."""
+    a = local_albedo(obs, c0, c1, ok & unsaturated(obs), sigma, lo, hi)
+    pred = np.minimum(c0 + c1 * a, 1.0)
+    return float(np.mean(np.abs(np.sqrt(np.maximum(pred, 0.0)) - np.sqrt(np.maximum(obs, 0.0)))[ok]))
+
+
+def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0) -> np.ndarray:
+    """[H, W, 3] per-pixel albedo, ridge-pulled towards a local albedo where the pixel says little: weak response
+    (a metal reflecting a dark part of the room, deep shadow) or a clipped highlight. The local albedo is itself
+    ridge-pulled towards a wider one, and that towards the object's mean, so a whole dark face still gets the
+    albedo its brighter surroundings show. Arrays as in local_albedo; `valid` [H, W] bool."""
+    w = (unsaturated(obs) & valid)[..., None].astype(np.float64)  # [H, W, 1]
+    if not valid.any():
+        return _invert(obs, c0, c1)
+    lam = RIDGE * np.median((c1 * c1)[valid], axis=0)  # [3]
+    num, den = w * c1 * (obs - c0), w * c1 * c1
+    a = np.clip(num.sum((0, 1)) / np.maximum(den.sum((0, 1)), 1e-10), lo, None)  # [3] the whole object
+    for s in (4.0 * sigma, sigma):
+        a = (gaussian_filter(num, (s, s, 0)) + lam * a) / (gaussian_filter(den, (s, s, 0)) + lam)
+    return (num + lam * a) / (den + lam)
+
+
 def delight(
     image: np.ndarray,  # [H, W, 3] linear radiance of the input photo
     mask: np.ndarray,  # [H, W] bool object mask
@@ -165,6 +223,7 @@ def delight(
         raise ValueError("the geometry and the image do not line up: fewer than 16 surface points are visible")
     H, W = mask.shape
     valid = binary_erosion(mask, iterations=1)
+    reliable = seen.copy()
 
     if not enabled:  # the baseline: the photo's colours taken as albedo, baked light and all
         albedo_px, rough, metal, light, scores = image, DEFAULT_ROUGHNESS, DEFAULT_METALLIC, np.zeros((9, 3)), {}
@@ -174,54 +233,63 @@ def delight(
         small_cam = camera_world.resized(W // k, H // k)
         small_img = image[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k, 3).mean((1, 3))
         small_valid = valid[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k).all((1, 3))
-        if light_hint == "world" and world is not None:
-            env = world
-        else:
-            env = estimate_light(asset, small_cam, small_img, small_valid)
         known = light_hint == "world" and world is not None
-        # an SH light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown light
-        # only dielectrics are searched, each albedo scaled by the prior before its score is taken
+        env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
+        # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
+        # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
         metals = METALLIC_CANDIDATES if known else (0.0,)
+        hi = 1.0 if known else np.inf
         scores = {}
-        best = None
         cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
 
         def score(r, m):
             c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
             ok = small_valid & (alpha_s > 0.99)
-            alb = _invert(small_img, c0, c1)
-            if not known:
-                alb = alb * ALBEDO_P95 / max(float(np.percentile(alb[ok] @ LUM, 95)), 1e-6)
-            s = smoothness_score(alb, ok)
+            s = residual_score(small_img, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
             scores[f"({r:.3f}, {m})"] = s
             return s
 
+        grid = sorted(ROUGHNESS_CANDIDATES)
+        best = {}  # metallic -> (score, roughness)
         for i, (r, m) in enumerate(cands):
             step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
             s = score(r, m)
-            if best is None or s < best[0]:
-                best = (s, r, m)
-        for dr in (-0.05, 0.05):  # refine the roughness around the winner
-            r = float(np.clip(best[1] + dr, 0.05, 1.0))
-            s = score(r, best[2])
-            if s < best[0]:
-                best = (s, r, best[2])
-        _, rough, metal = best
+            if m not in best or s < best[m][0]:
+                best[m] = (s, r)
+
+        def refine(m, rs):
+            for r in rs:
+                s = score(float(np.clip(r, 0.03, 1.0)), m)
+                if s < best[m][0]:
+                    best[m] = (s, float(np.clip(r, 0.03, 1.0)))
+
+        for m in best:  # a metal's residual is sharp in roughness: compare each class at its refined best
+            j = grid.index(best[m][1])
+            refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
+        metal = 1.0 if 1.0 in best and (0.0 not in best or best[1.0][0] < METAL_MARGIN * best[0.0][0]) else 0.0
+        refine(metal, [best[metal][1] - 0.025, best[metal][1] + 0.025])
+        rough = best[metal][1]
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
-        albedo_px = np.clip(_invert(image, c0, c1), 0.0, None)
+        lo = METAL_MIN_ALBEDO * metal
+        albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo), lo, None)
         light = env.sh9
         if not known:
             scale = ALBEDO_P95 / max(float(np.percentile(albedo_px[valid] @ LUM, 95)), 1e-6)
             albedo_px = albedo_px * scale
             light = light / scale
+        # grazing points: the inverse there rests on Fresnel and silhouette pixels; let reliable neighbours decide
+        to_cam = asset.input_camera.position[None] - g.means  # [N, 3] asset space
+        facing = np.einsum("ij,ij->i", g.normals, to_cam / np.linalg.norm(to_cam, axis=1, keepdims=True))  # [N]
+        if (seen & (facing > FACING_MIN)).sum() >= 16:
+            reliable = seen & (facing > FACING_MIN)
     # fill pixels outside the valid area from their nearest valid pixel, then read each seen Gaussian's albedo
     if (~valid).any() and valid.any():
         _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
         albedo_px = albedo_px[iy, ix]
-    albedo_seen = np.clip(sample_image(albedo_px, xy[seen]), 0.0, 1.0)
+    albedo_seen = np.clip(sample_image(albedo_px, xy[reliable]), 0.0, 1.0)
     inflated = bool(asset.meta.get("provider") == "inflate") if asset.meta else False
-    albedo = complete_unseen(g.means, seen, albedo_seen, asset.input_camera, spacing, mirror=inflated,
-                             smooth_steps=3 if inflated else 30)
+    albedo = complete_unseen(g.means, reliable, albedo_seen, asset.input_camera, spacing, mirror=inflated,
+                             smooth_steps=3 if inflated else 10, fade=not inflated)
     N = len(g)
     return Materials(
         albedo.astype(np.float32),
@@ -234,11 +302,14 @@ def delight(
 
 
 def complete_unseen(points, seen, values_seen, camera: Camera, spacing: float, mirror: bool = True,
-                    smooth_steps: int = 3) -> np.ndarray:
-    """Fill the side the image does not show. With `mirror` (inflated shapes, whose back is the front's mirror
-    image), each unseen point takes the seen point at its reflection across the plane through the centre facing
-    the camera when one lies there; otherwise the nearest seen point. Then `smooth_steps` rounds of neighbour
-    averaging over the unseen points diffuse the fill (many rounds: a smooth guess where nothing is known)."""
+                    smooth_steps: int = 3, fade: bool = False) -> np.ndarray:
+    """Fill the side the image does not show. points [N, 3], seen [N] bool, values_seen [S, C] -> [N, C].
+
+    With `mirror` (inflated shapes, whose back is the front's mirror image), each unseen point takes the seen point
+    at its reflection across the plane through the centre facing the camera when one lies there; otherwise the
+    nearest seen point. With `fade`, the nearest seen value fades with distance d into the seen points' mean,
+    weight exp(-d / (0.1 extent)): next to the seam the texture continues, far from it the least-squares guess is
+    the mean colour. Then `smooth_steps` rounds of neighbour averaging over the unseen points soften the fill."""
     out = np.zeros((len(points), values_seen.shape[1]), np.float64)
     out[seen] = values_seen
     tree = cKDTree(points[seen])
@@ -246,8 +317,12 @@ def complete_unseen(points, seen, values_seen, camera: Camera, spacing: float, m
     if un.size == 0:
         return out
     p = points[un]
-    _, i_n = tree.query(p)
+    d_n, i_n = tree.query(p)
     out[un] = values_seen[i_n]
+    if fade:
+        extent = float(np.ptp(points, axis=0).max())
+        w = np.exp(-d_n / max(0.1 * extent, 1e-9))[:, None]  # [U, 1]
+        out[un] = w * values_seen[i_n] + (1 - w) * values_seen.mean(0)
     if mirror:
         fwd = camera.viewmat[2, :3]  # camera viewing direction in asset space
         c = points.mean(0)

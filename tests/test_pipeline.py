@@ -152,3 +152,57 @@ def test_shadows_are_reused_while_the_light_stays_and_recomputed_when_it_turns(a
     turned = render(asset, cam, env.with_transform(2.0, 1.0), supersample=1, specular_samples=0)
     assert len(R._SHADOW_CACHE) == 2
     assert not np.array_equal(first.passes["shadow"], turned.passes["shadow"])
+
+
+def test_local_albedo_and_residual_score_tell_the_right_material():
+    """Synthetic affine responses: the photo is made with one (c0, c1); the same pair re-renders it almost exactly,
+    a pair that puts a highlight where the photo has none, or one that would need an albedo above 1, does not."""
+    from relight.delight import local_albedo, regularised_inverse, residual_score
+
+    rng = np.random.default_rng(0)
+    H = W = 48
+    yy, xx = np.mgrid[:H, :W] / H
+    albedo = np.stack([0.5 + 0.3 * np.sin(6 * xx), 0.3 + 0.2 * np.cos(5 * yy), np.full((H, W), 0.2)], -1)
+    shade = (0.4 + 0.6 * xx)[..., None] * np.ones(3)  # [H, W, 3] smooth irradiance
+    spot = 0.6 * np.exp(-((xx - 0.3) ** 2 + (yy - 0.4) ** 2) / 0.005)[..., None] * np.ones(3)  # a highlight
+    photo = spot + shade * albedo
+    ok = np.ones((H, W), bool)
+    # a constant albedo under any response is recovered exactly, whatever the weights
+    const = np.full((H, W, 3), 0.4)
+    w = rng.random((H, W))
+    np.testing.assert_allclose(local_albedo(spot + shade * const, spot, shade, w, 2.0), const, atol=1e-9)
+    right = residual_score(photo, spot, shade, ok, 1.5)
+    no_spot = residual_score(photo, 0 * spot, shade, ok, 1.5)
+    moved = residual_score(photo, np.roll(spot, 15, axis=1), shade, ok, 1.5)
+    too_dark = residual_score(photo, spot, 0.3 * shade, ok, 1.5)  # would need albedo > 1 to reach the photo
+    assert right < 0.5 * min(no_spot, moved, too_dark), (right, no_spot, moved, too_dark)
+    # a metal's albedo is bounded below: a response far too bright for the photo cannot be darkened away
+    assert residual_score(photo, spot, 20 * shade, ok, 1.5, lo=0.3) > 3 * right
+    # the regularised inverse is the exact inverse where the response is strong, the local estimate where it is not
+    c1 = shade.copy()
+    c1[:, : W // 2] *= 1e-3  # left half: the pixel says almost nothing about its albedo
+    obs = spot + c1 * albedo + rng.normal(0, 1e-3, (H, W, 3))  # noise as large as the left half's whole signal
+    inv = regularised_inverse(obs, spot, c1, ok, 2.0)
+    np.testing.assert_allclose(inv[:, W // 2 + 4 :], albedo[:, W // 2 + 4 :], atol=0.03)
+    naive = (obs - spot) / c1
+    left = np.s_[:, : W // 2 - 4]
+    assert np.abs(naive[left] - albedo[left]).mean() > 0.3  # the exact inverse is noise there
+    assert np.abs(inv[left] - albedo[left]).mean() < 0.15  # the regularised one stays near the object's albedo
+
+
+def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
+    from relight.camera import Camera
+    from relight.delight import complete_unseen
+
+    rng = np.random.default_rng(1)
+    pts = rng.normal(size=(4000, 3))
+    pts /= np.linalg.norm(pts, axis=1, keepdims=True)  # unit sphere
+    seen = pts[:, 1] < 0  # the camera at -Y sees one half
+    vals = np.where(pts[seen, :1] > 0, [[1.0, 0.0, 0.0]], [[0.0, 0.0, 1.0]])  # [S, 3] red right, blue left
+    cam = Camera.look_at((0, -4, 0), (0, 0, 0), 40.0, 64, 64)
+    out = complete_unseen(pts, seen, vals, cam, 0.05, mirror=False, smooth_steps=2, fade=True)
+    near = ~seen & (pts[:, 1] < 0.05) & (pts[:, 0] > 0.5)  # just past the seam on the red side
+    far = ~seen & (pts[:, 1] > 0.95)  # the pole opposite the camera
+    assert out[near, 0].mean() > 0.7 and out[near, 2].mean() < 0.3
+    np.testing.assert_allclose(out[far].mean(0), vals.mean(0), atol=0.1)
+    np.testing.assert_array_equal(out[seen], vals)
