@@ -2,10 +2,11 @@
 
 The forward model is the renderer itself (render.render): for fixed roughness and metallic, every pixel's linear
 radiance is affine in albedo, I = c0 + c1 * albedo, so two renders of the asset with albedo 0 and 1 from the input
-camera give the exact per-pixel inverse, shadows, AO and highlights included. Roughness and metallic are the global
-pair whose locally constant albedo re-renders the photo best (a highlight or a reflection the material does not
-explain is left as a residual); metal must beat the best dielectric by a margin. The input light is the given HDRI
-when the hint is `world`; otherwise a non-negative mix of broad lobes fitted to the image's luminance (neutral
+camera give the exact per-pixel inverse, shadows, AO and highlights included. Roughness is the global value whose
+locally constant albedo re-renders the photo best (a highlight or a reflection the material does not explain is
+left as a residual). Metal or not is decided by whether the photo's brightness follows the metal's reflection
+pattern or the dielectric's shading (metal_slope; needs the light, so only with `world`). The input light is the
+given HDRI when the hint is `world`; otherwise a non-negative mix of broad lobes fitted to the image's luminance (neutral
 colour, scale fixed by an albedo prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
 on the local estimate; the unseen side is completed from the reliable seen points, fading to their mean colour.
 """
@@ -29,7 +30,8 @@ METALLIC_CANDIDATES = (0.0, 1.0)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
 SATURATED = 0.98  # linear; an 8-bit photo clips at 1.0, so such a pixel only bounds its radiance from below
 LOCAL_SIGMA = 1.5  # search-resolution pixels: the window over which the residual score holds albedo constant
-METAL_MARGIN = 0.95  # metal is chosen only when its residual is below this fraction of the best dielectric's
+METAL_SLOPE = 0.5  # metal when the photo follows the reflection pattern at least this much (metal_slope: 1 metal, 0 not)
+METAL_TEST_MAX_ROUGHNESS = 0.45  # the metal hypothesis of the slope test is at most this rough (a sharp pattern)
 RIDGE = 0.1  # final inverse: pull towards the local albedo, relative to the median squared response
 METAL_MIN_ALBEDO = 0.3  # a metal's albedo is its normal-incidence reflectance: >= ~0.5 for common metals (gold's blue ~0.35)
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
@@ -204,6 +206,23 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0) -> np
     return (num + lam * a) / (den + lam)
 
 
+def metal_slope(obs, diel: tuple, metal: tuple, ok) -> float:
+    """How much the photo's brightness follows a metal's reflection pattern rather than a dielectric's shading:
+    the least-squares slope b of log(obs - c0_d) - log(c1_d) on log(c1_m) - log(c1_d) over `ok` pixels (luminance).
+    A dielectric's photo is albedo x irradiance + its own highlight, so b ~ 0; a metal's is albedo x the reflected
+    room, so b ~ 1. The texture is independent of both patterns and only adds noise. obs [H, W, 3]; diel and metal
+    are (c0, c1) pairs of [H, W, 3] for the two hypotheses (metal c0 is unused); ok [H, W] bool."""
+    d = (obs - diel[0]) @ LUM
+    c1d, c1m = diel[1] @ LUM, metal[1] @ LUM
+    k = ok & unsaturated(obs) & (d > 1e-5) & (c1d > 1e-6) & (c1m > 1e-6)
+    if k.sum() < 16:
+        return 0.0
+    y = np.log(d[k]) - np.log(c1d[k])
+    x = np.log(c1m[k]) - np.log(c1d[k])
+    x, y = x - x.mean(), y - y.mean()
+    return float(np.dot(x, y) / max(np.dot(x, x), 1e-12))
+
+
 def delight(
     image: np.ndarray,  # [H, W, 3] linear radiance of the input photo
     mask: np.ndarray,  # [H, W] bool object mask
@@ -242,9 +261,12 @@ def delight(
         scores = {}
         cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
 
+        responses = {}  # (roughness, metallic) -> (c0, c1, ok) at search resolution
+
         def score(r, m):
             c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
             ok = small_valid & (alpha_s > 0.99)
+            responses[(r, m)] = (c0, c1, ok)
             s = residual_score(small_img, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
             scores[f"({r:.3f}, {m})"] = s
             return s
@@ -266,7 +288,15 @@ def delight(
         for m in best:  # a metal's residual is sharp in roughness: compare each class at its refined best
             j = grid.index(best[m][1])
             refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
-        metal = 1.0 if 1.0 in best and (0.0 not in best or best[1.0][0] < METAL_MARGIN * best[0.0][0]) else 0.0
+        metal = 0.0 if 0.0 in best else 1.0
+        if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
+            r_test = best[1.0][1]
+            if r_test > METAL_TEST_MAX_ROUGHNESS:
+                r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
+            c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
+            slope = metal_slope(small_img, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
+            scores["metal_slope"] = slope
+            metal = 1.0 if slope > METAL_SLOPE else 0.0
         refine(metal, [best[metal][1] - 0.025, best[metal][1] + 0.025])
         rough = best[metal][1]
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
