@@ -285,9 +285,12 @@ def delight(
                 if s < best[m][0]:
                     best[m] = (s, float(np.clip(r, 0.03, 1.0)))
 
-        for m in best:  # a metal's residual is sharp in roughness: compare each class at its refined best
-            j = grid.index(best[m][1])
-            refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
+        # refine between the grid neighbours: a metal's residual is sharp in roughness; a dielectric's is only
+        # informative when the light is known (with the lobe light its highlights are not where the photo's are)
+        for m in best:
+            if m == 1.0 or known:
+                j = grid.index(best[m][1])
+                refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
         metal = 0.0 if 0.0 in best else 1.0
         if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
             r_test = best[1.0][1]
@@ -297,7 +300,6 @@ def delight(
             slope = metal_slope(small_img, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
             scores["metal_slope"] = slope
             metal = 1.0 if slope > METAL_SLOPE else 0.0
-        refine(metal, [best[metal][1] - 0.025, best[metal][1] + 0.025])
         rough = best[metal][1]
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         lo = METAL_MIN_ALBEDO * metal
