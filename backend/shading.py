@@ -69,7 +69,10 @@ def shade(
       (A, B)   = brdf_lut.lookup(n.v, roughness)
       specular = env.specular(reflect(-v, n), roughness) * (F0 A + B) * specular_occlusion
       diffuse  = albedo (1 - metallic) * env.irradiance(n) * shadow
-    where visibility (AO) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse.
+    where visibility (AO) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse. The
+    occluded part of the specular lobe, (1 - specular_occlusion), is not black: it sees the asset's own surfaces,
+    taken as sending out what this pixel's diffuse does (albedo (1 - metallic) irradiance shadow); that is
+    specular interreflection in a concave shape (a white bowl's inside mirrors its other side).
     With multiscatter=True (default) it follows Blender's Principled BSDF more closely: the multiple-scattering
     GGX energy is restored as Cycles does it, by scaling the single-scattering lobe (multiscatter_scale), and the
     dielectric diffuse base is weighted by 1 - the specular layer's albedo, as Cycles' layered Principled BSDF
@@ -292,13 +295,17 @@ def _shade_numpy(albedo, rough, metal, vis, shd, n, a, idx, camera, env, multisc
     irradiance = env.irradiance(n)  # [N, 3] E / pi
     specular = env.specular(refl, rough[:, 0]) * fss_ess
     base = albedo * (1.0 - metal)
+    ms = 1.0
     if multiscatter:
         # Cycles' microfacet_ggx_preserve_energy (Kulla & Conty 2017): the multiply-scattered energy follows the
         # single-scattering lobe, scaled by 1 + F_ms (1 - E) / E
         ms = multiscatter_scale(A + B, brdf_lut.lookup_average(rough[:, 0])[:, None], f0)
-        specular = specular * ms
+    specular = specular * ms
+    own = base * irradiance * shd  # diffuse radiance of a surface like this one
+    if multiscatter:
         base = base * (1.0 - fss_ess * ms)  # the dielectric layer passes on what it does not reflect
-    specular = specular * so
+    # the occluded part of the lobe (1 - so) sees the asset's own surfaces, taken as lit like this one
+    specular = specular * so + (1.0 - so) * fss_ess * ms * own
     diffuse = base * irradiance * shd
     return (diffuse + specular) * a, n  # premultiplied
 
@@ -419,13 +426,13 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
             spec_c = (sr if c == 0 else (sg if c == 1 else sb)) * strength
             f0 = DIELECTRIC_F0 + (alb[pix, c] - DIELECTRIC_F0) * metal
             fss_ess = f0 * A + B
-            specular = spec_c * fss_ess + (lr if c == 0 else (lg if c == 1 else lb)) * strength
+            ms = nb_multiscatter_scale(ess, e_avg, f0) if multiscatter else 1.0
+            specular = (spec_c * fss_ess + (lr if c == 0 else (lg if c == 1 else lb)) * strength) * ms
             base = alb[pix, c] * (1.0 - metal)
+            own = base * irr_c * shd[pix, c]  # diffuse radiance of a surface like this one
             if multiscatter:
-                ms = nb_multiscatter_scale(ess, e_avg, f0)
-                specular *= ms
                 base *= 1.0 - fss_ess * ms
-            hdr[pix, c] = (base * irr_c * shd[pix, c] + specular * so) * a
+            hdr[pix, c] = (base * irr_c * shd[pix, c] + specular * so + (1.0 - so) * fss_ess * ms * own) * a
         nrm[pix, 0] = nx
         nrm[pix, 1] = ny
         nrm[pix, 2] = nz

@@ -263,3 +263,22 @@ def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
     ours = out[hit][keep]
     assert abs(ours.sum() / ref.sum() - 1) < 0.03  # energy
     assert np.abs(ours - ref).mean() < 0.1 * ref.mean()  # per pixel
+
+
+@pytest.mark.parametrize("impl", ["numba", "numpy"])
+@pytest.mark.parametrize("visibility", [0.0, 0.4, 1.0])
+def test_occluded_lobe_sees_surfaces_like_itself_so_a_white_enclosure_stays_a_furnace(camera, impl, visibility):
+    """Specular interreflection: the occluded part of the lobe sees the asset's own surfaces, lit like this pixel.
+    A white dielectric whose occluders are white and as lit as the open sky (shadow 1) is a closed furnace:
+    it returns the environment's radiance whatever its ambient occlusion. A metal (no diffuse) does not bounce
+    its diffuse into the lobe: with AO 0 it goes black."""
+    L = np.array([0.5, 0.8, 1.1], np.float32)
+    env = Environment.constant(L)
+    f, a = sphere_gbuffer(camera, 1.0, 0.4, 0.0, visibility=visibility)
+    f[..., LAYOUT["shadow"]] = a  # premultiplied shadow 1
+    out = shade(f, a, camera, env, impl=impl)["hdr"]
+    hit = a[..., 0] > 0
+    np.testing.assert_allclose(out[hit], np.broadcast_to(L, (hit.sum(), 3)), rtol=2e-3)
+    fm, am = sphere_gbuffer(camera, 1.0, 0.4, 1.0, visibility=0.0)
+    fm[..., LAYOUT["shadow"]] = am
+    assert np.all(shade(fm, am, camera, env, impl=impl)["hdr"] == 0)
