@@ -184,6 +184,7 @@ def summarise(rows: list[dict]) -> dict:
     s = {k: _mean(rows, k) for k in keys}
     s.update({k + "_ssim": _mean(rows, k + "_ssim") for k in keys})
     s["cases"] = len(rows)
+    s.update({k: _mean(rows, k) for k in rows[0] if k.endswith("_seconds")})
     s["scene_unknown_margin"] = s["scene_unknown_v"] - s["scene_baseline_v"]
     s["inflate_unknown_margin"] = s["inflate_unknown_v"] - s["inflate_baseline_v"]
     s["inflate_world_margin"] = s["inflate_world_v"] - s["inflate_baseline_v"]
@@ -212,7 +213,10 @@ def markdown(s: dict, rows: list[dict], cfg: RelightConfig) -> str:
             lines.append(f"| {p} | {m} | {f(s[f'{p}_{m}_v'])} | {s[f'{p}_{m}_v_ssim']:.4f} | "
                          f"{f(nv) if nv is not None else 'n/a (own camera)'} |")  # fmt: skip
     lines += ["", f"- scene/unknown margin over the baseline: {f(s['scene_unknown_margin'])} dB; inflate/unknown "
-              f"margin: {f(s['inflate_unknown_margin'])} dB; inflate/world margin {f(s['inflate_world_margin'])} dB", ""]
+              f"margin: {f(s['inflate_unknown_margin'])} dB; inflate/world margin {f(s['inflate_world_margin'])} dB",
+              "- mean generate time (s): " + ", ".join(
+                  f"{p}/{m} {s[f'{p}_{m}_seconds']:.1f}" for p in ("scene", "inflate") for m in ("baseline", "unknown", "world")
+                  if f"{p}_{m}_seconds" in s), ""]  # fmt: skip
     lines += ["## Bars", ""] + [f"- {k}: {'met' if v else 'NOT met'}" for k, v in s["bars"].items()]
     lines += ["", "## Per case", "", "| object | A -> B | r, m true | scene base | scene unknown | scene world | "
               "novel unknown | novel world | inflate base | inflate unknown | inflate world | est. (r, m) unknown / world |",
