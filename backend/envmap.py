@@ -238,9 +238,12 @@ PREFILTER_VERSION = 2  # bump when the prefilter maths changes (names the disk c
 PREFILTER_SAMPLES = 1024  # GGX samples per output texel (fewer let small bright lights leak into the tail)
 _MIN_LEVEL_WIDTH = 32
 # Bright-light extraction for per-pixel lobe sampling: radiance above a threshold is taken out of the map and kept
-# as a list of directional lights (one per LIGHT_CELL_WIDTH-wide equirect cell that holds any), summed exactly per
-# pixel; the clamped residual is smooth enough for a few filtered importance samples.
-LIGHT_CELL_WIDTH = 512  # equirect width of the cell grid lights are gathered on (0.7 deg cells)
+# as a list of directional lights (one per cell of an equirect cell grid that holds any), summed exactly per
+# pixel; the clamped residual is smooth enough for a few filtered importance samples. Two grids: coarse cells
+# gather more of a large lamp into MAX_LIGHTS lights (for wide lobes), fine cells keep sharp lobes from seeing
+# the grid (shading picks one per pixel by its GGX alpha).
+LIGHT_CELL_WIDTH = 256  # equirect width of the coarse cell grid (1.4 deg cells)
+FINE_LIGHT_CELL_WIDTH = 512  # the fine grid (0.7 deg cells)
 MAX_LIGHTS = 256  # at most this many light cells; the threshold rises to keep the brightest
 LIGHT_THRESHOLD = 8.0  # radiance (luminance) above this multiple of the map's mean luminance counts as light
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 / sRGB primaries
@@ -354,6 +357,12 @@ def _prefilter_ggx(mips: list[np.ndarray], roughness: float, h: int, w: int, n_s
     return out.reshape(h, w, 3).astype(np.float32)
 
 
+def _cell_factor(h: int, w: int, cell_width: int) -> int:
+    """Texels per light cell edge for an h x w equirect and a requested cell grid width (1: one texel a cell)."""
+    f = max(1, w // cell_width)
+    return 1 if h % f or w % f else f
+
+
 def extract_lights(img: np.ndarray, cell_width: int = LIGHT_CELL_WIDTH, max_lights: int = MAX_LIGHTS,
                    threshold: float = LIGHT_THRESHOLD) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split an equirect [H, W, 3] into a clamped residual plus directional lights, with residual + lights holding
@@ -366,9 +375,7 @@ def extract_lights(img: np.ndarray, cell_width: int = LIGHT_CELL_WIDTH, max_ligh
     light flux [N, 3] float32, sum of (L - residual) dw over the cell in W/sr * sr units, i.e. irradiance-like)."""
     img = np.asarray(img, dtype=np.float32)
     H, W = img.shape[:2]
-    f = max(1, W // cell_width)
-    if H % f or W % f:
-        f = 1
+    f = _cell_factor(H, W, cell_width)
     dom = equirect_texel_solid_angles(H, W).astype(np.float32)  # [H]
     lum = img @ LUMINANCE  # [H, W]
     T = threshold * float((lum * dom[:, None]).sum() / (4 * np.pi))
@@ -452,7 +459,7 @@ class _Prefiltered:
         self._sh9: np.ndarray | None = None
         self._mips: list[np.ndarray] | None = None
         self._packed: tuple[np.ndarray, np.ndarray] | None = None
-        self._lights: tuple | None = None
+        self._lights: dict | None = None  # cell width -> lights()
 
     def mips(self) -> list[np.ndarray]:
         if self._mips is None:
@@ -523,13 +530,16 @@ class _Prefiltered:
                 self._packed = (np.concatenate([lv.reshape(-1, 3) for lv in levels]), table)
             return self._packed
 
-    def lights(self) -> tuple:
-        """(residual box mips packed as (flat [M, 3], table [L, 3]), light dirs [N, 3] image frame, flux [N, 3])."""
+    def lights(self, cell_width: int) -> tuple:
+        """(residual box mips packed as (flat [M, 3], table [L, 3]), light dirs [N, 3] image frame, flux [N, 3])
+        for a light cell grid cell_width wide."""
         with self._lock:
             if self._lights is None:
-                residual, dirs, flux = extract_lights(self.source)
-                self._lights = (_pack_levels(_box_mips(residual)), dirs, flux)
-            return self._lights
+                self._lights = {}
+            if cell_width not in self._lights:
+                residual, dirs, flux = extract_lights(self.source, cell_width)
+                self._lights[cell_width] = (_pack_levels(_box_mips(residual)), dirs, flux)
+            return self._lights[cell_width]
 
     def irradiance(self) -> np.ndarray:
         with self._lock:
@@ -694,14 +704,14 @@ class Environment:
         H0, W0 = d.source.shape[:2]
         return d._packed_mips[0], d._packed_mips[1], 2 * np.pi * np.pi / (W0 * H0)
 
-    def light_kernel_data(self) -> tuple:
+    def light_kernel_data(self, cell_width: int = LIGHT_CELL_WIDTH) -> tuple:
         """The environment split for per-pixel lobe sampling (see extract_lights), in plain arrays:
         (residual mip_flat [M, 3], mip_table [L, 3] (offset, h, w), texel0 sr, light_dirs [N, 3] float64 unit world,
         light_flux [N, 3] float64 at strength 1, cell_omega sr: a light cell's solid angle at the equator).
         residual + lights = the environment."""
-        (flat, table), dirs, flux = self._data.lights()
+        (flat, table), dirs, flux = self._data.lights(cell_width)
         H0, W0 = self._data.source.shape[:2]
-        wc = min(W0, LIGHT_CELL_WIDTH)
+        wc = W0 // _cell_factor(H0, W0, cell_width)
         world = dirs.astype(np.float64) @ self._rot.astype(np.float64)  # image -> world: R^T d (row vectors)
         return (flat, table, 2 * np.pi * np.pi / (W0 * H0), np.ascontiguousarray(world), flux.astype(np.float64),
                 4 * np.pi * np.pi / (wc * wc))  # fmt: skip

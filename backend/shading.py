@@ -6,13 +6,16 @@ import numpy as np
 
 from . import brdf_lut
 from .camera import Camera
-from .envmap import Environment, nb_dir_to_uv, nb_level_blend, nb_sample_equirect, nb_sample_lod, njit_cached
+from .envmap import (FINE_LIGHT_CELL_WIDTH, LIGHT_CELL_WIDTH, Environment, nb_dir_to_uv, nb_level_blend,
+                     nb_sample_equirect, nb_sample_lod, njit_cached)
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 
 ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
-# Below this roughness the lobe path is off: the GGX lobe (alpha < 0.0025, ~0.3 deg) is narrower than a quarter of a
-# light cell (envmap.LIGHT_CELL_WIDTH), so extracted lights would show as separate spots; the mirror levels serve.
-SAMPLED_MIN_ROUGHNESS = 0.05
+# The lobe path sums extracted lights on a grid of cells of angular size d = 2 pi / cell grid width; a light is a
+# point, seen through D. GGX D falls to half its peak at tan(theta_h) = 0.64 alpha, so its full width at half maximum
+# spans the half-vector extent of a cell (d / 2) when alpha >= d / (4 x 0.64) = LOBE_CELL_FRACTION d: then the
+# lights of a lamp blend into one highlight. Sharper lobes use the fine grid; below it, the split-sum mirror levels.
+LOBE_CELL_FRACTION = 0.39
 LOBE_LOD_BIAS = 0.0  # extra mip level per lobe sample (a positive bias blurs bright lights into the GGX tail)
 SHADOW_MAX = 4.0  # a shadow pass above 1 means more light than the open sky (e.g. a bright ground bounce)
 DIELECTRIC_F0 = 0.04  # ((1.5 - 1) / (1.5 + 1))^2: Principled BSDF at specular 0.5 (IOR 1.5)
@@ -111,19 +114,22 @@ def shade(
         s_img = np.zeros((H * W, 3), dtype=np.float32)
         rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env.kernel_data()
         xi1, xi2 = _hammersley_pair(int(specular_samples))
-        if specular_samples > 0:
-            mip_flat, mip_table, texel0, light_dirs, light_flux, cell_omega = env.light_kernel_data()
+        if specular_samples > 0:  # coarse and fine light grids, the GGX alpha each starts at
+            coarse, fine = (env.light_kernel_data(w) for w in (LIGHT_CELL_WIDTH, FINE_LIGHT_CELL_WIDTH))
+            a_coarse, a_fine = (LOBE_CELL_FRACTION * np.sqrt(ld[5]) for ld in (coarse, fine))
         else:  # the lobe path is off: nothing of this is read
-            mip_flat, mip_table = np.zeros((1, 3), np.float32), np.zeros((1, 3), np.int64)
-            texel0, light_dirs, light_flux, cell_omega = 1.0, np.zeros((0, 3)), np.zeros((0, 3)), 1.0
+            coarse = fine = (np.zeros((1, 3), np.float32), np.zeros((1, 3), np.int64), 1.0, np.zeros((0, 3)),
+                             np.zeros((0, 3)), 1.0)  # fmt: skip
+            a_coarse = a_fine = 2.0
         K = camera.K
         _shade_kernel(
             feats, a_all, idx, int(camera.width),
             np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], dtype=np.float64),
             np.asarray(camera.viewmat[:3, :3], dtype=np.float64),
             np.asarray(rot, dtype=np.float64), float(strength), spec_flat, spec_table, irr_flat, int(irr_h), int(irr_w),
-            brdf_lut.brdf_lut(), brdf_lut.average_albedo(), bool(multiscatter), mip_flat, mip_table, float(texel0), xi1, xi2,
-            light_dirs, light_flux, float(cell_omega), hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
+            brdf_lut.brdf_lut(), brdf_lut.average_albedo(), bool(multiscatter), xi1, xi2,
+            coarse[0], coarse[1], float(coarse[2]), coarse[3], coarse[4], float(coarse[5]), float(a_coarse),
+            fine[0], fine[1], float(fine[2]), fine[3], fine[4], float(fine[5]), float(a_fine), hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
         )  # fmt: skip
         passes = {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img,
                   "shadow": s_img}
@@ -316,7 +322,9 @@ _ALB, _ROUGH, _MET, _NRM, _VIS, _SHD = (GBUFFER_LAYOUT[k].start
 
 @njit_cached(parallel=True)
 def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w,
-                  lut, e_avg_rows, multiscatter, mip_flat, mip_table, texel0, xi1, xi2, light_dirs, light_flux, cell_omega,
+                  lut, e_avg_rows, multiscatter, xi1, xi2,
+                  mip_c, table_c, texel0_c, dirs_c, flux_c, omega_c, a_coarse,
+                  mip_f, table_f, texel0_f, dirs_f, flux_f, omega_f, a_fine,
                   hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
     """Fused per-pixel version of _shade_numpy (same maths, same order of operations).
 
@@ -408,13 +416,16 @@ def _shade_kernel(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat
             sg += t * lg
             sb += t * lb
         lr = lg = lb = 0.0  # specular from the extracted lights (Fresnel included), at strength 1
-        if xi1.shape[0] > 0 and rough > SAMPLED_MIN_ROUGHNESS:
-            sr, sg, sb = _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_flat, mip_table, texel0, xi1, xi2)
+        if xi1.shape[0] > 0 and rough * rough >= a_fine:
             f0r = DIELECTRIC_F0 + (alb[pix, 0] - DIELECTRIC_F0) * metal
             f0g = DIELECTRIC_F0 + (alb[pix, 1] - DIELECTRIC_F0) * metal
             f0b = DIELECTRIC_F0 + (alb[pix, 2] - DIELECTRIC_F0) * metal
-            lr, lg, lb = _lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, light_dirs, light_flux,
-                                          cell_omega)  # fmt: skip
+            if rough * rough >= a_coarse:
+                sr, sg, sb = _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_c, table_c, texel0_c, xi1, xi2)
+                lr, lg, lb = _lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, dirs_c, flux_c, omega_c)
+            else:
+                sr, sg, sb = _lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_f, table_f, texel0_f, xi1, xi2)
+                lr, lg, lb = _lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, dirs_f, flux_f, omega_f)
         alpha_g = rough * rough
         so = min(max((ndv + vis) ** np.exp2(-16.0 * alpha_g - 1.0) - 1.0 + vis, 0.0), 1.0)
         ess = A + B
