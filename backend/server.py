@@ -189,7 +189,9 @@ class Server:
         poller.register(self._wake_r, zmq.POLLIN)
         while not self._stopping.is_set():
             events = dict(poller.poll(POLL_MS))
-            if self._wake_r in events:
+            # pyzmq reports a plain socket by its file descriptor: look for both, or a pending wake-up byte is never
+            # drained and the loop spins a core at 100 % from the first job on
+            if self._wake_r in events or self._wake_r.fileno() in events:
                 try:
                     while self._wake_r.recv(4096):
                         pass

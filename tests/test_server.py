@@ -435,3 +435,22 @@ def test_serialized_reply_roundtrip_of_render_image():
     msg = make_request("render_reply", {"status": "ok", "image": img, "timings": {"shade": 0.1}})
     out = deserialize([bytes(memoryview(f)) for f in serialize(msg)], peer="client")
     np.testing.assert_array_equal(out.content["image"], img)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_idle_server_sleeps_after_a_job(server):
+    """Once a job has finished (its reply wakes the socket thread) the idle server uses no CPU: the socket thread
+    must drain its wake-up pipe, or it spins a core and halves the speed of every later preview."""
+    c = server.client()
+    reply = c.call("render_request", {"asset_id": "0123456789abcdef0123", "camera": test_camera(16)}, timeout=TIMEOUT)
+    assert reply.status == "error" and reply.content["ename"] == "UnknownAsset"  # a job ran and finished
+    time.sleep(0.5)
+    before = _cpu_seconds(server.proc.pid)
+    time.sleep(2.0)
+    used = _cpu_seconds(server.proc.pid) - before
+    assert used < 0.3, f"idle server used {used:.2f} s of CPU in 2 s"
