@@ -309,6 +309,69 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
     return rec
 
 
+def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeats: int) -> dict:
+    """The preview as the add-on gets it: a real `relight serve` child on a free loopback port serving the bench's
+    asset store, and render requests (preview quality, the HDRI's equirect sent with every request as the add-on
+    does) timed from send to reply. Orbit: the camera turns, the light stays; new light: the world turns."""
+    import subprocess
+    import sys
+
+    from relight_protocol.client import Client
+
+    from .camera import Camera
+    from .geometry.base import camera_to_world
+    from .hdri_io import read_hdr_image
+
+    equirect = np.ascontiguousarray(read_hdr_image(hdri_path)[..., :3], np.float32)
+    cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(size, size)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store_dir)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        endpoint = None
+        deadline = time.monotonic() + 120
+        while endpoint is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if "listening on " in line:
+                endpoint = line.split("listening on ", 1)[1].split()[0]
+        if endpoint is None:
+            return {"error": f"relight serve did not start (exit code {proc.poll()})"}
+        client = Client(endpoint)
+        out = {"endpoint": endpoint, "equirect_shape": list(equirect.shape), "frame": size}
+        for name in ("orbit", "new_light"):
+            total, server = [], []
+            for i in range(repeats + 1):
+                view = cam
+                if name == "orbit":  # a small turn of the camera about the vertical through the asset
+                    a = 0.02 * i
+                    rz = np.array([[np.cos(a), -np.sin(a), 0, 0], [np.sin(a), np.cos(a), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+                    c = np.eye(4)
+                    c[:3, 3] = asset.model_matrix[:3, 3]
+                    view = Camera(cam.viewmat @ c @ rz @ np.linalg.inv(c), cam.K, cam.width, cam.height)
+                world = {"equirect": equirect, "rotation_z": 0.05 * i if name == "new_light" else 0.0, "strength": 1.0}
+                t = time.perf_counter()
+                reply = client.call("render_request", {"asset_id": asset.asset_id, "camera": view.to_dict(), "world": world,
+                                                       "quality": "preview"}, timeout=120)  # fmt: skip
+                dt = time.perf_counter() - t
+                if reply.status != "ok":
+                    return {"error": f"render failed: {reply.content.get('evalue')}"}
+                if i > 0:  # the first request loads the asset and builds its caches
+                    total.append(dt)
+                    server.append(float(reply.content["timings"]["server_total"]))
+            out[name] = {"round_trip_ms": 1e3 * float(np.median(total)), "server_ms": 1e3 * float(np.median(server)),
+                         "fps": 1.0 / float(np.median(total))}  # fmt: skip
+        client.close()
+        return out
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def verify_environment_cache(env) -> dict:
     """A rotation or strength change shares every prefiltered array (nothing recomputed): identity checks and
     the time of the first lookup after the change."""
@@ -365,12 +428,18 @@ def run(cfg: BenchConfig) -> dict:
             cfg.log(f"bench:   interactive {rec['interactive']['frame']['median_ms']:.1f} ms "
                     f"({rec['interactive']['fps']:.1f} fps), final {rec['final']['frame']['median_ms']:.1f} ms")  # fmt: skip
 
+    round_trip = None
+    if HEADLINE[1] in assets and HEADLINE[0] in cfg.sizes:
+        cfg.log(f"bench: server round trip, {HEADLINE[0]}x{HEADLINE[0]}, {HEADLINE[1]} Gaussians")
+        round_trip = server_round_trip(assets[HEADLINE[1]][0], store_dir, hdris[cfg.hdri], HEADLINE[0], cfg.repeats)
+
     report = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "numba_threads": _numba_threads(), "loadavg_start": load_start},
         "config": {"quick": cfg.quick, "sizes": list(cfg.sizes), "counts": list(cfg.counts), "repeats": cfg.repeats,
                    "final_repeats": cfg.final_repeats, "hdri": cfg.hdri, "shadows": True},
         "environment_cache": env_cache,
+        "server_round_trip": round_trip,
         "cases": cases,
         "scaling": scaling_fit(cases),
         "bars": bars(cases),
@@ -499,6 +568,15 @@ def markdown(rep: dict) -> str:
         ]
     else:
         lines.append("- not measured in this run (`--quick` measures 25k Gaussians only)")
+    rt = rep.get("server_round_trip")
+    if rt and "error" not in rt:
+        lines.append(f"- through a real `relight serve` on loopback, the {rt['equirect_shape'][1]}x{rt['equirect_shape'][0]} "
+                     f"equirect sent with every request: orbit {rt['orbit']['round_trip_ms']:.1f} ms round trip "
+                     f"({rt['orbit']['fps']:.1f} fps; {rt['orbit']['server_ms']:.1f} ms in the server), new light "
+                     f"{rt['new_light']['round_trip_ms']:.1f} ms ({rt['new_light']['fps']:.1f} fps; "
+                     f"{rt['new_light']['server_ms']:.1f} ms in the server)")  # fmt: skip
+    elif rt:
+        lines.append(f"- server round trip: {rt['error']}")
     te = [(c["size"], c["gaussians"], c["transfer_shadow_error"]) for c in rep["cases"] if c.get("transfer_shadow_error")]
     if te:
         size, count, t = te[-1]
