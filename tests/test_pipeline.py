@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from relight.camera import Camera
 from relight.envmap import Environment, builtin_hdris
 from relight.geometry.base import camera_to_world
 from relight.gltf import read_glb_json
@@ -206,3 +207,25 @@ def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
     assert out[near, 0].mean() > 0.7 and out[near, 2].mean() < 0.3
     np.testing.assert_allclose(out[far].mean(0), vals.mean(0), atol=0.1)
     np.testing.assert_array_equal(out[seen], vals)
+
+
+@pytest.mark.parametrize("roughness, metallic", [(0.25, 1.0), (0.3, 0.0)])
+def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness, metallic):
+    """A textureless sphere rendered by our own renderer under a known HDRI: delighting must tell a polished metal
+    from a glossy dielectric (the slope test), find the roughness on its grid, and return the albedo."""
+    from relight.cycles_scenes import shape_mesh
+    from relight.delight import delight
+    from relight.geometry.base import vertex_normals
+    from relight.reference_assets import asset_from_mesh
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    colour = np.array([0.8, 0.5, 0.3])
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), colour, roughness, metallic, n_gaussians=20_000, camera=cam)
+    env = Environment.from_file(builtin_hdris()["courtyard"])
+    r = render(truth, cam, env)
+    image = r.hdr / np.maximum(r.alpha, 1e-6)
+    mats = delight(image, r.alpha[..., 0] > 0.5, truth, cam, "world", env)
+    assert mats.metallic[0] == metallic, mats.scores
+    assert abs(mats.roughness[0] - roughness) <= 0.1, mats.scores
+    np.testing.assert_allclose(np.median(mats.albedo[mats.seen], 0), colour, atol=0.08)
