@@ -233,8 +233,8 @@ def ggx_quadrature(n, v, f0, roughness, env_img, rot=np.eye(3)):
 def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
     """A dark room with one small lamp ~10^5 times brighter (a studio): on a metal sphere most pixels get their
     light from the lamp through the GGX tail. Final quality (lobe samples + the lamp taken out as lights) matches
-    a texel-by-texel quadrature of the single-scattering GGX times Cycles' multiscatter scale; the old filtered
-    importance sampling alone was 25-45 % too dark there."""
+    a texel-by-texel quadrature of the single-scattering GGX times Cycles' multiscatter scale (measured: 0.1-0.3 %
+    mean error per pixel); filtered importance sampling alone was 14-25 % off per pixel here."""
     from relight.shading import multiscatter_scale
 
     from relight.envmap import equirect_pixel_dirs
@@ -261,8 +261,8 @@ def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
     A, B = brdf_lut.lookup(ndv[keep], roughness)
     ref *= multiscatter_scale((A + B)[:, None], brdf_lut.lookup_average(roughness), albedo[None])
     ours = out[hit][keep]
-    assert abs(ours.sum() / ref.sum() - 1) < 0.03  # energy
-    assert np.abs(ours - ref).mean() < 0.1 * ref.mean()  # per pixel
+    assert abs(ours.sum() / ref.sum() - 1) < 0.01  # energy
+    assert np.abs(ours - ref).mean() < 0.03 * ref.mean()  # per pixel
 
 
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
