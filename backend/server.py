@@ -1,6 +1,7 @@
 """`relight serve`: the ZeroMQ ROUTER service. One socket thread; jobs run on worker threads and stream progress."""
 
 import argparse
+import hashlib
 import os
 import queue
 import signal
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ from .jobs import Cancelled, Job, JobWorker
 
 DEFAULT_BIND = "tcp://127.0.0.1:5557"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
+WORLD_CACHE_SIZE = 4  # request worlds (equirect images) kept as prefiltered Environments
 POLL_MS = 250  # socket-thread poll timeout: the longest a stop request waits to be seen
 MAX_RECV_PER_TURN = 64  # requests handled before the outbox is flushed again
 
@@ -112,6 +115,7 @@ class Server:
         self._store = None
         self._default_env = None
         self._default_env_lock = threading.Lock()
+        self._worlds: OrderedDict = OrderedDict()  # (shape, dtype, sha1 of the equirect) -> Environment
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -338,9 +342,22 @@ class Server:
                                "again, or start `relight serve --store` on the folder that holds it") from None
 
     def _environment(self, world: dict | None):
+        """The request's world as an Environment. The add-on sends its equirect with every preview: environments
+        are kept per image content (SHA-1 of the pixels, ~5x cheaper than sanitising and hashing them again), and
+        a new rotation or strength is a transform of the kept one."""
         pipeline = self._load_pipeline()
         if world is not None:
-            return pipeline.environment_from_request(world)
+            eq = np.ascontiguousarray(world["equirect"])
+            key = (eq.shape, eq.dtype.str, hashlib.sha1(memoryview(eq).cast("B")).hexdigest())
+            with self._default_env_lock:
+                base = self._worlds.get(key)
+            if base is None:
+                base = pipeline.environment_from_request({"equirect": eq})
+                with self._default_env_lock:
+                    self._worlds[key] = base
+                    while len(self._worlds) > WORLD_CACHE_SIZE:
+                        self._worlds.popitem(last=False)
+            return base.with_transform(float(world.get("rotation_z", 0.0)), float(world.get("strength", 1.0)))
         with self._default_env_lock:
             if self._default_env is None:
                 self._default_env = pipeline.default_environment()

@@ -454,3 +454,21 @@ def test_idle_server_sleeps_after_a_job(server):
     time.sleep(2.0)
     used = _cpu_seconds(server.proc.pid) - before
     assert used < 0.3, f"idle server used {used:.2f} s of CPU in 2 s"
+
+
+def test_request_worlds_are_kept_per_image_and_transformed_per_request(tmp_path):
+    """The same equirect in two requests is one prefiltered environment; rotation and strength still apply."""
+    from relight.server import Server
+
+    srv = Server("tcp://127.0.0.1:0", tmp_path)
+    eq = np.random.default_rng(0).uniform(0, 2, (16, 32, 3)).astype(np.float32)
+    a = srv._environment({"equirect": eq, "rotation_z": 0.0, "strength": 1.0})
+    b = srv._environment({"equirect": eq.copy(), "rotation_z": 1.2, "strength": 2.0})
+    assert a._data is b._data and (b.rotation_z, b.strength) == (1.2, 2.0)
+    d = np.array([[1.0, 0.0, 0.2]])
+    np.testing.assert_allclose(b.radiance(d), 2.0 * a.with_transform(1.2, 1.0).radiance(d), rtol=1e-6)
+    other = eq.copy()
+    other[3, 5] += 1.0  # one pixel changed: another image
+    assert srv._environment({"equirect": other})._data is not a._data
+    with pytest.raises(ValueError, match="equirect"):
+        srv._environment({"equirect": np.zeros((4, 4), np.float32)})
