@@ -21,7 +21,7 @@ from .geometry.base import GeometryResult, camera_to_asset, camera_to_world, nor
 from .geometry.inflate import inflate
 from .segment import segment
 from .surface import sample_surface
-from .visibility import VIS_DIRECTIONS, surface_visibility
+from .visibility import VIS_DIRECTIONS, sealed, surface_visibility
 from .voxel import assign, voxelize
 
 PIPELINE_VERSION = "v0.1"  # part of every asset id: a pipeline change makes new assets, never stale ones
@@ -110,6 +110,8 @@ def generate(inputs: GenerateInputs, progress=_noop) -> RelightableAsset:
     progress("visibility", 0.3, f"visibility of {len(pts)} Gaussians over {VIS_DIRECTIONS} directions")
     t = time.perf_counter()
     ao, vis_bits = surface_visibility(geo.vertices, geo.faces, vn, pts, nrm)  # AO [N], bits [N, D / 8]
+    keep = ~sealed(vis_bits)  # points inside the surface would show through it as dark specks
+    pts, nrm, ao, vis_bits = pts[keep], nrm[keep], ao[keep], vis_bits[keep]
     timings["visibility"] = time.perf_counter() - t
 
     progress("gaussians", 0.45, f"{len(pts)} surface Gaussians")

@@ -10,7 +10,7 @@ from .camera import Camera
 from .gaussians import SurfaceGaussians, quats_from_normals
 from .geometry.base import camera_to_asset, normalise
 from .surface import face_areas, sample_surface
-from .visibility import surface_visibility
+from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
 
@@ -57,6 +57,8 @@ def asset_from_mesh(
     sv, sf, sn = subdivide_for_sampling(v_a, faces, vn, n_gaussians)
     pts, nrm, _, _, spacing = sample_surface(sv, sf, sn, n_gaussians, seed=0)
     ao, bits = surface_visibility(v_a, faces, vn, pts, nrm)
+    keep = ~sealed(bits)  # points inside the surface would show through it as dark specks
+    pts, nrm, ao, bits = pts[keep], nrm[keep], ao[keep], bits[keep]
     sigma = 0.75 * spacing
     n = len(pts)
     g = SurfaceGaussians(

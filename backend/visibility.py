@@ -109,6 +109,22 @@ def ao_from_bits(bits: np.ndarray, normals: np.ndarray, dirs: np.ndarray | None 
     return (np.sum(cos * vis, 1) / np.maximum(np.sum(cos, 1), 1e-12)).astype(np.float32)
 
 
+SEALED_ESCAPE = 0.08  # a point whose rays escape in fewer than this fraction of its hemisphere is inside the object
+
+
+def sealed(bits: np.ndarray, max_fraction: float = 0.5) -> np.ndarray:
+    """[N] bool: points from which (almost) no direction of the upper hemisphere escapes the object, bits
+    [N, D / 8] as from visibility_bits. "Almost": a ray can slip diagonally between the cells of a one-voxel
+    surface shell, so an enclosed point still shows a few escaping directions. Such points sit inside the surface
+    (internal shells, self-intersections such as Suzanne's eyes): no light reaches them and no outside camera sees
+    them, and kept as splats they can show through the real surface as dark specks. When more than max_fraction
+    of the points are sealed the mesh itself is suspect (normals pointing inwards) and nothing is flagged."""
+    bits = np.asarray(bits)
+    escapes = np.unpackbits(bits, axis=1).sum(1)  # [N] escaping directions (the lower hemisphere is never set)
+    s = escapes < SEALED_ESCAPE * 0.5 * bits.shape[1] * 8
+    return s if s.mean() <= max_fraction else np.zeros(len(s), bool)
+
+
 def surface_visibility(vertices, faces, vnormals, points, normals) -> tuple[np.ndarray, np.ndarray]:
     """Asset-space mesh and surface points [N, 3] with normals -> (ambient occlusion [N], visibility bits
     [N, VIS_DIRECTIONS / 8] uint8), by ray casting VIS_GRID^3 surface voxels."""

@@ -171,3 +171,24 @@ def test_gaussians_without_visibility_bits_still_load():
     back = SurfaceGaussians.from_arrays(arrays)
     assert back.vis_bits is None and back.subset(np.array([0, 2])).vis_bits is None
     assert back.features().shape == (n, 12)
+
+
+def test_points_on_a_shell_inside_another_are_sealed_and_left_out_of_the_asset():
+    """A small sphere inside a big one (like Suzanne's eye shells inside the head): no direction escapes from
+    the inner shell, so its points are flagged, and asset_from_mesh drops them; the outer shell stays whole."""
+    from relight.visibility import sealed
+
+    vo, fo = uv_sphere(1.0)
+    vi, fi = uv_sphere(0.5)
+    v, f = np.concatenate([vo, vi]), np.concatenate([fo, fi + len(vo)])
+    n = vertex_normals(v, f)
+    r = np.linalg.norm(v, axis=1)
+    occ = surface_occupancy(v / 2.2, f, n)  # the grid spans [-0.5, 0.5]^3: scale as normalise() would
+    bits = visibility_bits(occ, v / 2.2, n)
+    s = sealed(bits)
+    assert s[r < 0.75].all() and not s[r > 0.75].any()
+    # flipped normals everywhere: most points look sealed, which says the mesh is suspect, so none are flagged
+    assert not sealed(visibility_bits(occ, v / 2.2, -n)).any()
+    a = asset_from_mesh(v, f, n, (0.5, 0.5, 0.5), 0.5, 0.0, n_gaussians=6000)
+    radius = np.linalg.norm(a.gaussians.means - a.gaussians.means.mean(0), axis=1)
+    assert radius.min() > 0.8 * radius.max()  # no Gaussian of the inner shell is left
