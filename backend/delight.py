@@ -5,9 +5,11 @@ radiance is affine in albedo, I = c0 + c1 * albedo, so two renders of the asset 
 camera give the exact per-pixel inverse, shadows, AO and highlights included. Roughness is the global value whose
 locally constant albedo re-renders the photo best (a highlight or a reflection the material does not explain is
 left as a residual). Metal or not is decided by whether the photo's brightness follows the metal's reflection
-pattern or the dielectric's shading (metal_slope; needs the light, so only with `world`). The input light is the
-given HDRI when the hint is `world`; otherwise a non-negative mix of broad lobes fitted to the image's luminance (neutral
-colour, scale fixed by an albedo prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
+pattern or the dielectric's shading (metal_slope) when the light is given; with an unknown light, by the contrast
+the albedo of a dielectric would need (albedo_contrast: a metal shows the room, tens to one). The input light is the
+given HDRI when the hint is `world`; otherwise a non-negative mix of lobes fitted to the image's luminance (broad
+lobes through a dielectric, narrower ones through a metal's reflection; neutral colour, scale fixed by an albedo
+prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
 on the local estimate; the unseen side is completed from the reliable seen points, fading to their mean colour.
 """
 
@@ -34,6 +36,10 @@ METAL_SLOPE = 0.5  # metal when the photo follows the reflection pattern at leas
 METAL_TEST_MAX_ROUGHNESS = 0.45  # the metal hypothesis of the slope test is at most this rough (a sharp pattern)
 RIDGE = 0.1  # final inverse: pull towards the local albedo, relative to the median squared response
 METAL_MIN_ALBEDO = 0.3  # a metal's albedo is its normal-incidence reflectance: >= ~0.5 for common metals (gold's blue ~0.35)
+METAL_CONTRAST = 5.5  # unknown light: metal when a dielectric's albedo would span more than this (albedo_contrast)
+METAL_PRIOR_ROUGHNESS = 0.3  # unknown light, metal: roughness (not separable from the light's sharpness)
+METAL_LOBES = 24  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
+METAL_LOBE_SHARPNESS = 8.0
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
 LUM = np.array([0.2126, 0.7152, 0.0722])
 
@@ -93,13 +99,25 @@ def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int =
 def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
     """Unknown input light: the non-negative mix of broad lobes whose render of the asset (uniform white albedo,
     the product's own shadows and AO included) best matches the image's luminance (NNLS). Neutral in colour."""
+    return _fit_lobes(_with_materials(asset, 1.0, 0.6, 0.0), camera, image, valid, lobe_environments())
+
+
+def estimate_metal_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray,
+                         roughness: float) -> Environment:  # fmt: skip
+    """Unknown input light for a metal: a mix of narrower lobes fitted through the metal's reflection (white
+    albedo at `roughness`), so the reflected room is explained by the light, not baked into the albedo."""
+    lobes = lobe_environments(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
+    return _fit_lobes(_with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lobes)
+
+
+def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobes: list) -> Environment:
+    """NNLS of the image luminance ([H, W, 3], valid [H, W]) on the renders of `white` (an asset with uniform
+    white albedo) under each lobe ([h, w] equirect each), with a little ridge to keep the weights spread."""
     from scipy.optimize import nnls
 
-    white = _with_materials(asset, 1.0, 0.6, 0.0)
-    lobes = lobe_environments()
-    cols, ok = [], None
     from .render import render
 
+    cols, ok = [], None
     for lobe in lobes:
         r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)), supersample=1, specular_samples=0)
         a = r.alpha[..., 0]
@@ -107,11 +125,22 @@ def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) 
         cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
     A = np.stack([c[ok] for c in cols], 1)  # [P, n]
     b = image[ok] @ LUM
-    lam = 1e-3 * float(np.mean(A * A))  # a little ridge keeps the weights spread
+    lam = 1e-3 * float(np.mean(A * A))
     A_aug = np.concatenate([A, np.sqrt(lam * len(b)) * np.eye(A.shape[1])])
     wts, _ = nnls(A_aug, np.concatenate([b, np.zeros(A.shape[1])]))
     eq = sum(wj * lobe for wj, lobe in zip(wts, lobes))
     return Environment(np.repeat(np.asarray(eq, np.float32)[..., None], 3, -1))
+
+
+def albedo_contrast(image: np.ndarray, c0: np.ndarray, c1: np.ndarray, valid: np.ndarray) -> float:
+    """p95 / p5 of the luminance of the albedo a dielectric would need, (image - c0) / c1, over `valid` pixels
+    (arrays [H, W, 3] as in local_albedo, valid [H, W] bool; c0, c1 under the estimated lobe light). The light's
+    own pattern (a hard sun, shadows) is divided out; what is left is the texture's contrast for a dielectric
+    (2-5:1 over the evaluation objects under all 8 HDRIs), and the reflected room for a metal (6-175:1)."""
+    y = ((image - c0) @ LUM / np.maximum(c1 @ LUM, 1e-6))[valid]
+    if y.size < 16:
+        return 1.0
+    return float(np.percentile(y, 95) / max(float(np.percentile(y, 5)), 1e-4))
 
 
 def _with_materials(asset, albedo, roughness, metallic):
@@ -253,54 +282,67 @@ def delight(
         small_img = image[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k, 3).mean((1, 3))
         small_valid = valid[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k).all((1, 3))
         known = light_hint == "world" and world is not None
-        env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
-        # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
-        # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
-        metals = METALLIC_CANDIDATES if known else (0.0,)
-        hi = 1.0 if known else np.inf
         scores = {}
-        cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
+        env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
+        contrast = 0.0
+        if not known:
+            c0d, c1d, alpha_s, _ = affine_response(asset, small_cam, env, 0.6, 0.0, supersample=1, specular_samples=0)
+            contrast = albedo_contrast(small_img, c0d, c1d, small_valid & (alpha_s > 0.99))
+            scores["albedo_contrast"] = contrast
+        if not known and contrast > METAL_CONTRAST:
+            # unknown light and a radiance range only a reflection of the room gives: a metal. Its roughness and
+            # the light's sharpness trade off (a sharp room on a rough metal looks like a blurred room on a smooth
+            # one), so the roughness is a prior and the light is fitted through the metal's reflection
+            step("delight", 0.55, f"metal (dielectric albedo would span {contrast:.0f}:1): fitting the light it reflects")
+            metal, rough, hi = 1.0, METAL_PRIOR_ROUGHNESS, np.inf
+            env = estimate_metal_light(asset, small_cam, small_img, small_valid, rough)
+        else:
+            # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
+            # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
+            metals = METALLIC_CANDIDATES if known else (0.0,)
+            hi = 1.0 if known else np.inf
+            cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
 
-        responses = {}  # (roughness, metallic) -> (c0, c1, ok) at search resolution
+            responses = {}  # (roughness, metallic) -> (c0, c1, ok) at search resolution
 
-        def score(r, m):
-            c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
-            ok = small_valid & (alpha_s > 0.99)
-            responses[(r, m)] = (c0, c1, ok)
-            s = residual_score(small_img, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
-            scores[f"({r:.3f}, {m})"] = s
-            return s
+            def score(r, m):
+                c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
+                ok = small_valid & (alpha_s > 0.99)
+                responses[(r, m)] = (c0, c1, ok)
+                s = residual_score(small_img, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
+                scores[f"({r:.3f}, {m})"] = s
+                return s
 
-        grid = sorted(ROUGHNESS_CANDIDATES)
-        best = {}  # metallic -> (score, roughness)
-        for i, (r, m) in enumerate(cands):
-            step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
-            s = score(r, m)
-            if m not in best or s < best[m][0]:
-                best[m] = (s, r)
+            grid = sorted(ROUGHNESS_CANDIDATES)
+            best = {}  # metallic -> (score, roughness)
+            for i, (r, m) in enumerate(cands):
+                step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
+                s = score(r, m)
+                if m not in best or s < best[m][0]:
+                    best[m] = (s, r)
 
-        def refine(m, rs):
-            for r in rs:
-                s = score(float(np.clip(r, 0.03, 1.0)), m)
-                if s < best[m][0]:
-                    best[m] = (s, float(np.clip(r, 0.03, 1.0)))
+            def refine(m, rs):
+                for r in rs:
+                    s = score(float(np.clip(r, 0.03, 1.0)), m)
+                    if s < best[m][0]:
+                        best[m] = (s, float(np.clip(r, 0.03, 1.0)))
 
-        # refine between the grid neighbours: a metal's residual is sharp in roughness; a dielectric's is only
-        # informative when the light is known (with the lobe light its highlights are not where the photo's are)
-        for m in best:
-            if m == 1.0 or known:
-                j = grid.index(best[m][1])
-                refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
-        metal = 0.0 if 0.0 in best else 1.0
-        if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
-            r_test = best[1.0][1]
-            if r_test > METAL_TEST_MAX_ROUGHNESS:
-                r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
-            c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
-            slope = metal_slope(small_img, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
-            scores["metal_slope"] = slope
-            metal = 1.0 if slope > METAL_SLOPE else 0.0
-        rough = best[metal][1]
+            # refine between the grid neighbours: a metal's residual is sharp in roughness; a dielectric's is only
+            # informative when the light is known (with the lobe light its highlights are not where the photo's are)
+            for m in best:
+                if m == 1.0 or known:
+                    j = grid.index(best[m][1])
+                    refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
+            metal = 0.0 if 0.0 in best else 1.0
+            if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
+                r_test = best[1.0][1]
+                if r_test > METAL_TEST_MAX_ROUGHNESS:
+                    r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
+                c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
+                slope = metal_slope(small_img, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
+                scores["metal_slope"] = slope
+                metal = 1.0 if slope > METAL_SLOPE else 0.0
+            rough = best[metal][1]
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         lo = METAL_MIN_ALBEDO * metal
         albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo), lo, None)

@@ -229,3 +229,29 @@ def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness,
     assert mats.metallic[0] == metallic, mats.scores
     assert abs(mats.roughness[0] - roughness) <= 0.1, mats.scores
     np.testing.assert_allclose(np.median(mats.albedo[mats.seen], 0), colour, atol=0.08)
+
+
+@pytest.mark.parametrize("roughness, metallic", [(0.25, 1.0), (0.3, 0.0)])
+def test_delighting_with_an_unknown_light_tells_a_metal_by_the_albedo_contrast_it_would_need(roughness, metallic):
+    """The same textureless sphere, now with the light unknown: a dielectric's albedo would have to span the
+    reflected courtyard (tens to one) to explain a metal, so the metal is chosen, with the prior roughness and a
+    light fitted through its reflection; a glossy dielectric stays one. The albedo keeps the object's hue."""
+    from relight.cycles_scenes import shape_mesh
+    from relight.delight import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
+    from relight.geometry.base import vertex_normals
+    from relight.reference_assets import asset_from_mesh
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    colour = np.array([0.8, 0.5, 0.3])
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), colour, roughness, metallic, n_gaussians=20_000, camera=cam)
+    env = Environment.from_file(builtin_hdris()["courtyard"])
+    r = render(truth, cam, env)
+    image = r.hdr / np.maximum(r.alpha, 1e-6)
+    mats = delight(image, r.alpha[..., 0] > 0.5, truth, cam, "unknown")
+    assert mats.metallic[0] == metallic, mats.scores
+    assert (mats.scores["albedo_contrast"] > METAL_CONTRAST) == bool(metallic), mats.scores
+    if metallic:
+        assert mats.roughness[0] == pytest.approx(METAL_PRIOR_ROUGHNESS)
+    a = np.median(mats.albedo[mats.seen], 0)
+    assert a[0] > a[1] > a[2], a
