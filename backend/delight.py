@@ -38,8 +38,8 @@ RIDGE = 0.1  # final inverse: pull towards the local albedo, relative to the med
 METAL_MIN_ALBEDO = 0.3  # a metal's albedo is its normal-incidence reflectance: >= ~0.5 for common metals (gold's blue ~0.35)
 METAL_CONTRAST = 5.5  # unknown light: metal when a dielectric's albedo would span more than this (albedo_contrast)
 METAL_PRIOR_ROUGHNESS = 0.3  # unknown light, metal: roughness (not separable from the light's sharpness)
-METAL_LOBES = 24  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
-METAL_LOBE_SHARPNESS = 8.0
+METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
+METAL_LOBE_SHARPNESS = 32.0
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
 LUM = np.array([0.2126, 0.7152, 0.0722])
 
@@ -96,6 +96,16 @@ def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int =
     return [np.exp(sharpness * (d @ c - 1.0)).astype(np.float32) for c in centres]
 
 
+_LOBE_LIGHTS: dict = {}  # lobe set -> its Environments: their prefiltered levels are computed once per process
+
+
+def _lobe_lights(lobes: list) -> list[Environment]:
+    key = (len(lobes), lobes[0].shape, hash(lobes[-1].tobytes()))
+    if key not in _LOBE_LIGHTS:
+        _LOBE_LIGHTS[key] = [Environment(np.repeat(lobe[..., None], 3, -1)) for lobe in lobes]
+    return _LOBE_LIGHTS[key]
+
+
 def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
     """Unknown input light: the non-negative mix of broad lobes whose render of the asset (uniform white albedo,
     the product's own shadows and AO included) best matches the image's luminance (NNLS). Neutral in colour."""
@@ -118,8 +128,8 @@ def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobe
     from .render import render
 
     cols, ok = [], None
-    for lobe in lobes:
-        r = render(white, camera, Environment(np.repeat(lobe[..., None], 3, -1)), supersample=1, specular_samples=0)
+    for lobe_env in _lobe_lights(lobes):
+        r = render(white, camera, lobe_env, supersample=1, specular_samples=0)
         a = r.alpha[..., 0]
         ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
         cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
