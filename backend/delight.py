@@ -283,6 +283,7 @@ def delight(
     valid = binary_erosion(mask, iterations=1)
     reliable = seen.copy()
 
+    inflated = bool(asset.meta.get("provider") == "inflate") if asset.meta else False
     if not enabled:  # the baseline: the photo's colours taken as albedo, baked light and all
         albedo_px, rough, metal, light, scores = image, DEFAULT_ROUGHNESS, DEFAULT_METALLIC, np.zeros((9, 3)), {}
     else:
@@ -295,7 +296,10 @@ def delight(
         scores = {}
         env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
         contrast = 0.0
-        if not known:
+        # the contrast test trusts the geometry's shading: an inflated shape's normals are a guess, and their
+        # errors alone put tens-to-one into the implied albedo (the inflated torus read as metal), so only the
+        # scene's own mesh is tested
+        if not known and not inflated:
             c0d, c1d, alpha_s, _ = affine_response(asset, small_cam, env, 0.6, 0.0, supersample=1, specular_samples=0)
             contrast = albedo_contrast(small_img, c0d, c1d, small_valid & (alpha_s > 0.99))
             scores["albedo_contrast"] = contrast
@@ -371,7 +375,6 @@ def delight(
         _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
         albedo_px = albedo_px[iy, ix]
     albedo_seen = np.clip(sample_image(albedo_px, xy[reliable]), 0.0, 1.0)
-    inflated = bool(asset.meta.get("provider") == "inflate") if asset.meta else False
     albedo = complete_unseen(g.means, reliable, albedo_seen, asset.input_camera, spacing, mirror=inflated,
                              smooth_steps=3 if inflated else 10, fade=not inflated)
     N = len(g)
