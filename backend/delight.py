@@ -14,6 +14,7 @@ on the local estimate; the unseen side is completed from the reliable seen point
 """
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -96,39 +97,38 @@ def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int =
     return [np.exp(sharpness * (d @ c - 1.0)).astype(np.float32) for c in centres]
 
 
-_LOBE_LIGHTS: dict = {}  # lobe set -> its Environments: their prefiltered levels are computed once per process
-
-
-def _lobe_lights(lobes: list) -> list[Environment]:
-    key = (len(lobes), lobes[0].shape, hash(lobes[-1].tobytes()))
-    if key not in _LOBE_LIGHTS:
-        _LOBE_LIGHTS[key] = [Environment(np.repeat(lobe[..., None], 3, -1)) for lobe in lobes]
-    return _LOBE_LIGHTS[key]
+@lru_cache(maxsize=4)
+def _lobe_set(n: int, sharpness: float, h: int, w: int) -> tuple[list[np.ndarray], list[Environment]]:
+    """lobe_environments(n, sharpness, h, w) and their Environments, whose prefiltered levels are then computed
+    once per process."""
+    lobes = lobe_environments(n, sharpness, h, w)
+    return lobes, [Environment(np.repeat(lobe[..., None], 3, -1)) for lobe in lobes]
 
 
 def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
     """Unknown input light: the non-negative mix of broad lobes whose render of the asset (uniform white albedo,
     the product's own shadows and AO included) best matches the image's luminance (NNLS). Neutral in colour."""
-    return _fit_lobes(_with_materials(asset, 1.0, 0.6, 0.0), camera, image, valid, lobe_environments())
+    return _fit_lobes(_with_materials(asset, 1.0, 0.6, 0.0), camera, image, valid, _lobe_set(12, 3.0, 16, 32))
 
 
 def estimate_metal_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray,
                          roughness: float) -> Environment:  # fmt: skip
     """Unknown input light for a metal: a mix of narrower lobes fitted through the metal's reflection (white
     albedo at `roughness`), so the reflected room is explained by the light, not baked into the albedo."""
-    lobes = lobe_environments(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
-    return _fit_lobes(_with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lobes)
+    lobe_set = _lobe_set(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
+    return _fit_lobes(_with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lobe_set)
 
 
-def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobes: list) -> Environment:
+def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobe_set: tuple) -> Environment:
     """NNLS of the image luminance ([H, W, 3], valid [H, W]) on the renders of `white` (an asset with uniform
-    white albedo) under each lobe ([h, w] equirect each), with a little ridge to keep the weights spread."""
+    white albedo) under each lobe of lobe_set (from _lobe_set), with a little ridge to keep the weights spread."""
     from scipy.optimize import nnls
 
     from .render import render
 
+    lobes, lights = lobe_set
     cols, ok = [], None
-    for lobe_env in _lobe_lights(lobes):
+    for lobe_env in lights:
         r = render(white, camera, lobe_env, supersample=1, specular_samples=0)
         a = r.alpha[..., 0]
         ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
