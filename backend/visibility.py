@@ -119,9 +119,9 @@ def sealed(bits: np.ndarray, max_fraction: float = 0.5) -> np.ndarray:
     (internal shells, self-intersections such as Suzanne's eyes): no light reaches them and no outside camera sees
     them, and kept as splats they can show through the real surface as dark specks. When more than max_fraction
     of the points are sealed the mesh itself is suspect (normals pointing inwards) and nothing is flagged."""
-    bits = np.asarray(bits)
-    escapes = np.unpackbits(bits, axis=1).sum(1)  # [N] escaping directions (the lower hemisphere is never set)
-    s = escapes < SEALED_ESCAPE * 0.5 * bits.shape[1] * 8
+    m = np.asarray(bits).shape[1] * 8  # directions (a multiple of 8)
+    escapes = unpack_bits(bits, m).sum(1)  # [N] escaping directions (the lower hemisphere is never set)
+    s = escapes < SEALED_ESCAPE * 0.5 * m
     return s if s.mean() <= max_fraction else np.zeros(len(s), bool)
 
 
