@@ -209,12 +209,10 @@ def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
     np.testing.assert_array_equal(out[seen], vals)
 
 
-@pytest.mark.parametrize("roughness, metallic", [(0.25, 1.0), (0.3, 0.0)])
-def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness, metallic):
-    """A textureless sphere rendered by our own renderer under a known HDRI: delighting must tell a polished metal
-    from a glossy dielectric (the slope test), find the roughness on its grid, and return the albedo."""
+def _courtyard_sphere(roughness, metallic):
+    """A textureless sphere (base colour (0.8, 0.5, 0.3)) rendered by our own renderer under the courtyard HDRI
+    from a 64x64 camera -> (truth asset, camera, linear image [H, W, 3], mask [H, W], colour, environment)."""
     from relight.cycles_scenes import shape_mesh
-    from relight.delight import delight
     from relight.geometry.base import vertex_normals
     from relight.reference_assets import asset_from_mesh
 
@@ -224,8 +222,17 @@ def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness,
     truth = asset_from_mesh(v, f, vertex_normals(v, f), colour, roughness, metallic, n_gaussians=20_000, camera=cam)
     env = Environment.from_file(builtin_hdris()["courtyard"])
     r = render(truth, cam, env)
-    image = r.hdr / np.maximum(r.alpha, 1e-6)
-    mats = delight(image, r.alpha[..., 0] > 0.5, truth, cam, "world", env)
+    return truth, cam, r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5, colour, env
+
+
+@pytest.mark.parametrize("roughness, metallic", [(0.25, 1.0), (0.3, 0.0)])
+def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness, metallic):
+    """A textureless sphere rendered by our own renderer under a known HDRI: delighting must tell a polished metal
+    from a glossy dielectric (the slope test), find the roughness on its grid, and return the albedo."""
+    from relight.delight import delight
+
+    truth, cam, image, mask, colour, env = _courtyard_sphere(roughness, metallic)
+    mats = delight(image, mask, truth, cam, "world", env)
     assert mats.metallic[0] == metallic, mats.scores
     assert abs(mats.roughness[0] - roughness) <= 0.1, mats.scores
     np.testing.assert_allclose(np.median(mats.albedo[mats.seen], 0), colour, atol=0.08)
@@ -236,19 +243,10 @@ def test_delighting_with_an_unknown_light_tells_a_metal_by_the_albedo_contrast_i
     """The same textureless sphere, now with the light unknown: a dielectric's albedo would have to span the
     reflected courtyard (tens to one) to explain a metal, so the metal is chosen, with the prior roughness and a
     light fitted through its reflection; a glossy dielectric stays one. The albedo keeps the object's hue."""
-    from relight.cycles_scenes import shape_mesh
     from relight.delight import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
-    from relight.geometry.base import vertex_normals
-    from relight.reference_assets import asset_from_mesh
 
-    v, f, _ = shape_mesh("sphere")
-    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
-    colour = np.array([0.8, 0.5, 0.3])
-    truth = asset_from_mesh(v, f, vertex_normals(v, f), colour, roughness, metallic, n_gaussians=20_000, camera=cam)
-    env = Environment.from_file(builtin_hdris()["courtyard"])
-    r = render(truth, cam, env)
-    image = r.hdr / np.maximum(r.alpha, 1e-6)
-    mats = delight(image, r.alpha[..., 0] > 0.5, truth, cam, "unknown")
+    truth, cam, image, mask, _, _ = _courtyard_sphere(roughness, metallic)
+    mats = delight(image, mask, truth, cam, "unknown")
     assert mats.metallic[0] == metallic, mats.scores
     assert (mats.scores["albedo_contrast"] > METAL_CONTRAST) == bool(metallic), mats.scores
     if metallic:
