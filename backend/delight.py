@@ -22,8 +22,9 @@ from scipy.ndimage import binary_erosion, distance_transform_edt, gaussian_filte
 from scipy.spatial import cKDTree
 
 from .camera import Camera
-from .envmap import Environment, equirect_pixel_dirs
+from .envmap import Environment, lobe_environments
 from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from .visibility import sphere_directions
 
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
@@ -85,24 +86,12 @@ def sample_image(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
     return np.stack([map_coordinates(img[..., c], coords, order=1, mode="nearest") for c in range(img.shape[-1])], 1)
 
 
-def lobe_environments(n: int = 12, sharpness: float = 3.0, h: int = 16, w: int = 32) -> list[np.ndarray]:
-    """n broad spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere:
-    [h, w] equirect each, a non-negative basis for the unknown input light."""
-    k = np.arange(n) + 0.5
-    z = 1 - 2 * k / n
-    phi = k * np.pi * (3 - np.sqrt(5))
-    r = np.sqrt(1 - z * z)
-    centres = np.stack([r * np.cos(phi), r * np.sin(phi), z], 1)  # [n, 3]
-    d = equirect_pixel_dirs(h, w)  # [h, w, 3]
-    return [np.exp(sharpness * (d @ c - 1.0)).astype(np.float32) for c in centres]
-
-
 @lru_cache(maxsize=4)
 def _lobe_set(n: int, sharpness: float, h: int, w: int) -> tuple[list[np.ndarray], list[Environment]]:
-    """lobe_environments(n, sharpness, h, w) and their Environments, whose prefiltered levels are then computed
-    once per process."""
-    lobes = lobe_environments(n, sharpness, h, w)
-    return lobes, [Environment(np.repeat(lobe[..., None], 3, -1)) for lobe in lobes]
+    """n spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere, a
+    non-negative basis for the unknown input light: ([h, w] equirect each, their prefiltered Environments)."""
+    lights = lobe_environments(sphere_directions(n), sharpness, h, w)
+    return [env.equirect[..., 0] for env in lights], lights
 
 
 def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
