@@ -251,6 +251,59 @@ def metal_slope(obs, diel: tuple, metal: tuple, ok) -> float:
     return float(np.dot(x, y) / max(np.dot(x, x), 1e-12))
 
 
+def search_material(image, valid, asset, camera: Camera, env: Environment, known: bool, scores: dict,
+                    step) -> tuple[float, float]:  # fmt: skip
+    """(roughness, metallic) whose locally constant albedo re-renders image [H, W, 3] (valid [H, W], camera: the
+    reduced search camera) best under env; with the light known, metal or not by metal_slope. Each candidate's
+    residual, and the slope, go into scores."""
+    # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
+    # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
+    metals = METALLIC_CANDIDATES if known else (0.0,)
+    hi = 1.0 if known else np.inf
+    cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
+
+    responses = {}  # (roughness, metallic) -> (c0, c1, ok) at search resolution
+
+    def score(r, m):
+        c0, c1, alpha_s, _ = affine_response(asset, camera, env, r, m, supersample=1, specular_samples=32)
+        ok = valid & (alpha_s > 0.99)
+        responses[(r, m)] = (c0, c1, ok)
+        s = residual_score(image, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
+        scores[f"({r:.3f}, {m})"] = s
+        return s
+
+    grid = sorted(ROUGHNESS_CANDIDATES)
+    best = {}  # metallic -> (score, roughness)
+    for i, (r, m) in enumerate(cands):
+        step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
+        s = score(r, m)
+        if m not in best or s < best[m][0]:
+            best[m] = (s, r)
+
+    def refine(m, rs):
+        for r in rs:
+            s = score(float(np.clip(r, 0.03, 1.0)), m)
+            if s < best[m][0]:
+                best[m] = (s, float(np.clip(r, 0.03, 1.0)))
+
+    # refine between the grid neighbours: a metal's residual is sharp in roughness; a dielectric's is only
+    # informative when the light is known (with the lobe light its highlights are not where the photo's are)
+    for m in best:
+        if m == 1.0 or known:
+            j = grid.index(best[m][1])
+            refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
+    metal = 0.0 if 0.0 in best else 1.0
+    if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
+        r_test = best[1.0][1]
+        if r_test > METAL_TEST_MAX_ROUGHNESS:
+            r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
+        c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
+        slope = metal_slope(image, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
+        scores["metal_slope"] = slope
+        metal = 1.0 if slope > METAL_SLOPE else 0.0
+    return best[metal][1], metal
+
+
 def delight(
     image: np.ndarray,  # [H, W, 3] linear radiance of the input photo
     mask: np.ndarray,  # [H, W] bool object mask
@@ -297,55 +350,10 @@ def delight(
             # the light's sharpness trade off (a sharp room on a rough metal looks like a blurred room on a smooth
             # one), so the roughness is a prior and the light is fitted through the metal's reflection
             step("delight", 0.55, f"metal (dielectric albedo would span {contrast:.0f}:1): fitting the light it reflects")
-            metal, rough, hi = 1.0, METAL_PRIOR_ROUGHNESS, np.inf
+            metal, rough = 1.0, METAL_PRIOR_ROUGHNESS
             env = estimate_metal_light(asset, small_cam, small_img, small_valid, rough)
         else:
-            # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
-            # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
-            metals = METALLIC_CANDIDATES if known else (0.0,)
-            hi = 1.0 if known else np.inf
-            cands = [(r, m) for m in metals for r in ROUGHNESS_CANDIDATES]
-
-            responses = {}  # (roughness, metallic) -> (c0, c1, ok) at search resolution
-
-            def score(r, m):
-                c0, c1, alpha_s, _ = affine_response(asset, small_cam, env, r, m, supersample=1, specular_samples=32)
-                ok = small_valid & (alpha_s > 0.99)
-                responses[(r, m)] = (c0, c1, ok)
-                s = residual_score(small_img, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
-                scores[f"({r:.3f}, {m})"] = s
-                return s
-
-            grid = sorted(ROUGHNESS_CANDIDATES)
-            best = {}  # metallic -> (score, roughness)
-            for i, (r, m) in enumerate(cands):
-                step("delight", 0.5 + 0.25 * i / len(cands), f"testing roughness {r}, metallic {m}")
-                s = score(r, m)
-                if m not in best or s < best[m][0]:
-                    best[m] = (s, r)
-
-            def refine(m, rs):
-                for r in rs:
-                    s = score(float(np.clip(r, 0.03, 1.0)), m)
-                    if s < best[m][0]:
-                        best[m] = (s, float(np.clip(r, 0.03, 1.0)))
-
-            # refine between the grid neighbours: a metal's residual is sharp in roughness; a dielectric's is only
-            # informative when the light is known (with the lobe light its highlights are not where the photo's are)
-            for m in best:
-                if m == 1.0 or known:
-                    j = grid.index(best[m][1])
-                    refine(m, [(best[m][1] + grid[i]) / 2 for i in (j - 1, j + 1) if 0 <= i < len(grid)])
-            metal = 0.0 if 0.0 in best else 1.0
-            if 0.0 in best and 1.0 in best:  # the residual cannot tell a glossy dielectric from a metal; the slope can
-                r_test = best[1.0][1]
-                if r_test > METAL_TEST_MAX_ROUGHNESS:
-                    r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
-                c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
-                slope = metal_slope(small_img, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
-                scores["metal_slope"] = slope
-                metal = 1.0 if slope > METAL_SLOPE else 0.0
-            rough = best[metal][1]
+            rough, metal = search_material(small_img, small_valid, asset, small_cam, env, known, scores, step)
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         lo = METAL_MIN_ALBEDO * metal
         albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo), lo, None)
