@@ -400,9 +400,7 @@ def lobe_environments(centres: np.ndarray, sharpness: float, h: int, w: int) -> 
                 level_dirs[lw] = equirect_pixel_dirs(lw // 2, lw)
             lv = np.interp(level_dirs[lw] @ c, np.sin(elev), prof).astype(np.float32)
             levels.append(np.ascontiguousarray(np.repeat(lv[..., None], 3, -1)))
-        data = _Prefiltered(levels[0])
-        data._specular = levels
-        out.append(Environment(None, _data=data))
+        out.append(Environment(None, _data=_Prefiltered(levels[0], specular=levels)))
     return out
 
 
@@ -499,11 +497,11 @@ def _project_sh9(mips: list[np.ndarray], src_width: int = 256) -> np.ndarray:
 class _Prefiltered:
     """Rotation- and strength-independent data derived from one HDRI, computed lazily once."""
 
-    def __init__(self, equirect: np.ndarray, key: str = ""):
+    def __init__(self, equirect: np.ndarray, key: str = "", specular: list[np.ndarray] | None = None):
         self.source = equirect  # [H, W, 3] float32
         self.key = key  # content hash of the source (names the on-disk cache of the specular levels)
         self._lock = threading.Lock()
-        self._specular: list[np.ndarray] | None = None
+        self._specular = specular  # the prefiltered levels, source first, when the caller already has them
         self._irradiance: np.ndarray | None = None
         self._sh9: np.ndarray | None = None
         self._mips: list[np.ndarray] | None = None
