@@ -22,3 +22,19 @@ def test_quick_relight_eval_writes_report_and_delighting_beats_baseline(tmp_path
     assert (out / "contact_sphere.png").stat().st_size > 1000
     assert "| scene | world |" in (out / "report.md").read_text()
     assert row["light_a"] != row["light_b"]
+
+
+def test_held_out_cases_use_other_input_lights_on_every_object():
+    """`--held-out` runs every object under input lights the main pairs never use, each against another target."""
+    from relight.cli import build_parser
+    from relight.eval_relight import HELD_OUT_PAIRS, LIGHT_PAIRS, OBJECTS, RelightConfig, eval_cases
+
+    main_cases, held = eval_cases(RelightConfig()), eval_cases(RelightConfig(held_out=True))
+    assert len(main_cases) == len(OBJECTS) * len(LIGHT_PAIRS) and len(held) == len(OBJECTS) * len(HELD_OUT_PAIRS)
+    assert {o for o, _ in held} == set(OBJECTS)
+    main_inputs = {a for a, _ in LIGHT_PAIRS}
+    for _, (a, b) in held:
+        assert a != b and a not in main_inputs
+    assert eval_cases(RelightConfig(quick=True, held_out=True)) == eval_cases(RelightConfig(quick=True))
+    assert build_parser().parse_args(["eval", "relight", "--held-out", "--out", "x"]).held_out
+    assert not build_parser().parse_args(["eval", "relight", "--out", "x"]).held_out
