@@ -87,11 +87,10 @@ def sample_image(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=4)
-def _lobe_set(n: int, sharpness: float, h: int, w: int) -> tuple[list[np.ndarray], list[Environment]]:
+def _lobe_set(n: int, sharpness: float, h: int, w: int) -> tuple[Environment, ...]:
     """n spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere, a
-    non-negative basis for the unknown input light: ([h, w] equirect each, their prefiltered Environments)."""
-    lights = lobe_environments(sphere_directions(n), sharpness, h, w)
-    return [env.equirect[..., 0] for env in lights], lights
+    non-negative basis for the unknown input light: [h, w] equirect Environments, prefiltered."""
+    return tuple(lobe_environments(sphere_directions(n), sharpness, h, w))
 
 
 def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
@@ -104,18 +103,18 @@ def estimate_metal_light(asset, camera: Camera, image: np.ndarray, valid: np.nda
                          roughness: float) -> Environment:  # fmt: skip
     """Unknown input light for a metal: a mix of narrower lobes fitted through the metal's reflection (white
     albedo at `roughness`), so the reflected room is explained by the light, not baked into the albedo."""
-    lobe_set = _lobe_set(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
-    return _fit_lobes(_with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lobe_set)
+    lights = _lobe_set(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
+    return _fit_lobes(_with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lights)
 
 
-def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobe_set: tuple) -> Environment:
+def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lights: tuple) -> Environment:
     """NNLS of the image luminance ([H, W, 3], valid [H, W]) on the renders of `white` (an asset with uniform
-    white albedo) under each lobe of lobe_set (from _lobe_set), with a little ridge to keep the weights spread."""
+    white albedo) under each neutral lobe light of `lights` (from _lobe_set), with a little ridge to keep the
+    weights spread."""
     from scipy.optimize import nnls
 
     from .render import render
 
-    lobes, lights = lobe_set
     cols, ok = [], None
     for lobe_env in lights:
         r = render(white, camera, lobe_env, supersample=1, specular_samples=0)
@@ -127,7 +126,7 @@ def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lobe
     lam = 1e-3 * float(np.mean(A * A))
     A_aug = np.concatenate([A, np.sqrt(lam * len(b)) * np.eye(A.shape[1])])
     wts, _ = nnls(A_aug, np.concatenate([b, np.zeros(A.shape[1])]))
-    eq = sum(wj * lobe for wj, lobe in zip(wts, lobes))
+    eq = sum(wj * lobe_env.equirect[..., 0] for wj, lobe_env in zip(wts, lights))
     return Environment(np.repeat(np.asarray(eq, np.float32)[..., None], 3, -1))
 
 

@@ -389,6 +389,7 @@ def lobe_environments(centres: np.ndarray, sharpness: float, h: int, w: int) -> 
     meridian[0], meridian[-1] = (0.0, 0.0, -1.0), (0.0, 0.0, 1.0)
     profiles = [_prefilter_ggx_dirs(mips, k / (SPECULAR_LEVELS - 1), meridian, PREFILTER_SAMPLES, packed)[:, 0]
                 for k in range(1, SPECULAR_LEVELS)]  # fmt: skip
+    along = np.sin(elev)  # [8h + 1] d . z of the meridian's points, rising
     level_dirs = {}
     out = []
     for c in np.asarray(centres, np.float64):
@@ -398,7 +399,7 @@ def lobe_environments(centres: np.ndarray, sharpness: float, h: int, w: int) -> 
             lw = _level_width(k, w)
             if lw not in level_dirs:
                 level_dirs[lw] = equirect_pixel_dirs(lw // 2, lw)
-            lv = np.interp(level_dirs[lw] @ c, np.sin(elev), prof).astype(np.float32)
+            lv = np.interp(level_dirs[lw] @ c, along, prof).astype(np.float32)
             levels.append(np.ascontiguousarray(np.repeat(lv[..., None], 3, -1)))
         out.append(Environment(None, _data=_Prefiltered(levels[0], specular=levels)))
     return out
