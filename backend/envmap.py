@@ -566,12 +566,7 @@ class _Prefiltered:
         levels = self.specular()
         with self._lock:
             if self._packed is None:
-                table = np.zeros((len(levels), 3), dtype=np.int64)
-                off = 0
-                for k, lv in enumerate(levels):
-                    table[k] = (off, lv.shape[0], lv.shape[1])
-                    off += lv.shape[0] * lv.shape[1]
-                self._packed = (np.concatenate([lv.reshape(-1, 3) for lv in levels]), table)
+                self._packed = _pack_levels(levels)
             return self._packed
 
     def lights(self, cell_width: int) -> tuple:
