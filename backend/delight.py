@@ -17,13 +17,12 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
-import torch
 from scipy.ndimage import binary_erosion, distance_transform_edt, gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
 from .camera import Camera
 from .envmap import Environment, lobe_environments
-from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from .occlusion import facing, on_surface
 from .visibility import sphere_directions
 
 DEFAULT_ROUGHNESS = 0.5
@@ -58,26 +57,11 @@ class Materials:
 
 def visible_points(camera: Camera, vertices, faces, points, normals, mask) -> tuple[np.ndarray, np.ndarray]:
     """Which points the input camera sees -> (seen [N] bool, pixel coords [N, 2] (x, y) continuous)."""
-    H, W = camera.height, camera.width
-    pos = to_clip(vertices, clip_from_camera(camera))
-    rast, _ = rasterize(pos, faces, (H, W))
-    zc = (np.c_[vertices, np.ones(len(vertices))] @ camera.viewmat.T)[:, 2:3]  # [V, 1] camera depth
-    with torch.no_grad():
-        zbuf = interpolate(torch.as_tensor(zc, dtype=torch.float32), rast, faces)[0][0, ..., 0].numpy()
-    cov = rast[0, ..., 3].numpy() > 0
-    pc = np.c_[points, np.ones(len(points))] @ camera.viewmat.T  # [N, 4] camera space
-    z = pc[:, 2]
-    x = camera.K[0, 0] * pc[:, 0] / np.maximum(z, 1e-9) + camera.K[0, 2]
-    y = camera.K[1, 1] * pc[:, 1] / np.maximum(z, 1e-9) + camera.K[1, 2]
-    ix, iy = np.floor(x).astype(int), np.floor(y).astype(int)
-    inb = (z > 0) & (ix >= 0) & (iy >= 0) & (ix < W) & (iy < H)
-    seen = np.zeros(len(points), bool)
-    i = np.nonzero(inb)[0]
-    zb = zbuf[iy[i], ix[i]]
-    extent = float(np.ptp(vertices, axis=0).max())
-    facing = (normals[i] @ -camera.viewmat[2, :3]) > 0.05  # normal towards the camera (camera looks down +z)
-    seen[i] = cov[iy[i], ix[i]] & mask[iy[i], ix[i]] & (np.abs(z[i] - zb) < 0.01 * extent) & facing
-    return seen, np.stack([x, y], 1)
+    front, _, xy = on_surface(camera, vertices, faces, points)
+    ix = np.clip(np.floor(xy[:, 0]).astype(np.int64), 0, camera.width - 1)
+    iy = np.clip(np.floor(xy[:, 1]).astype(np.int64), 0, camera.height - 1)
+    seen = front & mask[iy, ix] & (facing(camera, normals) > 0.05)  # normal towards the camera
+    return seen, xy
 
 
 def sample_image(img: np.ndarray, xy: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from .colour import agx, agx_rgba8, to_uint8
 from .envmap import Environment
 from .gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from .geometry.base import camera_to_asset
+from .occlusion import facing, on_surface
 from .splat_raster import rasterize
 from .transfer import TRANSFER_RANK
 
@@ -212,6 +213,16 @@ def ground_gbuffer(asset: RelightableAsset, camera: Camera, env: Environment, gr
     return feats.reshape(H, W, -1), alpha.reshape(H, W, 1)
 
 
+def hidden_gaussians(asset: RelightableAsset, view: Camera) -> np.ndarray:
+    """[N] bool: Gaussians the asset's mesh hides from `view` (asset space) and that face away from it. Their splats
+    are left out: surface splats are random samples, and where the front's coverage thins a back surface would
+    show through (dark specks on a metal, whose back reflects a different part of the room). Facing away: a point
+    on an open surface seen from behind is covered only by itself."""
+    g = asset.gaussians
+    _, hidden, _ = on_surface(view, asset.vertices, asset.faces, g.means)
+    return hidden & (facing(view, g.normals, g.means) < 0)
+
+
 def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
     """[H*ss, W*ss, C] -> [H, W, C] mean over ss x ss blocks."""
     H, W, C = x.shape[0] // ss, x.shape[1] // ss, x.shape[2]
@@ -298,7 +309,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
-    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, g.opacities, feats, view.viewmat[None].astype(np.float32),
+    opacities = np.where(hidden_gaussians(asset, camera_to_asset(final, asset.model_matrix)), 0.0, g.opacities)
+    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities.astype(np.float32), feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
                                   eps2d=EPS2D)  # fmt: skip
     timings["rasterize"] = time.perf_counter() - t

@@ -192,3 +192,35 @@ def test_points_on_a_shell_inside_another_are_sealed_and_left_out_of_the_asset()
     a = asset_from_mesh(v, f, n, (0.5, 0.5, 0.5), 0.5, 0.0, n_gaussians=6000)
     radius = np.linalg.norm(a.gaussians.means - a.gaussians.means.mean(0), axis=1)
     assert radius.min() > 0.8 * radius.max()  # no Gaussian of the inner shell is left
+
+
+def test_render_leaves_out_gaussians_behind_the_front_surface_but_not_a_sheet_seen_from_behind(sphere_asset):
+    """A closed sphere: the Gaussians on its far side are hidden from the camera and facing away, so they are not
+    splatted (they would show through where the front's random samples thin out); those facing the camera are
+    all kept. An open sheet seen from behind: nothing is in front of it, so nothing is left out and it renders."""
+    from relight.geometry.base import camera_to_asset
+    from relight.render import hidden_gaussians
+
+    cam = Camera.look_at((0.0, -4.0, 0.6), (0.0, 0.0, 0.5), 40.0, 96, 96)
+    view = camera_to_asset(cam, sphere_asset.model_matrix)
+    g = sphere_asset.gaussians
+    to_cam = view.position[None] - g.means
+    cos = (g.normals * to_cam).sum(1) / np.linalg.norm(to_cam, axis=1)
+    hidden = hidden_gaussians(sphere_asset, view)
+    assert not hidden[cos > 0].any()
+    assert hidden[cos < -0.3].all()  # nearer the limb the test is conservative: its 3 x 3 pixels reach the front
+    assert 0.45 < hidden.mean() < 0.56
+
+    s = np.linspace(-0.5, 0.5, 9)
+    xx, yy = np.meshgrid(s, s)
+    v = np.stack([xx.ravel(), yy.ravel(), np.zeros(xx.size)], 1).astype(np.float32)
+    q = lambda i, j: i * 9 + j  # noqa: E731
+    f = np.array([t for i in range(8) for j in range(8)
+                  for t in ((q(i, j), q(i, j + 1), q(i + 1, j + 1)), (q(i, j), q(i + 1, j + 1), q(i + 1, j)))], np.int32)
+    sheet = asset_from_mesh(v, f, np.tile([0.0, 0.0, 1.0], (len(v), 1)), (0.6, 0.6, 0.6), 0.5, 0.0, n_gaussians=4000)
+    below = Camera.look_at((0.3, -0.2, -3.0), (0.0, 0.0, 0.0), 40.0, 64, 64)  # sees the sheet's back
+    assert not hidden_gaussians(sheet, camera_to_asset(below, sheet.model_matrix)).any()
+    above = Camera.look_at((0.3, -0.2, 3.0), (0.0, 0.0, 0.0), 40.0, 64, 64)  # its mirror image: sees the front
+    cover = [(render(sheet, c, Environment.constant([1.0, 1.0, 1.0]), supersample=1, specular_samples=0).alpha > 0.99).mean()
+             for c in (below, above)]  # fmt: skip
+    assert cover[0] > 0.1 and abs(cover[0] - cover[1]) < 0.01, cover
