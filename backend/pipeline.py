@@ -24,7 +24,7 @@ from .surface import sample_surface
 from .visibility import VIS_DIRECTIONS, sealed, surface_visibility
 from .voxel import assign, voxelize
 
-PIPELINE_VERSION = "v0.1"  # part of every asset id: a pipeline change makes new assets, never stale ones
+PIPELINE_VERSION = "v0.2"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 PROVIDERS = ("inflate", "scene")
 
