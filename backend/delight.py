@@ -28,6 +28,7 @@ from .visibility import sphere_directions
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
 ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting the 95th-percentile albedo here
+# (for a metal, unless that takes its 5th percentile below METAL_MIN_ALBEDO: then the 5th percentile goes there)
 ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.65, 0.85)
 METALLIC_CANDIDATES = (0.0, 1.0)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
@@ -342,7 +343,10 @@ def delight(
         albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo), lo, None)
         light = env.sh9
         if not known:
-            scale = ALBEDO_P95 / max(float(np.percentile(albedo_px[valid] @ LUM, 95)), 1e-6)
+            y = albedo_px[valid] @ LUM  # [P] albedo luminance before the scale prior
+            scale = ALBEDO_P95 / max(float(np.percentile(y, 95)), 1e-6)
+            if metal:  # the prior may not take a metal below its reflectance floor (the inverse's bound above)
+                scale = max(scale, METAL_MIN_ALBEDO / max(float(np.percentile(y, 5)), 1e-6))
             albedo_px = albedo_px * scale
             light = light / scale
         # grazing points: the inverse there rests on Fresnel and silhouette pixels; let reliable neighbours decide
