@@ -350,10 +350,9 @@ def delight(
             albedo_px = albedo_px * scale
             light = light / scale
         # grazing points: the inverse there rests on Fresnel and silhouette pixels; let reliable neighbours decide
-        to_cam = asset.input_camera.position[None] - g.means  # [N, 3] asset space
-        facing = np.einsum("ij,ij->i", g.normals, to_cam / np.linalg.norm(to_cam, axis=1, keepdims=True))  # [N]
-        if (seen & (facing > FACING_MIN)).sum() >= 16:
-            reliable = seen & (facing > FACING_MIN)
+        towards = facing(asset.input_camera, g.normals, g.means) > FACING_MIN  # [N] asset space
+        if (seen & towards).sum() >= 16:
+            reliable = seen & towards
     # fill pixels outside the valid area from their nearest valid pixel, then read each seen Gaussian's albedo
     if (~valid).any() and valid.any():
         _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
