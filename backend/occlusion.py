@@ -26,10 +26,12 @@ def depth_map(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[
 
 def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """[N, 3] points -> (pixel coords [N, 2] (x, y) continuous, pixel centres at +0.5; camera depth [N])."""
-    pc = np.c_[points, np.ones(len(points))] @ camera.viewmat.T  # [N, 4] camera space
+    V = camera.viewmat.astype(np.result_type(points.dtype, np.float32))
+    pc = points @ V[:3, :3].T + V[:3, 3]  # [N, 3] camera space
     z = pc[:, 2]
-    x = camera.K[0, 0] * pc[:, 0] / np.maximum(z, 1e-9) + camera.K[0, 2]
-    y = camera.K[1, 1] * pc[:, 1] / np.maximum(z, 1e-9) + camera.K[1, 2]
+    iz = 1.0 / np.maximum(z, 1e-9)
+    x = camera.K[0, 0] * pc[:, 0] * iz + camera.K[0, 2]
+    y = camera.K[1, 1] * pc[:, 1] * iz + camera.K[1, 2]
     return np.stack([x, y], 1), z
 
 
@@ -58,5 +60,5 @@ def facing(camera: Camera, normals: np.ndarray, points: np.ndarray | None = None
     `points` [N, 3] to the camera's centre, or along the camera's axis when no points are given."""
     if points is None:
         return normals @ -camera.viewmat[2, :3]  # the camera looks down its +z
-    d = camera.position[None] - points
-    return (normals * d).sum(1) / np.maximum(np.linalg.norm(d, axis=1), 1e-12)
+    d = (camera.position[None] - points).astype(normals.dtype)  # [N, 3]
+    return np.einsum("ij,ij->i", normals, d) / np.maximum(np.sqrt(np.einsum("ij,ij->i", d, d)), 1e-12)

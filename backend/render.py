@@ -29,6 +29,7 @@ QUALITY_PRESETS = {
     "preview": {"supersample": 1, "specular_samples": 0, "shadow_rank": TRANSFER_RANK},
     "final": {"supersample": SUPERSAMPLE, "specular_samples": SPECULAR_SAMPLES, "shadow_rank": 0},
 }
+HIDDEN_DEPTH_SIDE = 256  # px: the z-buffer that finds hidden Gaussians is at most this size (its cost is per frame)
 EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
 
 
@@ -219,8 +220,13 @@ def hidden_gaussians(asset: RelightableAsset, view: Camera) -> np.ndarray:
     show through (dark specks on a metal, whose back reflects a different part of the room). Facing away: a point
     on an open surface seen from behind is covered only by itself."""
     g = asset.gaussians
-    _, hidden, _ = on_surface(view, asset.vertices, asset.faces, g.means)
-    return hidden & (facing(view, g.normals, g.means) < 0)
+    k = min(1.0, HIDDEN_DEPTH_SIDE / max(view.width, view.height))
+    if k < 1.0:  # the test is conservative (3 x 3 pixels), so a coarser z-buffer only keeps a few more near edges
+        view = view.resized(max(1, round(view.width * k)), max(1, round(view.height * k)))
+    away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
+    hidden = np.zeros(len(g), bool)
+    hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away])[1]
+    return hidden
 
 
 def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
