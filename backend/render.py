@@ -293,8 +293,9 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
            progress=_noop, backend: str = "auto", *, ground: GroundPlane | None = None,
            shadows: bool = True, supersample: int = SUPERSAMPLE,
            specular_samples: int = SPECULAR_SAMPLES, shadow_rank: int = 0) -> RenderResult:  # fmt: skip
-    """Relight the asset under `env` from a world-space camera: G-buffers, shadows from precomputed visibility,
-    split-sum shading, optional ground plane with the cast shadow, AgX.
+    """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
+    hidden_gaussians), shadows from precomputed visibility, split-sum shading, optional ground plane with the cast
+    shadow, AgX.
 
     shadows=False shades with the light-independent ambient occlusion instead (the pre-visibility behaviour).
     supersample: samples per pixel edge; the shaded image is box-filtered down (antialiased silhouettes: dense
