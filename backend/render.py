@@ -260,6 +260,31 @@ def _cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPla
     return value
 
 
+_HIDDEN_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_HIDDEN_LOCK = threading.Lock()
+
+
+def _unhidden_opacities(asset: RelightableAsset, view: Camera) -> np.ndarray:
+    """[N] float32 opacities with the Gaussians hidden from `view` (hidden_gaussians) at 0, remembered for the last
+    few (geometry arrays, view) pairs: delight renders one asset's geometry (with trial materials) from one camera
+    under many lights, and a world rotation drag re-renders from an unchanged camera. Entries hold the arrays they
+    are keyed on, so an id in a key is never reused while cached."""
+    g = asset.gaussians
+    arrays = (g.means, g.normals, g.opacities, asset.vertices, asset.faces)
+    key = (asset.asset_id, *map(id, arrays), view.viewmat.tobytes(), view.K.tobytes(), view.width, view.height)
+    with _HIDDEN_LOCK:
+        hit = _HIDDEN_CACHE.get(key)
+        if hit is not None:
+            _HIDDEN_CACHE.move_to_end(key)
+            return hit[1]
+    value = np.where(hidden_gaussians(asset, view), 0.0, g.opacities).astype(np.float32)
+    with _HIDDEN_LOCK:
+        _HIDDEN_CACHE[key] = (arrays, value)
+        while len(_HIDDEN_CACHE) > 4:
+            _HIDDEN_CACHE.popitem(last=False)
+    return value
+
+
 _FEATURES_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _FEATURES_LOCK = threading.Lock()
 
@@ -316,8 +341,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, background
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
-    opacities = np.where(hidden_gaussians(asset, camera_to_asset(final, asset.model_matrix)), 0.0, g.opacities)
-    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities.astype(np.float32), feats, view.viewmat[None].astype(np.float32),
+    opacities = _unhidden_opacities(asset, camera_to_asset(final, asset.model_matrix))
+    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
                                   eps2d=EPS2D)  # fmt: skip
     timings["rasterize"] = time.perf_counter() - t
