@@ -14,26 +14,24 @@ def _cmd_demo(args) -> int:
 
 
 def _store(args):
-    from .server import default_store_dir
-    from .store import AssetStore
+    from .service.store import AssetStore, default_store_dir
 
     return AssetStore(Path(args.store) if args.store else default_store_dir())
 
 
 def _cmd_generate(args) -> int:
+    from .core.input_image import InputImage
     from .demo import print_progress
-    from .imageio import read_linear_rgba
-    from .pipeline import GenerateInputs, generate
+    from .generate.pipeline import GenerateInputs, generate
 
-    lin = read_linear_rgba(args.image)
-    asset = generate(GenerateInputs(image=lin, name=Path(args.image).stem), print_progress)
+    asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem), print_progress)
     _store(args).put(asset)
     print(asset.asset_id)
     return 0
 
 
 def _environment(args):
-    from .envmap import Environment, builtin_hdris
+    from .core.envmap import Environment, builtin_hdris
 
     hdris = builtin_hdris()
     src = hdris.get(args.hdri, args.hdri)
@@ -45,15 +43,14 @@ def _environment(args):
 
 
 def _cmd_render(args) -> int:
-    from .geometry.base import camera_to_world
-    from .imageio import write_rgba
-    from .pipeline import render
+    from .core.frames import camera_to_world
+    from .core.imageio import write_rgba
+    from .render.frame import render
+    from .render.settings import PRESETS
 
     asset = _store(args).get(args.asset_id)
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(args.size, args.size)
-    from .render import QUALITY_PRESETS
-
-    res = render(asset, cam, _environment(args), background=args.background, **QUALITY_PRESETS[args.quality])
+    res = render(asset, cam, _environment(args), PRESETS[args.quality], background=args.background)
     write_rgba(args.out, res.rgba8)
     print(json.dumps({k: round(v, 4) for k, v in res.timings.items()}))
     return 0
@@ -61,7 +58,7 @@ def _cmd_render(args) -> int:
 
 def _cmd_bake(args) -> int:
     from .demo import print_progress
-    from .pipeline import bake_glb
+    from .export.bake import bake_glb
 
     asset = _store(args).get(args.asset_id)
     Path(args.out).write_bytes(bake_glb(asset, args.texture_size, print_progress))
@@ -70,9 +67,11 @@ def _cmd_bake(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .bench import add_bench_parser
-    from .eval_forward import add_eval_parser
-    from .server import add_serve_parser
+    from relight_protocol.vocabulary import RENDER_QUALITIES
+
+    from .evaluate.bench import add_bench_parser
+    from .evaluate.forward import add_eval_parser
+    from .service.server import add_serve_parser
 
     ap = argparse.ArgumentParser(prog="relight", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -84,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     add_serve_parser(sub)
-    add_bench_parser(sub)  # `relight bench` (backend/bench.py)
-    from .eval_relight import add_relight_eval
+    add_bench_parser(sub)  # `relight bench` (backend/evaluate/bench.py)
+    from .evaluate.relight import add_relight_eval
 
     add_relight_eval(add_eval_parser(sub))  # `relight eval forward` and `relight eval relight`
 
@@ -101,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strength", type=float, default=1.0)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--background", action="store_true", help="draw the environment behind the object")
-    p.add_argument("--quality", choices=("preview", "final"), default="final",
+    p.add_argument("--quality", choices=RENDER_QUALITIES, default="final",
                    help="final: supersampled with per-pixel specular sampling; preview: interactive speed")
     p.add_argument("--out", required=True)
     p.add_argument("--store", default=None)

@@ -6,11 +6,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .colour import linear_to_srgb
-from .envmap import Environment, builtin_hdris
-from .geometry.base import camera_to_world
-from .imageio import read_linear_rgba, write_rgba
-from .pipeline import GenerateInputs, bake_glb, generate, render, splats_ply
+from .core.colour import linear_to_srgb
+from .core.envmap import Environment, builtin_hdris
+from .core.frames import camera_to_world
+from .core.imageio import write_rgba
+from .core.input_image import InputImage
+from .export.bake import bake_glb
+from .export.ply import splats_ply
+from .generate.pipeline import GenerateInputs, generate
+from .render.frame import render
 
 SAMPLE = Path(__file__).resolve().parent / "data" / "sample.png"
 
@@ -37,8 +41,7 @@ def run_demo(out: Path, image: Path = SAMPLE, size: int = 512, texture_size: int
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    lin = read_linear_rgba(image)
-    asset = generate(GenerateInputs(image=lin, name=image.stem), print_progress)
+    asset = generate(GenerateInputs(image=InputImage.from_file(image), name=image.stem), print_progress)
     t_gen = time.perf_counter() - t0
 
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(size, size)

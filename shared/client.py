@@ -8,8 +8,8 @@ import zmq
 from .envelope import Message, deserialize, serialize
 from .errors import ProtocolError
 from .messages import PROGRESS, make_request
+from .vocabulary import DEFAULT_ENDPOINT
 
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
 
 
 class Client:

@@ -9,18 +9,14 @@ import numpy as np
 from . import limits
 from .envelope import Message
 from .errors import InvalidRequest, ProtocolError, UnknownMessageType
+from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, PROVIDERS,  # noqa: F401 (the protocol's words)
+                         RENDER_QUALITIES)
 
 ACTIONS = ("hello", "ping", "generate", "render", "bake", "cancel")
 JOB_ACTIONS = ("generate", "render", "bake")  # run as cancellable jobs with progress
 PROGRESS = "progress"
 ERROR_REPLY = "error_reply"  # reply to frames so broken that no request type is known
 
-PROVIDERS = ("auto", "inflate", "scene")  # request values; "auto" picks scene with a mesh, else inflate
-LIGHT_HINTS = ("unknown", "world")
-COLORSPACES = ("srgb", "linear")
-BAKE_FORMATS = ("glb",)
-RENDER_QUALITIES = ("preview", "final")  # preview: interactive speed; final: the evaluated reference quality
-DEFAULT_TEXTURE_SIZE = 1024
 
 _ID_RE = re.compile(r"^[0-9A-Za-z_.\-]+$")
 

@@ -27,3 +27,24 @@ REPO = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
+
+
+# ------------------------------------------------------------------------------------------ a prompt exit
+# bpy as a module can hang in its own exit handler (its GlobalState destructor waits on a delayed-close thread), which
+# turned a finished run into a CI time-out. Once pytest has reported everything, leave at once with its status.
+
+_EXIT_STATUS = {"code": None}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _EXIT_STATUS["code"] = int(exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    import sys
+
+    if "bpy" in sys.modules and _EXIT_STATUS["code"] is not None and not hasattr(config, "workerinput"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT_STATUS["code"])

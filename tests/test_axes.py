@@ -4,8 +4,8 @@ import math
 
 import numpy as np
 
-from relight import axes
-from relight.camera import Camera
+from relight.core import axes
+from relight.core.camera import Camera
 
 
 def test_gltf_round_trip_and_up_axis():

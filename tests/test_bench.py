@@ -7,13 +7,13 @@ import shutil
 import cv2
 import numpy as np
 
-from relight import render as render_mod
-from relight.asset import RelightableAsset
-from relight.camera import Camera
+from relight.render.settings import FINAL
+from relight.core.asset import RelightableAsset
+from relight.core.camera import Camera
 from relight.cli import main
-from relight.envmap import Environment
-from relight.gaussians import SurfaceGaussians, quats_from_normals
-from relight.store import AssetStore
+from relight.core.envmap import Environment
+from relight.core.gaussians import SurfaceGaussians, quats_from_normals
+from relight.service.store import AssetStore
 
 from server_fixture import start_server
 
@@ -27,7 +27,7 @@ def test_quick_bench_writes_sane_reports(tmp_path):
     assert [(c["size"], c["requested_gaussians"]) for c in cases] == [(256, 25_000), (512, 25_000)]
     for c in cases:
         assert abs(c["gaussians"] - 25_000) < 2_500 and c["pixels"] == c["size"] ** 2
-        for setting, ss, shadows in (("interactive", 1, True), ("final", render_mod.SUPERSAMPLE, True),
+        for setting, ss, shadows in (("interactive", 1, True), ("final", FINAL.supersample, True),
                                      ("interactive_ao", 1, False), ("interactive_new_light", 1, True)):  # fmt: skip
             f = c[setting]
             assert f["supersample"] == ss and f["shadows"] == shadows
@@ -81,7 +81,7 @@ def test_rotation_and_strength_changes_recompute_no_prefiltered_data():
 
 def sphere_asset(n: int = 4000, asset_id: str = "5ca1ab1e00000000000000aa") -> RelightableAsset:
     """A small real asset: surface Gaussians on a unit-diameter sphere (mesh, voxels, camera), no visibility bits."""
-    from relight.voxel import voxelize
+    from relight.generate.voxel import voxelize
 
     rng = np.random.default_rng(0)
     nrm = rng.normal(size=(n, 3))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from relight import brdf_lut as bl
+from relight.render import brdf_lut as bl
 
 
 def quadrature_ab(n_dot_v: float, roughness: float, n_theta: int = 3000, n_phi: int = 1500) -> tuple[float, float]:

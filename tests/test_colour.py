@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from relight import colour
+from relight.core import colour
 
 
 def test_srgb_curve_known_values_and_round_trip():

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from relight import envmap as em
-from relight.hdri_io import read_hdr_image, write_exr
+from relight.core import envmap as em
+from relight.core.hdri_io import read_hdr_image, write_exr
 
 
 def random_dirs(n: int, seed: int = 0) -> np.ndarray:

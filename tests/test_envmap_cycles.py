@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relight import envmap as em
-from relight.hdri_io import read_hdr_image
+from relight.core import envmap as em
+from relight.core.hdri_io import read_hdr_image
 
 bpy = pytest.importorskip("bpy")
 

@@ -27,7 +27,7 @@ def test_quick_relight_eval_writes_report_and_delighting_beats_baseline(tmp_path
 def test_held_out_cases_use_other_input_lights_on_every_object():
     """`--held-out` runs every object under input lights the main pairs never use, each against another target."""
     from relight.cli import build_parser
-    from relight.eval_relight import HELD_OUT_PAIRS, LIGHT_PAIRS, OBJECTS, RelightConfig, eval_cases
+    from relight.evaluate.relight import HELD_OUT_PAIRS, LIGHT_PAIRS, OBJECTS, RelightConfig, eval_cases
 
     main_cases, held = eval_cases(RelightConfig()), eval_cases(RelightConfig(held_out=True))
     assert len(main_cases) == len(OBJECTS) * len(LIGHT_PAIRS) and len(held) == len(OBJECTS) * len(HELD_OUT_PAIRS)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from relight.geometry.base import vertex_normals
-from relight.geometry.inflate import inflate
-from relight.mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
-from relight.segment import NoObjectError, segment
+from relight.core.surface import vertex_normals
+from relight.generate.geometry.inflate import inflate
+from relight.render.mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from relight.generate.segment import NoObjectError, segment
 
 
 def disc(h=200, w=240, r=60, cx=120, cy=100):
@@ -66,7 +66,7 @@ def test_inflate_disc_is_closed_round_and_matches_silhouette():
 
 def test_rasterizer_depth_and_gradients():
     # one quad facing the camera at depth 2: interpolated camera depth is 2 everywhere it covers
-    from relight.camera import Camera
+    from relight.core.camera import Camera
 
     cam = Camera.look_at((0, -2.0, 0), (0, 0, 0), 60.0, 48, 32)
     v = np.array([[-0.5, 0, -0.5], [0.5, 0, -0.5], [0.5, 0, 0.5], [-0.5, 0, 0.5]], np.float32)
@@ -97,7 +97,7 @@ def test_vertex_normals_point_outward_on_inflated_shape():
 def test_vertex_normals_are_the_ones_blender_shades_with(shape):
     """Blender (bpy) reads back its own smooth vertex normals for the same triangles: ours agree, so a mesh sent
     from a scene is shaded as Cycles shades it. (Area weighting differs by up to 6 degrees on the bevelled box.)"""
-    from relight.cycles_scenes import shape_mesh
+    from relight.evaluate.cycles_scenes import shape_mesh
 
     v, f, blender = shape_mesh(shape)
     cos = (vertex_normals(v, f) * blender).sum(1)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from relight import mesh_raster as mr
-from relight.camera import Camera
-from relight.gaussians import quats_from_normals
-from relight.splat_raster import rasterize as splat_rasterize
-from relight.surface import sample_surface
+from relight.render import mesh_raster as mr
+from relight.core.camera import Camera
+from relight.core.gaussians import quats_from_normals
+from relight.render.splat_raster import rasterize as splat_rasterize
+from relight.core.surface import sample_surface
 
 
 def icosphere(level: int) -> tuple[np.ndarray, np.ndarray]:

@@ -3,27 +3,36 @@
 import numpy as np
 import pytest
 
-from relight.camera import Camera
-from relight.envmap import Environment, builtin_hdris
-from relight.geometry.base import camera_to_world
-from relight.gltf import read_glb_json
-from relight.imageio import read_linear_rgba
-from relight.pipeline import GenerateInputs, bake_glb, generate, render, splats_ply
-from relight.ply import read_ply
-from relight.store import AssetStore, UnknownAsset
+from relight.core.camera import Camera
+from relight.core.envmap import Environment, builtin_hdris
+from relight.core.frames import camera_to_world
+from relight.export.gltf import read_glb_json
+from relight.core.input_image import InputImage
+from relight.export.bake import bake_glb
+from relight.export.ply import read_ply, splats_ply
+from relight.generate.pipeline import GenerateInputs, generate
+from relight.render.frame import render
+from relight.render.settings import RenderSettings
+from relight.service.store import AssetStore
+from relight_protocol.errors import UnknownAsset
 
 SAMPLE = __import__("relight.demo", fromlist=["SAMPLE"]).SAMPLE
 
 
 @pytest.fixture(scope="module")
-def sample_rgba():
-    return read_linear_rgba(SAMPLE)
+def sample_image():
+    return InputImage.from_file(SAMPLE)
 
 
 @pytest.fixture(scope="module")
-def asset(sample_rgba):
+def sample_rgba(sample_image):
+    return sample_image.linear
+
+
+@pytest.fixture(scope="module")
+def asset(sample_image):
     stages = []
-    a = generate(GenerateInputs(image=sample_rgba, name="sample", n_gaussians=40_000),
+    a = generate(GenerateInputs(image=sample_image, name="sample", n_gaussians=40_000),
                  lambda s, f, m="": stages.append((s, f)))
     fr = [f for _, f in stages]
     assert fr == sorted(fr) and fr[-1] == 1.0  # progress is monotone and finishes
@@ -46,9 +55,9 @@ def test_asset_contents(asset):
 def test_delit_albedo_keeps_colour_and_drops_shading(asset, sample_rgba):
     """The object is a warm orange (see tools/make_sample.py): the albedo stays warm. Shading is a smooth function
     of the normal, so how much of the brightness the normal explains (R^2 of an order-2 SH fit) must drop."""
-    from relight.delight import sample_image, visible_points
-    from relight.envmap import sh9_basis
-    from relight.segment import segment
+    from relight.generate.delight import sample_image, visible_points
+    from relight.core.envmap import sh9_basis
+    from relight.generate.segment import segment
 
     g = asset.gaussians
     assert np.median(g.albedo[:, 0]) > 1.5 * np.median(g.albedo[:, 2])
@@ -127,38 +136,38 @@ def test_ply_has_3dgs_and_pbr_fields(asset):
     np.testing.assert_allclose(np.linalg.norm(q, axis=1), 1.0, atol=1e-4)
 
 
-def test_bad_inputs_get_clear_errors(sample_rgba):
+def test_bad_inputs_get_clear_errors(sample_image):
     with pytest.raises(ValueError, match="no object"):
-        generate(GenerateInputs(image=np.zeros((64, 64, 4), np.float32)))
+        generate(GenerateInputs(image=InputImage.from_pixels(np.zeros((64, 64, 4), np.float32), "linear")))
     with pytest.raises(ValueError, match="light_hint"):
-        generate(GenerateInputs(image=sample_rgba, light_hint="sunny"))
+        generate(GenerateInputs(image=sample_image, light_hint="sunny"))
     with pytest.raises(ValueError, match="no world"):
-        generate(GenerateInputs(image=sample_rgba, light_hint="world"))
+        generate(GenerateInputs(image=sample_image, light_hint="world"))
     with pytest.raises(ValueError, match="needs a mesh"):
-        generate(GenerateInputs(image=sample_rgba, provider="scene"))
+        generate(GenerateInputs(image=sample_image, provider="scene"))
 
 
 def test_shadows_are_reused_while_the_light_stays_and_recomputed_when_it_turns(asset):
-    from relight import render as R
+    from relight.render import shadows as S
 
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(64, 64)
     env = Environment.from_file(builtin_hdris()["sunset"])
-    R._SHADOW_CACHE.clear()
-    first = render(asset, cam, env, supersample=1, specular_samples=0)
-    assert len(R._SHADOW_CACHE) == 1
-    orbit = render(asset, cam.resized(48, 48), env, supersample=1, specular_samples=0)  # camera moves, light stays
-    assert len(R._SHADOW_CACHE) == 1 and orbit.rgba8.shape == (48, 48, 4)
-    again = render(asset, cam, env, supersample=1, specular_samples=0)
+    S._SHADOWS.clear()
+    first = render(asset, cam, env, RenderSettings(supersample=1, specular_samples=0))
+    assert len(S._SHADOWS) == 1
+    orbit = render(asset, cam.resized(48, 48), env, RenderSettings(supersample=1, specular_samples=0))  # camera moves, light stays
+    assert len(S._SHADOWS) == 1 and orbit.rgba8.shape == (48, 48, 4)
+    again = render(asset, cam, env, RenderSettings(supersample=1, specular_samples=0))
     np.testing.assert_array_equal(first.rgba8, again.rgba8)
-    turned = render(asset, cam, env.with_transform(2.0, 1.0), supersample=1, specular_samples=0)
-    assert len(R._SHADOW_CACHE) == 2
+    turned = render(asset, cam, env.with_transform(2.0, 1.0), RenderSettings(supersample=1, specular_samples=0))
+    assert len(S._SHADOWS) == 2
     assert not np.array_equal(first.passes["shadow"], turned.passes["shadow"])
 
 
 def test_local_albedo_and_residual_score_tell_the_right_material():
     """Synthetic affine responses: the photo is made with one (c0, c1); the same pair re-renders it almost exactly,
     a pair that puts a highlight where the photo has none, or one that would need an albedo above 1, does not."""
-    from relight.delight import local_albedo, regularised_inverse, residual_score
+    from relight.generate.delight import local_albedo, regularised_inverse, residual_score
 
     rng = np.random.default_rng(0)
     H = W = 48
@@ -192,8 +201,8 @@ def test_local_albedo_and_residual_score_tell_the_right_material():
 
 
 def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
-    from relight.camera import Camera
-    from relight.delight import complete_unseen
+    from relight.core.camera import Camera
+    from relight.generate.delight import complete_unseen
 
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(4000, 3))
@@ -213,9 +222,9 @@ def _courtyard_sphere(roughness, metallic, hdri="courtyard"):
     """A textureless sphere (base colour (0.8, 0.5, 0.3)) rendered by our own renderer under the courtyard HDRI
     (or `hdri`) from a 64x64 camera -> (truth asset, camera, linear image [H, W, 3], mask [H, W], colour,
     environment)."""
-    from relight.cycles_scenes import shape_mesh
-    from relight.geometry.base import vertex_normals
-    from relight.reference_assets import asset_from_mesh
+    from relight.evaluate.cycles_scenes import shape_mesh
+    from relight.core.surface import vertex_normals
+    from relight.evaluate.reference_assets import asset_from_mesh
 
     v, f, _ = shape_mesh("sphere")
     cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
@@ -230,7 +239,7 @@ def _courtyard_sphere(roughness, metallic, hdri="courtyard"):
 def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness, metallic):
     """A textureless sphere rendered by our own renderer under a known HDRI: delighting must tell a polished metal
     from a glossy dielectric (the slope test), find the roughness on its grid, and return the albedo."""
-    from relight.delight import delight
+    from relight.generate.delight import delight
 
     truth, cam, image, mask, colour, env = _courtyard_sphere(roughness, metallic)
     mats = delight(image, mask, truth, cam, "world", env)
@@ -244,7 +253,7 @@ def test_delighting_with_an_unknown_light_tells_a_metal_by_the_albedo_contrast_i
     """The same textureless sphere, now with the light unknown: a dielectric's albedo would have to span the
     reflected courtyard (tens to one) to explain a metal, so the metal is chosen, with the prior roughness and a
     light fitted through its reflection; a glossy dielectric stays one. The albedo keeps the object's hue."""
-    from relight.delight import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
+    from relight.generate.delight import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
 
     truth, cam, image, mask, _, _ = _courtyard_sphere(roughness, metallic)
     mats = delight(image, mask, truth, cam, "unknown")
@@ -260,7 +269,7 @@ def test_an_unknown_light_keeps_a_metal_at_or_above_its_reflectance_floor():
     """Under the studio HDRI the metal sphere mostly reflects a dark room with a few bright panels the fitted lobes
     leave partly unexplained; putting the 95th-percentile albedo at 0.8 would take the rest below any metal's
     normal-incidence reflectance (the inverse's own lower bound). The floor holds instead."""
-    from relight.delight import LUM, METAL_MIN_ALBEDO, delight
+    from relight.generate.delight import LUM, METAL_MIN_ALBEDO, delight
 
     truth, cam, image, mask, _, _ = _courtyard_sphere(0.25, 1.0, "studio")
     mats = delight(image, mask, truth, cam, "unknown")

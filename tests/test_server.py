@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import zmq
 
-from relight.jobs import Cancelled, Job, JobWorker
+from relight.service.jobs import Cancelled, Job, JobWorker
 from relight_protocol import limits
 from relight_protocol.envelope import deserialize, serialize
 from relight_protocol.messages import make_request
@@ -78,7 +78,7 @@ def disc_image(size=64, seed=0, shape="disc") -> np.ndarray:
 
 
 def test_camera(size=48) -> dict:
-    from relight.camera import Camera
+    from relight.core.camera import Camera
 
     return Camera.look_at((0.0, -4.0, 0.5), (0.0, 0.0, 0.0), 35.0, size, size).to_dict()
 
@@ -458,17 +458,17 @@ def test_idle_server_sleeps_after_a_job(server):
 
 def test_request_worlds_are_kept_per_image_and_transformed_per_request(tmp_path):
     """The same equirect in two requests is one prefiltered environment; rotation and strength still apply."""
-    from relight.server import Server
+    from relight.service.handlers import environment
+    from relight_protocol.messages import validate_world
 
-    srv = Server("tcp://127.0.0.1:0", tmp_path)
     eq = np.random.default_rng(0).uniform(0, 2, (16, 32, 3)).astype(np.float32)
-    a = srv._environment({"equirect": eq, "rotation_z": 0.0, "strength": 1.0})
-    b = srv._environment({"equirect": eq.copy(), "rotation_z": 1.2, "strength": 2.0})
+    a = environment(validate_world({"equirect": eq, "rotation_z": 0.0, "strength": 1.0}))
+    b = environment(validate_world({"equirect": eq.copy(), "rotation_z": 1.2, "strength": 2.0}))
     assert a._data is b._data and (b.rotation_z, b.strength) == (1.2, 2.0)
     d = np.array([[1.0, 0.0, 0.2]])
     np.testing.assert_allclose(b.radiance(d), 2.0 * a.with_transform(1.2, 1.0).radiance(d), rtol=1e-6)
     other = eq.copy()
     other[3, 5] += 1.0  # one pixel changed: another image
-    assert srv._environment({"equirect": other})._data is not a._data
+    assert environment(validate_world({"equirect": other}))._data is not a._data
     with pytest.raises(ValueError, match="equirect"):
-        srv._environment({"equirect": np.zeros((4, 4), np.float32)})
+        environment({"equirect": np.zeros((4, 4), np.float32), "rotation_z": 0.0, "strength": 1.0})

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from relight import brdf_lut
-from relight.camera import Camera
-from relight.envmap import Environment, builtin_hdris
-from relight.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT as LAYOUT
-from relight.hdri_io import read_hdr_image
-from relight.shading import composite, environment_background, shade
+from relight.render import brdf_lut
+from relight.core.camera import Camera
+from relight.core.envmap import Environment, builtin_hdris
+from relight.core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT as LAYOUT
+from relight.core.hdri_io import read_hdr_image
+from relight.render.shading import composite, environment_background, shade
 
 H, W = 48, 64
 
@@ -203,7 +203,7 @@ def test_sampled_specular_lobe_keeps_the_furnace_and_agrees_with_split_sum_head_
 def ggx_quadrature(n, v, f0, roughness, env_img, rot=np.eye(3)):
     """Single-scattering GGX (height-correlated Smith, Schlick F) reflected radiance by quadrature over every texel
     of an equirect env_img [h, w, 3]: n, v [N, 3] unit, f0 [3] -> [N, 3]. Independent of the shading kernels."""
-    from relight.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
+    from relight.core.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
 
     h, w = env_img.shape[:2]
     L = env_img.reshape(-1, 3).astype(np.float64)
@@ -235,9 +235,9 @@ def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
     light from the lamp through the GGX tail. Final quality (lobe samples + the lamp taken out as lights) matches
     a texel-by-texel quadrature of the single-scattering GGX times Cycles' multiscatter scale (measured: 0.1-0.3 %
     mean error per pixel); filtered importance sampling alone was 14-25 % off per pixel here."""
-    from relight.shading import multiscatter_scale
+    from relight.render.shading import multiscatter_scale
 
-    from relight.envmap import equirect_pixel_dirs
+    from relight.core.envmap import equirect_pixel_dirs
 
     h, w = 128, 256
     dirs = equirect_pixel_dirs(h, w)

@@ -6,11 +6,11 @@ import pytest
 import torch
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
-from relight import splat_native
-from relight.camera import Camera
-from relight.gaussians import quats_from_normals
-from relight.splat_project import covariance, project
-from relight.splat_raster import rasterize, rasterize_torch
+from relight.render import splat_native
+from relight.core.camera import Camera
+from relight.core.gaussians import quats_from_normals
+from relight.render.splat_project import covariance, project
+from relight.render.splat_raster import rasterize, rasterize_torch
 
 W, H = 70, 45  # non-square, and not a multiple of the 16-pixel tile: partial tiles on two sides
 

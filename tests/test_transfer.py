@@ -4,16 +4,21 @@ concave Blender mesh under the bpy HDRIs, with and without the bounce and a grou
 import numpy as np
 import pytest
 
-from relight.envmap import Environment, builtin_hdris
-from relight.reference_assets import asset_from_mesh
-from relight.render import QUALITY_PRESETS, GroundPlane, gaussian_shadows, render
-from relight.transfer import build_transfer, transfer_shadows
-from relight.visibility import VIS_DIRECTIONS, sphere_directions
+from relight.core.envmap import Environment, builtin_hdris
+from relight.evaluate.reference_assets import asset_from_mesh
+from dataclasses import replace
+
+from relight.core.ground import GroundPlane
+from relight.core.visibility_rays import VIS_DIRECTIONS, sphere_directions
+from relight.render.frame import render
+from relight.render.settings import PREVIEW
+from relight.render.shadows import gaussian_shadows
+from relight.render.transfer import build_transfer, transfer_shadows
 
 
 @pytest.fixture(scope="module")
 def bowl():
-    from relight.cycles_scenes import shape_mesh
+    from relight.evaluate.cycles_scenes import shape_mesh
 
     v, f, n = shape_mesh("bowl")  # concave: strong self-shadowing and interreflection
     return asset_from_mesh(v, f, n, (0.7, 0.5, 0.3), 0.5, 0.0, n_gaussians=30_000)
@@ -41,7 +46,7 @@ def test_full_rank_transfer_equals_the_sum_over_every_direction(bowl):
 def test_preview_rank_shadows_match_every_direction(bowl, hdri, with_ground):
     env = Environment.from_file(builtin_hdris()[hdri]).with_transform(2.2, 1.0)
     ground = GroundPlane(z=float(bowl.model_matrix[2, 3] - bowl.scale * 0.5)) if with_ground else None
-    rank = QUALITY_PRESETS["preview"]["shadow_rank"]
+    rank = PREVIEW.shadow_rank
     assert rank > 0
     exact = gaussian_shadows(bowl, env, ground)
     fast = gaussian_shadows(bowl, env, ground, rank=rank)
@@ -65,16 +70,15 @@ def test_unoccluded_gaussians_are_unshadowed_exactly(bowl):
 def test_preview_render_follows_a_turning_light_like_the_exact_shadows(bowl):
     """The preview preset's frame under a new light (transfer shadows) against the same frame with the shadows
     summed over every direction: the same picture up to a small error, and it changes as the world turns."""
-    from relight.geometry.base import camera_to_world
+    from relight.core.frames import camera_to_world
 
     cam = camera_to_world(bowl.input_camera, bowl.model_matrix).resized(96, 96)
-    preview = dict(QUALITY_PRESETS["preview"])
     env = Environment.from_file(builtin_hdris()["sunrise"])
     frames = []
     for rot in (0.0, 1.5):
         light = env.with_transform(rot, 1.0)
-        fast = render(bowl, cam, light, **preview)
-        exact = render(bowl, cam, light, **{**preview, "shadow_rank": 0})
+        fast = render(bowl, cam, light, PREVIEW)
+        exact = render(bowl, cam, light, replace(PREVIEW, shadow_rank=0))
         a = fast.alpha[..., 0] > 0.5
         diff = np.abs(fast.rgba8[a, :3].astype(int) - exact.rgba8[a, :3].astype(int))
         assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 6, (diff.mean(), np.percentile(diff, 99))

@@ -4,14 +4,16 @@ and the render's ground plane whose cast shadow follows the light."""
 import numpy as np
 import pytest
 
-from relight.camera import Camera
-from relight.envmap import Environment
-from relight.gaussians import SurfaceGaussians
-from relight.geometry.base import vertex_normals
-from relight.reference_assets import asset_from_mesh, subdivide_for_sampling
-from relight.render import GroundPlane, render
-from relight.visibility import (ao_from_bits, light_visibility, sphere_directions, surface_occupancy, unpack_bits,
-                                visibility_bits)  # fmt: skip
+from relight.core.camera import Camera
+from relight.core.envmap import Environment
+from relight.core.gaussians import SurfaceGaussians
+from relight.core.surface import vertex_normals
+from relight.evaluate.reference_assets import asset_from_mesh, subdivide_for_sampling
+from relight.core.ground import GroundPlane
+from relight.core.visibility_rays import ao_from_bits, sphere_directions, surface_occupancy, unpack_bits, visibility_bits
+from relight.render.frame import render
+from relight.render.light_visibility import light_visibility
+from relight.render.settings import RenderSettings
 
 
 def uv_sphere(radius=1.0, centre=(0.0, 0.0, 0.0), rings=24, segments=48):
@@ -32,7 +34,7 @@ def uv_sphere(radius=1.0, centre=(0.0, 0.0, 0.0), rings=24, segments=48):
 
 def sun_env(direction, sun=2000.0, sky=0.05, h=64, w=128):
     """Dim uniform sky plus a small bright disc (~3 degrees) around `direction` (world, Z up)."""
-    from relight.envmap import equirect_pixel_dirs
+    from relight.core.envmap import equirect_pixel_dirs
 
     d = np.asarray(direction, np.float64)
     d /= np.linalg.norm(d)
@@ -100,7 +102,7 @@ def test_cell_radiance_keeps_the_energy_of_a_small_sun():
         env = env.with_transform(rot, 1.5)
         cells = env.cell_radiance(d)  # [D, 3]
         total = cells.sum(0) * 4 * np.pi / len(d)
-        from relight.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
+        from relight.core.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
 
         h, w = 64, 128
         ref = (env.radiance(equirect_pixel_dirs(h, w)) * np.repeat(equirect_texel_solid_angles(h, w), w).reshape(h, w, 1)).sum((0, 1))
@@ -137,7 +139,7 @@ def test_ground_shadow_pass_follows_the_sun(sphere_asset):
     ground = GroundPlane(z=0.0)
     sides = {}
     for sx in (1.0, -1.0):
-        res = render(sphere_asset, cam, sun_env([sx, 0.0, 0.8]), ground=ground, supersample=1)
+        res = render(sphere_asset, cam, sun_env([sx, 0.0, 0.8]), RenderSettings(supersample=1), ground=ground)
         gs = res.passes["ground_shadow"][..., 0]
         assert res.passes["ground_alpha"].min() == 1.0
         assert gs.shape == (64, 64) and gs.max() < 1.5  # > 1 only where the lit sphere bounces light down
@@ -151,12 +153,12 @@ def test_ground_shadow_pass_follows_the_sun(sphere_asset):
 def test_self_shadow_darkens_the_side_away_from_the_sun_only_with_visibility(sphere_asset):
     cam = Camera.look_at((0.0, -4.0, 0.6), (0.0, 0.0, 0.5), 40.0, 48, 48)
     env = sun_env([1.0, 0.0, -0.3])  # a sun below the horizon, from +X: the plane would block it
-    with_ground = render(sphere_asset, cam, env, ground=GroundPlane(z=0.0), supersample=1)
-    plain = render(sphere_asset, cam, env, supersample=1)
+    with_ground = render(sphere_asset, cam, env, RenderSettings(supersample=1), ground=GroundPlane(z=0.0))
+    plain = render(sphere_asset, cam, env, RenderSettings(supersample=1))
     hit = plain.alpha[..., 0] > 0.99
     assert with_ground.passes["shadow"][hit].min() < 0.5  # the ground blocks the low sun for the lower sphere
     assert plain.passes["shadow"][hit].min() > 0.9  # nothing blocks it without the ground (convex)
-    flat = render(sphere_asset, cam, env, ground=GroundPlane(z=0.0), shadows=False, supersample=1)
+    flat = render(sphere_asset, cam, env, RenderSettings(supersample=1, shadows=False), ground=GroundPlane(z=0.0))
     assert flat.passes["shadow"][hit].min() > 0.9  # shadows off: ambient occlusion only, light-independent
 
 
@@ -176,7 +178,7 @@ def test_gaussians_without_visibility_bits_still_load():
 def test_points_on_a_shell_inside_another_are_sealed_and_left_out_of_the_asset():
     """A small sphere inside a big one (like Suzanne's eye shells inside the head): no direction escapes from
     the inner shell, so its points are flagged, and asset_from_mesh drops them; the outer shell stays whole."""
-    from relight.visibility import sealed
+    from relight.generate.visibility import sealed
 
     vo, fo = uv_sphere(1.0)
     vi, fi = uv_sphere(0.5)
@@ -198,8 +200,8 @@ def test_render_leaves_out_gaussians_behind_the_front_surface_but_not_a_sheet_se
     """A closed sphere: the Gaussians on its far side are hidden from the camera and facing away, so they are not
     splatted (they would show through where the front's random samples thin out); those facing the camera are
     all kept. An open sheet seen from behind: nothing is in front of it, so nothing is left out and it renders."""
-    from relight.geometry.base import camera_to_asset
-    from relight.render import hidden_gaussians
+    from relight.core.frames import camera_to_asset
+    from relight.render.frame import hidden_gaussians
 
     cam = Camera.look_at((0.0, -4.0, 0.6), (0.0, 0.0, 0.5), 40.0, 96, 96)
     view = camera_to_asset(cam, sphere_asset.model_matrix)
@@ -221,6 +223,6 @@ def test_render_leaves_out_gaussians_behind_the_front_surface_but_not_a_sheet_se
     below = Camera.look_at((0.3, -0.2, -3.0), (0.0, 0.0, 0.0), 40.0, 64, 64)  # sees the sheet's back
     assert not hidden_gaussians(sheet, camera_to_asset(below, sheet.model_matrix)).any()
     above = Camera.look_at((0.3, -0.2, 3.0), (0.0, 0.0, 0.0), 40.0, 64, 64)  # its mirror image: sees the front
-    cover = [(render(sheet, c, Environment.constant([1.0, 1.0, 1.0]), supersample=1, specular_samples=0).alpha > 0.99).mean()
+    cover = [(render(sheet, c, Environment.constant([1.0, 1.0, 1.0]), RenderSettings(supersample=1, specular_samples=0)).alpha > 0.99).mean()
              for c in (below, above)]  # fmt: skip
     assert cover[0] > 0.1 and abs(cover[0] - cover[1]) < 0.01, cover

@@ -1,0 +1,106 @@
+"""Visibility over a fixed direction set: the directions, a ray march through a voxel occupancy grid (numba, CPU) that
+gives per-point occlusion bits, and the bit encoding. The generator stores these bits in the asset; the renderer
+reads them, and ray-marches the ground plane's points with the same kernel."""
+
+import numba
+import numpy as np
+
+from .jit import njit_cached
+from .surface import sample_surface
+from .voxel_grid import occupancy, voxel_index
+
+VIS_DIRECTIONS = 256  # directions of the precomputed visibility (bits per point), asset space
+VIS_GRID = 128  # occupancy resolution of the ray-cast voxels
+
+
+def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
+    """[m, 3] near-uniform unit directions on the sphere (Fibonacci), each standing for 4 pi / m sr."""
+    k = np.arange(m) + 0.5
+    z = 1.0 - 2.0 * k / m
+    r = np.sqrt(np.maximum(0.0, 1.0 - z * z))
+    phi = k * np.pi * (3 - np.sqrt(5))
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], 1).astype(np.float32)
+
+
+@njit_cached(parallel=True, fastmath=True)
+def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
+    """out[i, k // 8] bit k % 8 = 1 when the ray from points[i] (lifted by offset along normals[i]) along dirs[k]
+    leaves the grid [-0.5, 0.5]^3 without meeting an occupied cell (dist == 0). Rays enter the grid first if they
+    start outside it, and skip empty space by the distance to the nearest occupied cell (dist, in cells).
+    Directions below the point's tangent plane are left 0."""
+    n = points.shape[0]
+    g = dist.shape[0]
+    m = dirs.shape[0]
+    for i in numba.prange(n):
+        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+        ox = points[i, 0] + nx * offset
+        oy = points[i, 1] + ny * offset
+        oz = points[i, 2] + nz * offset
+        for k in range(m):
+            dx, dy, dz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
+            if dx * nx + dy * ny + dz * nz <= 0.0:
+                continue
+            # slab test against the grid box
+            t0, t1 = 0.0, 1e30
+            for o, d in ((ox, dx), (oy, dy), (oz, dz)):
+                if abs(d) < 1e-12:
+                    if o < -0.5 or o > 0.5:
+                        t0, t1 = 1.0, 0.0
+                else:
+                    a = (-0.5 - o) / d
+                    b = (0.5 - o) / d
+                    if a > b:
+                        a, b = b, a
+                    t0 = max(t0, a)
+                    t1 = min(t1, b)
+            hit = False
+            t = t0
+            while t < t1:
+                px = int((ox + dx * t + 0.5) * g)
+                py = int((oy + dy * t + 0.5) * g)
+                pz = int((oz + dz * t + 0.5) * g)
+                if px >= 0 and py >= 0 and pz >= 0 and px < g and py < g and pz < g:
+                    dd = dist[px, py, pz]
+                    if dd == 0.0:
+                        hit = True
+                        break
+                    t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
+                else:
+                    t += step
+            if not hit:
+                out[i, k >> 3] |= np.uint8(1 << (k & 7))
+
+
+def surface_occupancy(vertices, faces, vnormals, grid: int = VIS_GRID) -> np.ndarray:
+    """[grid]^3 bool cells over [-0.5, 0.5]^3 that the asset-space surface passes through."""
+    pts, _, _, _, _ = sample_surface(vertices, faces, vnormals, 24 * grid * grid, seed=3)  # ~5 per cell crossed
+    pts = np.concatenate([pts, np.asarray(vertices, np.float32)])
+    return occupancy(np.unique(voxel_index(pts, grid), axis=0), grid)
+
+
+def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, dirs: np.ndarray | None = None,
+                    offset_voxels: float = 2.0) -> np.ndarray:  # fmt: skip
+    """Points [N, 3] with normals [N, 3] (asset space) -> [N, ceil(D / 8)] uint8 bit-packed visibility over
+    sphere_directions() (bit set = the direction escapes the object; below the tangent plane always 0)."""
+    dirs = sphere_directions() if dirs is None else np.asarray(dirs, np.float32)
+    g = occ.shape[0]
+    out = np.zeros((len(points), (len(dirs) + 7) // 8), np.uint8)
+    from scipy.ndimage import distance_transform_edt
+
+    dist = distance_transform_edt(~occ).astype(np.float32)  # [g]^3 cells to the nearest occupied cell centre
+    _march_bits(np.ascontiguousarray(points, np.float32), np.ascontiguousarray(normals, np.float32), dist, dirs,
+                0.6 / g, offset_voxels / g, out)  # fmt: skip
+    return out
+
+
+def unpack_bits(bits: np.ndarray, m: int = VIS_DIRECTIONS) -> np.ndarray:
+    """[N, ceil(m / 8)] uint8 -> [N, m] bool."""
+    return np.unpackbits(bits, axis=1, bitorder="little")[:, :m].astype(bool)
+
+
+def ao_from_bits(bits: np.ndarray, normals: np.ndarray, dirs: np.ndarray | None = None) -> np.ndarray:
+    """Cosine-weighted unoccluded fraction [N] in [0, 1] from visibility bits (light-independent AO)."""
+    dirs = sphere_directions() if dirs is None else dirs
+    cos = np.maximum(np.asarray(normals, np.float32) @ dirs.T, 0.0)  # [N, D]
+    vis = unpack_bits(bits, len(dirs))
+    return (np.sum(cos * vis, 1) / np.maximum(np.sum(cos, 1), 1e-12)).astype(np.float32)

@@ -1,0 +1,155 @@
+"""Relight an asset: rasterize its Gaussians into G-buffers, turn the light into per-Gaussian shadows from the
+precomputed visibility, split-sum shade under an environment, add an optional shadow-catching ground plane, AgX."""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..core.asset import RelightableAsset
+from ..core.camera import Camera
+from ..core.colour import agx, agx_rgba8, to_uint8
+from ..core.envmap import Environment
+from ..core.frames import camera_to_asset
+from ..core.gaussians import GBUFFER_LAYOUT
+from ..core.ground import GroundPlane
+from ..core.lru import LRU
+from ..core.progress import no_progress
+from .ground import ground_gbuffer
+from .occlusion import facing, on_surface
+from .settings import FINAL, RenderSettings
+from .shadows import cached_shadows
+from .splat_raster import rasterize
+
+HIDDEN_DEPTH_SIDE = 256  # px: the z-buffer that finds hidden Gaussians is at most this size (its cost is per frame)
+EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
+
+_UNHIDDEN = LRU(4)  # per (geometry arrays, view): [N] opacities
+_FEATURES = LRU(4)  # per (asset arrays, shadow): [N, GBUFFER_CHANNELS] features
+
+
+@dataclass
+class RenderResult:
+    rgba8: np.ndarray  # [H, W, 4] uint8: AgX sRGB, straight alpha
+    hdr: np.ndarray  # [H, W, 3] float32 linear, premultiplied by alpha (or composited over the background)
+    alpha: np.ndarray  # [H, W, 1]
+    passes: dict  # albedo, roughness, metallic, normal, visibility (AO), shadow (RGB), ground_shadow: [H, W, C]
+    timings: dict = field(default_factory=dict)  # seconds per stage
+
+
+def hidden_gaussians(asset: RelightableAsset, view: Camera) -> np.ndarray:
+    """[N] bool: Gaussians the asset's mesh hides from `view` (asset space) and that face away from it. Their splats
+    are left out: surface splats are random samples, and where the front's coverage thins a back surface would
+    show through (dark specks on a metal, whose back reflects a different part of the room). Facing away: a point
+    on an open surface seen from behind is covered only by itself."""
+    g = asset.gaussians
+    k = min(1.0, HIDDEN_DEPTH_SIDE / max(view.width, view.height))
+    if k < 1.0:  # the test is conservative (3 x 3 pixels), so a coarser z-buffer only keeps a few more near edges
+        view = view.resized(max(1, round(view.width * k)), max(1, round(view.height * k)))
+    away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
+    hidden = np.zeros(len(g), bool)
+    hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away])[1]
+    return hidden
+
+
+def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
+    """[H*ss, W*ss, C] -> [H, W, C] mean over ss x ss blocks."""
+    H, W, C = x.shape[0] // ss, x.shape[1] // ss, x.shape[2]
+    return x.reshape(H, ss, W, ss, C).mean((1, 3), dtype=np.float32)
+
+
+def _unhidden_opacities(asset: RelightableAsset, view: Camera) -> np.ndarray:
+    """[N] float32 opacities with the Gaussians hidden from `view` (hidden_gaussians) at 0, remembered for the last
+    few (geometry arrays, view) pairs: delight renders one asset's geometry (with trial materials) from one camera
+    under many lights, and a world rotation drag re-renders from an unchanged camera. Entries hold the arrays they
+    are keyed on, so an id in a key is never reused while cached."""
+    g = asset.gaussians
+    arrays = (g.means, g.normals, g.opacities, asset.vertices, asset.faces)
+    key = (asset.asset_id, *map(id, arrays), view.viewmat.tobytes(), view.K.tobytes(), view.width, view.height)
+    return _UNHIDDEN.get_or_make(key, lambda: np.where(hidden_gaussians(asset, view), 0.0, g.opacities).astype(np.float32),
+                                 pin=arrays)
+
+
+def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
+    """The Gaussians' [N, GBUFFER_CHANNELS] G-buffer features with world normals and `shadow` (or the AO),
+    remembered for the last few (asset arrays, shadow) pairs: orbiting the camera reuses them as they are, and a
+    new light only rewrites the shadow channels of a copy. Entries hold the arrays they are keyed on."""
+    g = asset.gaussians
+    arrays = (g.albedo, g.roughness, g.metallic, g.normals, g.visibility)
+    base_key = (asset.asset_id, id(g), *map(id, arrays), asset.rotation.tobytes())
+    key = (*base_key, id(shadow))
+    hit = _FEATURES.get(key)
+    if hit is not None:
+        return hit
+    bases = _FEATURES.values_where(lambda k: k[:-1] == base_key)
+    base = bases[0] if bases else None
+    if base is None:
+        feats = g.features(normal_matrix=asset.rotation, shadow=shadow)
+    else:
+        feats = base.copy()
+        feats[:, GBUFFER_LAYOUT["shadow"]] = np.repeat(g.visibility[:, None], 3, 1) if shadow is None else shadow
+    _FEATURES.put(key, feats, pin=(g, *arrays, shadow))
+    return feats
+
+
+def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: RenderSettings = FINAL, *,
+           background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
+           backend: str = "auto") -> RenderResult:  # fmt: skip
+    """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
+    hidden_gaussians), shadows from precomputed visibility, split-sum shading, optional ground plane with the cast
+    shadow, AgX. `settings` (settings.RenderSettings) says how finely; background=True composites over the
+    environment; backend picks the splat rasterizer (splat_raster.rasterize)."""
+    ss = max(1, int(settings.supersample))
+    specular_samples = settings.specular_samples
+    final = camera
+    camera = camera.resized(camera.width * ss, camera.height * ss)
+    from .shading import composite, environment_background, shade  # numba kernels: load on first render
+
+    timings = {}
+    t = time.perf_counter()
+    shadow = cached_shadows(asset, env, ground, settings.shadow_rank) if settings.shadows else None
+    timings["visibility"] = time.perf_counter() - t
+    t = time.perf_counter()
+    view = camera_to_asset(camera, asset.model_matrix)
+    g = asset.gaussians
+    feats = _features(asset, shadow)
+    opacities = _unhidden_opacities(asset, camera_to_asset(final, asset.model_matrix))
+    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
+                                  view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
+                                  eps2d=EPS2D)  # fmt: skip
+    timings["rasterize"] = time.perf_counter() - t
+    progress("render", 0.5, "shading")
+    t = time.perf_counter()
+    out = shade(colors[0], alphas[0], camera, env, specular_samples=specular_samples)
+    alpha = out["alpha"]
+    hdr = out["hdr"]
+    passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
+    if ground is not None:
+        gf, ga = ground_gbuffer(asset, camera, env, ground)
+        gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
+        keep = 1.0 - alpha  # the asset stands on the ground: it is always in front
+        hdr = hdr + keep * gout["hdr"]
+        for k in passes:
+            passes[k] = passes[k] + keep * gout[k] * (gout["alpha"] > 0)
+        passes["ground_shadow"] = np.where(gout["alpha"] > 0, gout["shadow"].mean(-1, keepdims=True), 1.0).astype(np.float32)
+        passes["ground_alpha"] = gout["alpha"]
+        alpha = alpha + keep * gout["alpha"]
+    if ss > 1:
+        hdr = _box_down(hdr, ss)
+        plain = {k: _box_down(passes.pop(k), ss) for k in ("ground_shadow", "ground_alpha") if k in passes}
+        passes = {k: _box_down(p * alpha, ss) for k, p in passes.items()}
+        alpha = _box_down(alpha, ss)
+        passes = {k: np.where(alpha > 0, p / np.maximum(alpha, 1e-6), 0.0).astype(np.float32) for k, p in passes.items()}
+        passes.update(plain)
+        camera = final
+    timings["shade"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if background:
+        rgb_lin = composite(hdr, alpha, environment_background(camera, env))
+        rgba8 = np.concatenate([to_uint8(agx(rgb_lin)), np.full(alpha.shape, 255, np.uint8)], -1)
+    else:
+        rgb_lin = hdr
+        rgba8 = agx_rgba8(hdr, alpha)  # straight alpha AgX sRGB and 8-bit in one pass
+    timings["tonemap"] = time.perf_counter() - t
+    hdr_out = rgb_lin if background else hdr
+    return RenderResult(rgba8, hdr_out.astype(np.float32), alpha, passes, timings)

@@ -1,0 +1,31 @@
+"""Render settings: one frozen dataclass, and the named presets the service, CLI and evaluations choose from."""
+
+from dataclasses import dataclass
+
+from .transfer import TRANSFER_RANK
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How a frame is rendered. The defaults are the reference ("final") quality the evaluations measure."""
+
+    supersample: int = 2
+    """Samples per pixel edge: G-buffers are rasterized and shaded at this many, then box-filtered down (antialiased
+    silhouettes: dense surface splats saturate alpha, so blurring them instead would grow the silhouette)."""
+
+    specular_samples: int = 128
+    """GGX lobe samples per pixel for the specular term (shading.shade); 0 = the split-sum prefiltered lookup only."""
+
+    shadow_rank: int = 0
+    """0: a new light's shadows sum every visibility direction; > 0: from the asset's precomputed transfer with this
+    many basis directions (transfer.py: ~5x faster per light, mean error ~0.1 % of the irradiance)."""
+
+    shadows: bool = True
+    """False shades with the light-independent ambient occlusion instead of light-dependent shadows."""
+
+
+FINAL = RenderSettings()
+# The interactive one (the add-on's Preview, world rotation and camera drags): one sample per pixel, prefiltered
+# lookups only, a new light's shadows from the precomputed transfer.
+PREVIEW = RenderSettings(supersample=1, specular_samples=0, shadow_rank=TRANSFER_RANK)
+PRESETS = {"preview": PREVIEW, "final": FINAL}  # by the names the protocol and the CLI use

@@ -1,0 +1,75 @@
+"""Per-Gaussian shadows under one environment, from the asset's precomputed visibility: every direction summed
+(light_visibility) or through the asset's radiance transfer (transfer.py), remembered while the light is unchanged."""
+
+import numpy as np
+
+from ..core.asset import RelightableAsset
+from ..core.envmap import Environment
+from ..core.ground import GroundPlane
+from ..core.lru import LRU
+from ..core.visibility_rays import sphere_directions
+from .light_visibility import directional_bounce, light_visibility
+from .settings import PREVIEW
+from .transfer import build_transfer, transfer_shadows
+
+_TRANSFERS = LRU(4)  # per (asset arrays, rank): transfer.Transfer
+_SHADOWS = LRU(4)  # per (asset arrays, environment, ground, rank): [N, 3] shadows
+
+
+def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
+                     interreflection: bool = True, rank: int = 0) -> np.ndarray | None:  # fmt: skip
+    """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
+    precomputed visibility bits). Directions the object blocks see its own light (approximated by the Gaussian's
+    own diffuse radiance when interreflection is on); below a ground plane they see the lit ground.
+    rank 0 sums every visibility direction; rank > 0 uses the asset's precomputed transfer with this many basis
+    directions (transfer.py: the same quantity, a few matrix products per light)."""
+    g = asset.gaussians
+    if g.vis_bits is None:
+        return None
+    R = asset.rotation
+    dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
+    radiance = env.cell_radiance(dirs)
+    up = gr = None
+    if ground is not None:
+        up = np.array([0.0, 0.0, 1.0], np.float32)
+        gr = np.asarray(ground.albedo, np.float32) * env.irradiance(up[None])[0]
+    if rank > 0:
+        below = None if up is None else dirs @ up < 0.0
+        return transfer_shadows(_transfer_for(asset, rank), radiance, g.albedo * (1.0 - g.metallic[:, None]),
+                                below, gr, interreflection)  # fmt: skip
+    n_world = (g.normals @ R.T).astype(np.float32)
+    shadow = light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr)
+    if not interreflection:
+        return shadow
+    # one bounce: an occluded ray meets the asset's own surfaces facing back along it; their diffuse radiance
+    # comes from this first, direct-only pass
+    diffuse = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * shadow  # [N, 3]
+    bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
+    return light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir)
+
+
+def _transfer_for(asset: RelightableAsset, rank: int):
+    """The asset's transfer.Transfer (built on first use, ~1 s per 100k Gaussians; kept for the last few assets,
+    keyed on the arrays it is built from, which the entry pins so their ids stay unique)."""
+    g = asset.gaussians
+    key = (asset.asset_id, id(g.vis_bits), id(g.normals), id(g.visibility), int(rank))
+    return _TRANSFERS.get_or_make(key, lambda: build_transfer(g.vis_bits, g.normals, g.visibility, rank),
+                                  pin=(g.vis_bits, g.normals, g.visibility))
+
+
+def prepare_preview(asset: RelightableAsset) -> None:
+    """Build what the "preview" settings need per asset (the shadow transfer) now, e.g. right after generation,
+    so the artist's first preview does not wait for it."""
+    if PREVIEW.shadow_rank > 0 and asset.gaussians.vis_bits is not None:
+        _transfer_for(asset, PREVIEW.shadow_rank)
+
+
+def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int):
+    """gaussian_shadows, remembered per (asset Gaussians, environment, rotation, strength, ground): orbiting the
+    camera re-renders under the same light without recomputing the per-Gaussian shadowing. Entries pin the arrays
+    and prefiltered data they are keyed on, so an id in a key is never reused while cached."""
+    g = asset.gaussians
+    key = (asset.asset_id, id(g), id(g.albedo), id(g.metallic), id(g.vis_bits) if g.vis_bits is not None else 0,
+           env.identity, env.rotation_z, env.strength, None if ground is None else repr(ground), int(rank))
+    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank),
+                                pin=(g, g.albedo, g.metallic, env))

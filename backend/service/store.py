@@ -1,0 +1,60 @@
+"""Content-addressed asset store on disk, with an in-memory cache so relighting never reloads a hot asset."""
+
+import os
+import re
+from pathlib import Path
+
+from relight_protocol.errors import UnknownAsset
+
+from ..core.asset import RelightableAsset
+from ..core.lru import LRU
+
+_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+def default_store_dir() -> Path:
+    """$RELIGHT_STORE_DIR, else <XDG cache or ~/.cache>/relight/assets."""
+    if os.environ.get("RELIGHT_STORE_DIR"):
+        return Path(os.environ["RELIGHT_STORE_DIR"])
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "relight" / "assets"
+
+
+class AssetStore:
+    def __init__(self, root: Path, cache_size: int = 4):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._hot = LRU(cache_size)  # asset id -> RelightableAsset
+
+    def _unknown(self, asset_id) -> UnknownAsset:
+        return UnknownAsset(f"asset {asset_id!r} is not in this server's store ({self.root}); generate it again, or start "
+                            "`relight serve --store` on the folder that holds it")
+
+    def path(self, asset_id: str) -> Path:
+        if not isinstance(asset_id, str) or not _ID.match(asset_id):
+            raise self._unknown(asset_id)
+        return self.root / asset_id
+
+    def put(self, asset: RelightableAsset) -> str:
+        asset.save(self.path(asset.asset_id))
+        self._hot.put(asset.asset_id, asset)
+        return asset.asset_id
+
+    def has(self, asset_id: str) -> bool:
+        try:
+            return (self.path(asset_id) / "asset.json").exists()
+        except UnknownAsset:
+            return False
+
+    def get(self, asset_id: str) -> RelightableAsset:
+        hot = self._hot.get(asset_id)
+        if hot is not None:
+            return hot
+        if not self.has(asset_id):
+            raise self._unknown(asset_id)
+        asset = RelightableAsset.load(self.path(asset_id))
+        self._hot.put(asset_id, asset)
+        return asset
+
+    def ids(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / "asset.json").exists())

@@ -1,0 +1,37 @@
+"""The product's vocabulary, one place for both sides: geometry providers, light hints, render qualities, colour
+spaces, bake formats and the default endpoint. The backend, the CLI and the add-on's properties all read it here."""
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"  # `relight serve` binds it; the add-on connects to it
+
+# Geometry providers. "auto" (request only) picks "scene" when a mesh is sent, else "inflate".
+GEOMETRY_PROVIDERS = ("inflate", "scene")
+PROVIDERS = ("auto", *GEOMETRY_PROVIDERS)
+PROVIDER_LABELS = {
+    "auto": ("Auto", "The selected mesh when there is one, else inflate the silhouette"),
+    "inflate": ("Inflate", "Inflate the object's silhouette into a closed shape"),
+    "scene": ("Scene Mesh", "The selected mesh object, seen from the active camera"),
+}
+
+# What the input photo's lighting is known to be.
+LIGHT_HINTS = ("unknown", "world")
+LIGHT_HINT_LABELS = {
+    "unknown": ("Unknown", "Estimate the lighting of the image"),
+    "world": ("Scene World", "The image was lit by this scene's world"),
+}
+
+# Render qualities: "preview" is interactive (one sample per pixel, prefiltered reflections), "final" the evaluated
+# reference (supersampled, sampled reflections).
+RENDER_QUALITIES = ("preview", "final")
+RENDER_QUALITY_LABELS = {
+    "preview": ("Interactive", "Fast: one sample per pixel, prefiltered reflections"),
+    "final": ("Final", "Supersampled, with per-pixel sampled reflections (several seconds)"),
+}
+
+COLORSPACES = ("srgb", "linear")  # how a request's image pixels are encoded
+BAKE_FORMATS = ("glb",)
+DEFAULT_TEXTURE_SIZE = 1024  # baked PBR texture side, pixels
+
+
+def enum_items(values: tuple, labels: dict) -> list[tuple[str, str, str]]:
+    """Blender EnumProperty items [(identifier, name, description)] in the order of `values`."""
+    return [(v, *labels[v]) for v in values]
