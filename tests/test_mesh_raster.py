@@ -1,5 +1,6 @@
-"""Mesh rasterizer: coverage, depth and perspective-correct interpolation against analytic values, gradient checks of
-the barycentric and antialias paths, texture filtering (mips, cube maps), and the mesh path against the Gaussian path."""
+"""Mesh rasterizer: coverage, depth and perspective-correct interpolation against analytic values, the hand-written
+backward against its autograd reference, gradient checks of the barycentric path, the CPU path without nvdiffrast,
+and the mesh path against the Gaussian path."""
 
 import sys
 
@@ -7,64 +8,19 @@ import numpy as np
 import pytest
 import torch
 
-from relight.render import mesh_raster as mr
 from relight.core.camera import Camera
 from relight.core.gaussians import quats_from_normals
-from relight.render.splat_raster import rasterize as splat_rasterize
 from relight.core.surface import sample_surface
+from relight.render import mesh_antialias as ma
+from relight.render import mesh_raster as mr
+from relight.render import mesh_visible_triangles as mv
+from relight.render.mesh_nvdiffrast import _nvdiffrast
+from relight.render.splat_raster import rasterize as splat_rasterize
 
-
-def icosphere(level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit icosphere: ([V, 3] float32 vertices, [20 * 4**level, 3] int64 faces, outward winding)."""
-    g = (1 + 5**0.5) / 2
-    v = np.array([[-1, g, 0], [1, g, 0], [-1, -g, 0], [1, -g, 0], [0, -1, g], [0, 1, g], [0, -1, -g], [0, 1, -g],
-                  [g, 0, -1], [g, 0, 1], [-g, 0, -1], [-g, 0, 1]], float)
-    f = np.array([[0, 11, 5], [0, 5, 1], [0, 1, 7], [0, 7, 10], [0, 10, 11], [1, 5, 9], [5, 11, 4], [11, 10, 2],
-                  [10, 7, 6], [7, 1, 8], [3, 9, 4], [3, 4, 2], [3, 2, 6], [3, 6, 8], [3, 8, 9], [4, 9, 5], [2, 4, 11],
-                  [6, 2, 10], [8, 6, 7], [9, 8, 1]])
-    v /= np.linalg.norm(v, axis=1, keepdims=True)
-    for _ in range(level):
-        e = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), axis=1)
-        uniq, inv = np.unique(e, axis=0, return_inverse=True)
-        mid = v[uniq].mean(1)
-        mid /= np.linalg.norm(mid, axis=1, keepdims=True)
-        m = inv.reshape(3, -1).T + len(v)  # [F, 3] midpoints of edges 01, 12, 20
-        v = np.concatenate([v, mid])
-        f = np.concatenate([np.stack([f[:, 0], m[:, 0], m[:, 2]], 1), np.stack([f[:, 1], m[:, 1], m[:, 0]], 1),
-                            np.stack([f[:, 2], m[:, 2], m[:, 1]], 1), m])
-    return v.astype(np.float32), f.astype(np.int64)
-
-
-def clip_from_pixels(px, w, z=0.5, H=32, W=40):
-    """Clip positions [N, 4] of pixel positions px [N, 2] (continuous, x along a row) with homogeneous w [N]."""
-    px, w = torch.as_tensor(px, dtype=torch.float64), torch.as_tensor(w, dtype=torch.float64)
-    x = (px[:, 0] / W * 2 - 1) * w
-    y = (px[:, 1] / H * 2 - 1) * w
-    return torch.stack([x, y, z * w, w], 1)
-
-
-def screen_area(pos, H, W):
-    """Exact area in pixels of a single clip-space triangle [3, 4] (differentiable)."""
-    sx = (pos[:, 0] / pos[:, 3] + 1) / 2 * W
-    sy = (pos[:, 1] / pos[:, 3] + 1) / 2 * H
-    return 0.5 * ((sx[1] - sx[0]) * (sy[2] - sy[0]) - (sx[2] - sx[0]) * (sy[1] - sy[0])).abs()
+from mesh_fixtures import clip_from_pixels, icosphere, random_clip_triangles
 
 
 # ---------------------------------------------------------------------------------------------- rasterize / interpolate
-
-
-def test_native_visibility_matches_torch_reference():
-    rng = np.random.default_rng(1)
-    F = 300
-    c = rng.uniform(-1.1, 1.1, (F, 1, 2)) + rng.normal(scale=0.15, size=(F, 3, 2))  # triangles, some off screen
-    w = rng.uniform(0.5, 3.0, (F, 3, 1))
-    z = rng.uniform(-0.9, 0.9, (F, 1, 1)) + rng.normal(scale=0.05, size=(F, 3, 1))
-    pos = torch.from_numpy(np.concatenate([c * w, z * w, w], 2).reshape(-1, 4))
-    tri = torch.arange(3 * F).reshape(F, 3)
-    a = mr.visible_triangles(pos, tri, (48, 64), backend="native")
-    b = mr.visible_triangles(pos, tri, (48, 64), backend="torch")
-    assert (a > 0).float().mean() > 0.5
-    assert (a == b).float().mean() > 0.999  # the reference quantises depth to 30 bits: near-ties may differ
 
 
 def test_coverage_depth_and_rast_db_of_a_square_vs_analytic():
@@ -155,224 +111,33 @@ def test_batched_rasterize_and_interpolate_match_single():
     assert torch.allclose(outb[1], 2 * out[1]) and torch.allclose(outb[0], out[0])
 
 
-# ------------------------------------------------------------------------------------------------------------ antialias
+
+@pytest.mark.parametrize("with_db", [True, False])
+def test_hand_written_backward_matches_the_autograd_reference(with_db):
+    # _RasterPixels (forward, and its backward into the face table) against _pixels_reference through autograd
+    H, W = 48, 64
+    pos, tri = random_clip_triangles(300, seed=2)
+    tid = mv.visible_triangles(pos, tri, (H, W)).reshape(-1)
+    cov = torch.nonzero(tid > 0).squeeze(1)
+    f = tid[cov] - 1
+    X = (cov % W).double() + 0.5
+    Y = torch.div(cov, W, rounding_mode="floor").double() + 0.5
+    table = mr._face_table(pos, tri, H, W)
+    cols = [0, 1, 2, 4, 5, 6, 7] if with_db else [0, 1, 2]  # (u, v, z/w) and rast_db; column 3 is the triangle id
+    g = torch.randn(len(cov), len(cols), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    t_fast = table.clone().requires_grad_(True)
+    rast, db = mr._RasterPixels.apply(t_fast, f, X, Y, cov, H * W, with_db)
+    fast = torch.cat([rast[cov], db[cov]], 1)
+    t_ref = table.clone().requires_grad_(True)
+    ref = mr._pixels_reference(t_ref, f, X, Y)
+    torch.testing.assert_close(fast[:, cols], ref[:, cols])
+    assert torch.equal(fast[:, 3], (f + 1).double())
+    (g_fast,) = torch.autograd.grad((fast[:, cols] * g).sum(), t_fast)
+    (g_ref,) = torch.autograd.grad((ref[:, cols] * g).sum(), t_ref)
+    torch.testing.assert_close(g_fast, g_ref)
 
 
-def _aa_loss(pos, H, W, tri):
-    rast, _ = mr.rasterize(pos[None], tri, (H, W))
-    mask = (rast[..., 3:] > 0).to(pos.dtype)
-    return mr.antialias(mask, rast, pos[None], tri).sum()
-
-
-def test_antialias_coverage_gradient_matches_area_and_finite_differences():
-    # silhouette-only loss: the antialiased coverage of one triangle, whose true value is its screen area
-    H, W = 32, 40
-    tri = torch.tensor([[0, 1, 2]])
-    pos = clip_from_pixels([[5.3, 4.2], [33.7, 9.9], [14.1, 27.6]], [1.0, 1.5, 2.0], H=H, W=W).requires_grad_(True)
-    loss = _aa_loss(pos, H, W, tri)
-    (g,) = torch.autograd.grad(loss, pos)
-    p = pos.detach().clone().requires_grad_(True)
-    area = screen_area(p, H, W)
-    (g_area,) = torch.autograd.grad(area, p)
-    assert loss.item() == pytest.approx(area.item(), rel=0.02)
-    assert (g.sign() == g_area.sign())[:, :2].all()
-    assert torch.linalg.norm(g - g_area) / torch.linalg.norm(g_area) < 0.2
-    for i in range(3):  # each vertex's x and y separately, within 20 %
-        for k in range(2):
-            assert g[i, k].item() == pytest.approx(g_area[i, k].item(), rel=0.2, abs=0.05 * g_area.abs().max().item())
-    # finite differences of the antialiased loss itself, over steps that cross pixel centres (the loss is continuous)
-    fd = torch.zeros_like(g)
-    h = 0.05
-    for i in range(3):
-        for k in range(4):
-            d = torch.zeros_like(p)
-            d[i, k] = h
-            fd[i, k] = (_aa_loss(pos.detach() + d, H, W, tri) - _aa_loss(pos.detach() - d, H, W, tri)) / (2 * h)
-    assert torch.linalg.norm(g - fd) / torch.linalg.norm(fd) < 0.2
-    big = fd.abs() > 0.1 * fd.abs().max()
-    assert (g.sign() == fd.sign())[big].all()
-
-
-def test_antialias_silhouette_gradient_of_a_closed_mesh():
-    # a sphere mesh scaled on screen by s about the image centre: its covered area grows as s^2, so the antialiased
-    # coverage must have d/ds = 2 * area at s = 1; only contour edges (front/back-facing pairs) carry that gradient
-    v, f = icosphere(4)
-    cam = Camera.look_at((0, -3.0, 0), (0, 0, 0), 45.0, 96, 96)
-    pos = mr.to_clip(v, mr.clip_from_camera(cam)).double()
-    s = torch.ones((), dtype=torch.float64, requires_grad=True)
-    p = torch.cat([pos[..., :2] * s, pos[..., 2:]], -1)
-    rast, _ = mr.rasterize(p, f, (96, 96))
-    cover = mr.antialias((rast[..., 3:] > 0).double(), rast, p, f).sum()
-    (g,) = torch.autograd.grad(cover, s)
-    area = (rast[..., 3] > 0).sum().item()
-    assert cover.item() == pytest.approx(area, rel=0.02)
-    assert g.item() == pytest.approx(2 * cover.item(), rel=0.05)
-
-
-def test_antialias_gradcheck():
-    H, W = 8, 9
-    tri = torch.tensor([[0, 1, 2]])
-    pos = clip_from_pixels([[1.3, 0.7], [8.2, 2.9], [3.37, 7.4]], [1.0, 1.3, 1.6], H=H, W=W, z=0.2)[None]
-    rast, _ = mr.rasterize(pos, tri, (H, W))
-    colour = torch.rand(1, H, W, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert torch.autograd.gradcheck(lambda c, p: mr.antialias(c, rast, p, tri),
-                                    (colour.requires_grad_(True), pos.requires_grad_(True)), fast_mode=True)
-
-
-def test_antialias_fits_a_silhouette_by_gradient_descent():
-    # only the silhouette gradient moves the triangle onto the target's silhouette
-    H, W = 32, 32
-    tri = torch.tensor([[0, 1, 2]])
-    target_px = torch.tensor([[6.0, 5.0], [27.0, 9.0], [12.0, 27.0]])
-    target = mr.antialias(*(lambda p: (lambda r: ((r[..., 3:] > 0).double(), r, p, tri))(mr.rasterize(p, tri, (H, W))[0]))(
-        clip_from_pixels(target_px, [1.0] * 3, H=H, W=W)[None]))
-    xy = (target_px + torch.tensor([[2.5, -1.5], [-2.0, 2.0], [1.5, -2.5]])).double().requires_grad_(True)
-    opt = torch.optim.Adam([xy], lr=0.3)
-    losses = []
-    for _ in range(60):
-        p = clip_from_pixels(xy, [1.0] * 3, H=H, W=W)[None]
-        rast, _ = mr.rasterize(p, tri, (H, W))
-        img = mr.antialias((rast[..., 3:] > 0).double(), rast, p, tri)
-        loss = ((img - target) ** 2).sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.05 * losses[0]
-    assert (xy.detach() - target_px).abs().max() < 0.5
-
-
-def test_antialias_touches_only_silhouette_pixels_of_a_closed_mesh():
-    v, f = icosphere(3)
-    cam = Camera.look_at((0, -3.0, 0), (0, 0, 0), 45.0, 64, 64)
-    pos = mr.to_clip(v, mr.clip_from_camera(cam))
-    rast, _ = mr.rasterize(pos, f, (64, 64))
-    col, _ = mr.interpolate(torch.from_numpy(v) * 0.5 + 0.5, rast, f)
-    aa = mr.antialias(col, rast, pos, f, topology_hash=mr.antialias_construct_topology_hash(f))
-    cov = rast[0, ..., 3] > 0
-    changed = (aa - col).abs().amax(-1)[0] > 1e-6
-    dilate = lambda m: torch.nn.functional.max_pool2d(m.float()[None, None], 3, 1, 1)[0, 0].bool()
-    ring = dilate(cov) & dilate(~cov)  # pixels next to the silhouette
-    inner = cov & dilate(~cov)  # covered pixels with an empty neighbour
-    assert changed.sum() > 0.7 * inner.sum() and not (changed & ~ring).any()
-    nb = mr.antialias_construct_topology_hash(f)
-    assert (nb >= 0).all()  # closed manifold: every edge has a neighbour
-
-
-# -------------------------------------------------------------------------------------------------------------- texture
-
-
-def test_bilinear_is_exact_at_texel_centres_and_wraps():
-    g = torch.Generator().manual_seed(0)
-    tex = torch.rand(2, 5, 7, 3, dtype=torch.float64, generator=g)
-    jj, ii = torch.meshgrid(torch.arange(5), torch.arange(7), indexing="ij")
-    uv = torch.stack([(ii + 0.5) / 7, (jj + 0.5) / 5], -1).double()[None].expand(2, -1, -1, -1)
-    for mode in ("wrap", "clamp", "zero"):
-        assert torch.allclose(mr.texture(tex, uv, boundary_mode=mode), tex)
-        assert torch.allclose(mr.texture(tex, uv, filter_mode="nearest", boundary_mode=mode), tex)
-    mid = torch.tensor([[[[0.0, 0.5 / 5]]]], dtype=torch.float64).expand(2, 1, 1, 2)  # on the u = 0 seam, row 0
-    half = 0.5 * (tex[:, 0, 0] + tex[:, 0, 6])
-    assert torch.allclose(mr.texture(tex, mid, boundary_mode="wrap")[:, 0, 0], half)
-    assert torch.allclose(mr.texture(tex, mid, boundary_mode="clamp")[:, 0, 0], tex[:, 0, 0])
-    assert torch.allclose(mr.texture(tex, mid, boundary_mode="zero")[:, 0, 0], 0.5 * tex[:, 0, 0])
-    corner = torch.zeros(2, 1, 1, 2, dtype=torch.float64)  # uv (0, 0): a quarter of texel (0, 0), the rest outside
-    assert torch.allclose(mr.texture(tex, corner, boundary_mode="zero")[:, 0, 0], 0.25 * tex[:, 0, 0])
-    assert torch.allclose(mr.texture(tex, corner, boundary_mode="wrap")[:, 0, 0], tex[:, [0, 0, 4, 4], [0, 6, 0, 6]].mean(1))
-    assert torch.autograd.gradcheck(lambda t, u: mr.texture(t, u, boundary_mode="wrap"),
-                                    (tex[:1].clone().requires_grad_(True), torch.rand(1, 3, 4, 2, dtype=torch.float64, generator=g).requires_grad_(True)),
-                                    fast_mode=True)
-
-
-def test_mip_pyramid_and_level_selection():
-    g = torch.Generator().manual_seed(0)
-    tex = torch.rand(1, 16, 16, 1, dtype=torch.float64, generator=g)
-    mip = mr.texture_construct_mip(tex)
-    assert [m.shape[1] for m in mip] == [16, 8, 4, 2, 1]
-    assert torch.allclose(mip[2][0, 1, 3], tex[0, 4:8, 12:16].mean((0, 1)))
-    # uv at the centre of level-2 texel (3, 1); a footprint of 4 level-0 texels per pixel selects level 2
-    uv = torch.tensor([[[[(3 + 0.5) / 4, (1 + 0.5) / 4]]]], dtype=torch.float64)
-    da = lambda k: torch.tensor([[[[k / 16, 0.0, 0.0, k / 16]]]], dtype=torch.float64)  # (du/dX, du/dY, dv/dX, dv/dY)
-    assert torch.allclose(mr.texture(tex, uv, da(4.0), mip=mip)[0, 0, 0], mip[2][0, 1, 3])
-    assert torch.allclose(mr.texture(tex, uv, da(4.0))[0, 0, 0], mip[2][0, 1, 3])  # builds its own pyramid
-    # lod 2.5: halfway between levels 2 and 3 (trilinear); nearest-mip rounds to 3
-    l3 = mr.texture(mip[3], uv)[0, 0, 0]
-    assert torch.allclose(mr.texture(tex, uv, da(2**2.5), mip=mip)[0, 0, 0], 0.5 * (mip[2][0, 1, 3] + l3))
-    assert torch.allclose(mr.texture(tex, uv, da(2**2.6), mip=mip, filter_mode="linear-mipmap-nearest")[0, 0, 0], l3)
-    # bias alone selects the level; magnification (footprint < 1 texel) stays on level 0; max_mip_level caps it
-    assert torch.allclose(mr.texture(tex, uv, mip_level_bias=torch.full((1, 1, 1), 2.0, dtype=torch.float64))[0, 0, 0], mip[2][0, 1, 3])
-    uv0 = torch.tensor([[[[(5 + 0.5) / 16, (9 + 0.5) / 16]]]], dtype=torch.float64)
-    assert torch.allclose(mr.texture(tex, uv0, da(0.25))[0, 0, 0], tex[0, 9, 5])
-    assert torch.allclose(mr.texture(tex, uv, da(64.0), max_mip_level=2)[0, 0, 0], mip[2][0, 1, 3])
-    # gradients reach tex, uv and uv_da
-    uvr = (uv + 0.01).requires_grad_(True)
-    dar = da(2**2.3).requires_grad_(True)
-    texr = tex[:, :8, :8].clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda t, u, d: mr.texture(t, u, d), (texr, uvr, dar / 2), fast_mode=True)
-
-
-def test_interpolated_uv_derivatives_drive_the_mip_level():
-    # a textured quad seen at 1:1 texel-to-pixel, then 4x smaller: the 4x smaller one samples level 2
-    tex = torch.rand(1, 32, 32, 1, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
-    mip = mr.texture_construct_mip(tex)
-    uvs = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
-    tri = torch.tensor([[0, 1, 2], [0, 2, 3]])
-    for size, level in ((32.0, 0), (8.0, 2)):
-        px = torch.tensor([[0.0, 0.0], [size, 0.0], [size, size], [0.0, size]])
-        pos = clip_from_pixels(px, [1.0] * 4, H=32, W=32)[None]
-        rast, db = mr.rasterize(pos, tri, (32, 32))
-        uv, uv_da = mr.interpolate(uvs, rast, tri, rast_db=db, diff_attrs="all")
-        out = mr.texture(tex, uv, uv_da, mip=mip)
-        n = int(size)
-        assert torch.allclose(out[0, :n, :n], mip[level][0], atol=1e-9)
-
-
-def test_cube_map_faces_orientation_and_seams():
-    S = 4
-    tex = torch.arange(6 * S * S, dtype=torch.float64).reshape(1, 6, S, S, 1)  # unique value per texel
-    axes = torch.tensor([[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], dtype=torch.float64)
-    assert (mr.cube_face(axes) == torch.arange(6)).all()
-    faces = torch.arange(6, dtype=torch.float64).reshape(1, 6, 1, 1, 1).expand(1, 6, S, S, 1)
-    out = mr.texture(faces, axes.reshape(1, 1, 6, 3) * 2.5, boundary_mode="cube")
-    assert torch.equal(out[0, 0, :, 0], torch.arange(6, dtype=torch.float64))
-    # orientation (OpenGL's table): column s = (sc/|ma| + 1)/2, row t = (tc/|ma| + 1)/2
-    cases = [  # direction, face, expected (column, row) on a 4x4 face
-        ((1, -0.5, -0.3), 0, (2, 3)),  # +X: sc = -z, tc = -y
-        ((-1, 0.6, -0.6), 1, (0, 0)),  # -X: sc = z, tc = -y
-        ((0.6, 1, 0.6), 2, (3, 3)),  # +Y: sc = x, tc = z
-        ((0.6, -1, 0.6), 3, (3, 0)),  # -Y: sc = x, tc = -z
-        ((-0.6, -0.6, 1), 4, (0, 3)),  # +Z: sc = x, tc = -y
-        ((-0.6, 0.6, -1), 5, (3, 0)),  # -Z: sc = -x, tc = -y
-    ]
-    d = torch.tensor([c[0] for c in cases], dtype=torch.float64).reshape(1, 1, 6, 3)
-    got = mr.texture(tex, d, filter_mode="nearest", boundary_mode="cube")[0, 0, :, 0]
-    want = torch.tensor([(f * S + r) * S + c for _, f, (c, r) in cases], dtype=torch.float64)
-    assert torch.equal(got, want)
-    # seamless: a smooth function of direction stored in the faces is read back smoothly across every edge
-    lin = torch.linspace(-1 + 1 / 32, 1 - 1 / 32, 32, dtype=torch.float64)
-    tc, sc = torch.meshgrid(lin, lin, indexing="ij")
-    R = torch.as_tensor(mr._CUBE)
-    dirs = torch.einsum("fki,hwk->fhwi", R, torch.stack([sc, tc, torch.ones_like(sc)], -1))  # [6, 32, 32, 3]
-    field = lambda x: (x / x.norm(dim=-1, keepdim=True) @ torch.tensor([0.3, -0.5, 0.8], dtype=torch.float64))[..., None]
-    ctex = field(dirs)[None]
-    a = torch.linspace(0, 2 * np.pi, 721, dtype=torch.float64)
-    for ring in (torch.stack([a.cos(), a.sin(), 0.3 * torch.ones_like(a)], -1), torch.stack([a.cos(), 0.2 * torch.ones_like(a), a.sin()], -1)):
-        got = mr.texture(ctex, ring.reshape(1, 1, -1, 3), boundary_mode="cube")[0, 0, :, 0]
-        assert (got - field(ring)[:, 0]).abs().max() < 0.01
-        assert got.diff().abs().max() < 0.02
-    # mip levels of a cube map from direction derivatives
-    mip = mr.texture_construct_mip(ctex)
-    assert mip[1].shape == (1, 6, 16, 16, 1)
-    dd = torch.tensor([[[[0.0, 0.0, 4 / 16, 0.0, 0.0, 4 / 16]]]], dtype=torch.float64)  # 4 texels per pixel at +X's centre
-    uvx = torch.tensor([[[[1.0, 1 / 8, 1 / 8]]]], dtype=torch.float64)  # +X, texel (3, 3) of level 2
-    assert torch.allclose(mr.texture(ctex, uvx, dd, mip=mip, boundary_mode="cube")[0, 0, 0], mip[2][0, 0, 3, 3], atol=1e-6)
-
-
-def test_texture_rejects_bad_arguments():
-    tex = torch.zeros(1, 4, 4, 3)
-    with pytest.raises(ValueError, match="filter_mode"):
-        mr.texture(tex, torch.zeros(1, 2, 2, 2), filter_mode="cubic")
-    with pytest.raises(ValueError, match="cube map"):
-        mr.texture(tex, torch.zeros(1, 2, 2, 3), boundary_mode="cube")
+def test_rasterize_rejects_bad_arguments():
     with pytest.raises(ValueError, match="pos must be"):
         mr.rasterize(torch.zeros(3, 4), torch.tensor([[0, 1, 2]]), (4, 4))
 
@@ -381,8 +146,8 @@ def test_cpu_path_never_imports_nvdiffrast():
     v, f = icosphere(1)
     pos = mr.to_clip(v, mr.clip_from_camera(Camera.look_at((0, -3, 0), (0, 0, 0), 45.0, 16, 16)))
     rast, _ = mr.rasterize(pos, f, (16, 16))
-    mr.antialias(rast[..., :3], rast, pos, f)
-    assert mr._nvdiffrast(pos) is None and "nvdiffrast" not in sys.modules
+    ma.antialias(rast[..., :3], rast, pos, f)
+    assert _nvdiffrast(pos) is None and "nvdiffrast" not in sys.modules
 
 
 # -------------------------------------------------------------------------------------------- mesh path vs Gaussian path
