@@ -35,6 +35,10 @@ class UnknownMessageType(ProtocolError):
     """A msg_type this side does not handle."""
 
 
+class PipelineUnavailable(ProtocolError):
+    """The backend's pipeline could not be loaded (a broken install); the message names the failed import."""
+
+
 class UnknownAsset(ProtocolError):
     """An asset_id that is not in the server's store."""
 

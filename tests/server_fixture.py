@@ -84,10 +84,12 @@ class ServerProcess:
             self.proc.wait(10)
 
 
-def start_server(store_dir: Path, bind: str = "tcp://127.0.0.1:0", extra_args: tuple = ()) -> ServerProcess:
-    """Start `relight serve` on `bind` (port 0: a free port the server picks and prints) and wait until ready."""
+def start_server(store_dir: Path, bind: str = "tcp://127.0.0.1:0", extra_args: tuple = (),
+                 env: dict | None = None) -> ServerProcess:  # fmt: skip
+    """Start `relight serve` on `bind` (port 0: a free port the server picks and prints) and wait until ready.
+    `env`: variables added to this process's environment."""
     store_dir = Path(store_dir)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
     cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", bind, "--store", str(store_dir), *extra_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     server = ServerProcess(proc, store_dir)

@@ -55,7 +55,7 @@ def test_asset_contents(asset):
 def test_delit_albedo_keeps_colour_and_drops_shading(asset, sample_rgba):
     """The object is a warm orange (see tools/make_sample.py): the albedo stays warm. Shading is a smooth function
     of the normal, so how much of the brightness the normal explains (R^2 of an order-2 SH fit) must drop."""
-    from relight.generate.delight import sample_image, visible_points
+    from relight.generate.delight.unseen import sample_image, visible_points
     from relight.core.envmap import sh9_basis
     from relight.generate.segment import segment
 
@@ -167,7 +167,7 @@ def test_shadows_are_reused_while_the_light_stays_and_recomputed_when_it_turns(a
 def test_local_albedo_and_residual_score_tell_the_right_material():
     """Synthetic affine responses: the photo is made with one (c0, c1); the same pair re-renders it almost exactly,
     a pair that puts a highlight where the photo has none, or one that would need an albedo above 1, does not."""
-    from relight.generate.delight import local_albedo, regularised_inverse, residual_score
+    from relight.generate.delight.materials import local_albedo, regularised_inverse, residual_score
 
     rng = np.random.default_rng(0)
     H = W = 48
@@ -202,7 +202,7 @@ def test_local_albedo_and_residual_score_tell_the_right_material():
 
 def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
     from relight.core.camera import Camera
-    from relight.generate.delight import complete_unseen
+    from relight.generate.delight.unseen import complete_unseen
 
     rng = np.random.default_rng(1)
     pts = rng.normal(size=(4000, 3))
@@ -239,7 +239,7 @@ def _courtyard_sphere(roughness, metallic, hdri="courtyard"):
 def test_delighting_with_the_world_given_recovers_metal_or_dielectric(roughness, metallic):
     """A textureless sphere rendered by our own renderer under a known HDRI: delighting must tell a polished metal
     from a glossy dielectric (the slope test), find the roughness on its grid, and return the albedo."""
-    from relight.generate.delight import delight
+    from relight.generate.delight.homogenize import delight
 
     truth, cam, image, mask, colour, env = _courtyard_sphere(roughness, metallic)
     mats = delight(image, mask, truth, cam, "world", env)
@@ -253,7 +253,7 @@ def test_delighting_with_an_unknown_light_tells_a_metal_by_the_albedo_contrast_i
     """The same textureless sphere, now with the light unknown: a dielectric's albedo would have to span the
     reflected courtyard (tens to one) to explain a metal, so the metal is chosen, with the prior roughness and a
     light fitted through its reflection; a glossy dielectric stays one. The albedo keeps the object's hue."""
-    from relight.generate.delight import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
+    from relight.generate.delight.homogenize import METAL_CONTRAST, METAL_PRIOR_ROUGHNESS, delight
 
     truth, cam, image, mask, _, _ = _courtyard_sphere(roughness, metallic)
     mats = delight(image, mask, truth, cam, "unknown")
@@ -269,7 +269,9 @@ def test_an_unknown_light_keeps_a_metal_at_or_above_its_reflectance_floor():
     """Under the studio HDRI the metal sphere mostly reflects a dark room with a few bright panels the fitted lobes
     leave partly unexplained; putting the 95th-percentile albedo at 0.8 would take the rest below any metal's
     normal-incidence reflectance (the inverse's own lower bound). The floor holds instead."""
-    from relight.generate.delight import LUM, METAL_MIN_ALBEDO, delight
+    from relight.core.colour import LUMINANCE as LUM
+    from relight.generate.delight.homogenize import delight
+    from relight.generate.delight.materials import METAL_MIN_ALBEDO
 
     truth, cam, image, mask, _, _ = _courtyard_sphere(0.25, 1.0, "studio")
     mats = delight(image, mask, truth, cam, "unknown")

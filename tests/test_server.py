@@ -472,3 +472,30 @@ def test_request_worlds_are_kept_per_image_and_transformed_per_request(tmp_path)
     assert environment(validate_world({"equirect": other}))._data is not a._data
     with pytest.raises(ValueError, match="equirect"):
         environment({"equirect": np.zeros((4, 4), np.float32), "rotation_z": 0.0, "strength": 1.0})
+
+
+def test_a_pipeline_that_cannot_import_gives_every_job_a_named_error(tmp_path):
+    """A broken install (here scipy, which the pipeline needs and the socket loop does not, shadowed by a package
+    that fails to import) leaves the service answering: hello says the pipeline is not loaded, and generate, render
+    and bake each get an error reply naming the failed import instead of a traceback, while ping still works."""
+    broken = tmp_path / "broken_site"
+    (broken / "scipy").mkdir(parents=True)
+    (broken / "scipy" / "__init__.py").write_text('raise ImportError("scipy is broken in this install")\n')
+    path = os.pathsep.join([str(broken), os.environ.get("PYTHONPATH", "")])
+    srv = start_server(tmp_path / "store", env={"PYTHONPATH": path})
+    try:
+        c = srv.client()
+        hello = c.call("hello_request", {}, timeout=30).content
+        assert hello["pipeline_ok"] is False
+        for msg_type, content in (("generate_request", {"image": np.zeros((8, 8, 4), np.uint8)}),
+                                  ("render_request", {"asset_id": "0123456789abcdef01234567", "camera": test_camera()}),
+                                  ("bake_request", {"asset_id": "0123456789abcdef01234567"})):  # fmt: skip
+            reply = c.call(msg_type, content, timeout=60)
+            assert reply.status == "error", (msg_type, reply.content)
+            assert "pipeline could not be loaded" in reply.content["evalue"]
+            assert "scipy is broken in this install" in reply.content["evalue"]
+            assert reply.content["ename"] == "PipelineUnavailable" and "traceback" not in reply.content
+        assert c.call("ping_request", {}, timeout=30).status == "ok"
+        c.close()
+    finally:
+        srv.stop()

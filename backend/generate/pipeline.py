@@ -22,7 +22,7 @@ from ..core.input_image import InputImage
 from ..core.progress import no_progress
 from ..core.surface import sample_surface, vertex_normals
 from ..core.visibility_rays import VIS_DIRECTIONS
-from .delight import delight
+from .delight.homogenize import delight
 from .gaussians import surface_gaussians
 from .geometry.inflate import inflate
 from .geometry.scene import scene_geometry

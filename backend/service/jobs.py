@@ -5,8 +5,7 @@ import threading
 import time
 from typing import Callable
 
-# progress(stage, fraction in [0, 1], message="") -> None; raises Cancelled once the job was cancelled
-ProgressFn = Callable[..., None]
+from ..core.progress import ProgressFn  # raises Cancelled from a job once the job was cancelled
 
 
 class Cancelled(Exception):
@@ -96,11 +95,6 @@ class JobWorker:
 
     def submit(self, job: Job) -> None:
         self._queue.put(job)
-
-    @property
-    def backlog(self) -> int:
-        """Jobs waiting (not counting the running one)."""
-        return self._queue.qsize()
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:

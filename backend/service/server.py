@@ -14,7 +14,7 @@ import zmq
 
 from relight_protocol import limits
 from relight_protocol.envelope import Message, deserialize, serialize, split_identities
-from relight_protocol.errors import MalformedMessage, ProtocolError
+from relight_protocol.errors import MalformedMessage, PipelineUnavailable, ProtocolError
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
                                        validate_request)
 from relight_protocol.version import PROTOCOL_VERSION
@@ -95,7 +95,7 @@ class Server:
             self.log(f"warning: the asset store at {self.store_dir} is unavailable ({type(e).__name__}: {e})")
         try:
             self._load_handlers()
-        except RuntimeError:
+        except PipelineUnavailable:
             pass  # logged; protocol requests still work and job requests get an error reply naming it
 
     def _load_handlers(self):
@@ -109,8 +109,8 @@ class Server:
                     print(f"relight serve: the pipeline failed to import:\n{traceback.format_exc()}",
                           file=sys.stderr, flush=True)
                 self._handlers_error = error
-                raise RuntimeError(f"the backend pipeline could not be loaded ({error}); "
-                                   "see the server's log, then reinstall or update relight") from None
+                raise PipelineUnavailable(f"the backend pipeline could not be loaded ({error}); "
+                                          "see the server's log, then reinstall or update relight") from None
             self._handlers = handlers
         return self._handlers
 
@@ -232,6 +232,8 @@ class Server:
                 self._submit(identities, msg, action, request)
             else:
                 self._send(identities, make_reply(msg, self._instant[action](request)))
+        except ProtocolError as e:  # expected: a named error the client can act on, no traceback
+            self._send(identities, error_reply_for(e, msg))
         except Exception as e:  # noqa: BLE001
             self._send(identities, error_reply_for(e, msg, with_traceback=True))
 
@@ -261,7 +263,7 @@ class Server:
     def _submit(self, identities: list, msg: Message, action: str, request: dict) -> None:
         if msg.msg_id in self._jobs:
             raise MalformedMessage(f"a job with msg_id {msg.msg_id} is already running; use a fresh uuid per request")
-        handler = self._load_handlers().JOB_HANDLERS[action]  # raises RuntimeError naming a failed import
+        handler = self._load_handlers().JOB_HANDLERS[action]  # raises PipelineUnavailable naming a failed import
 
         def on_progress(job: Job, stage: str, fraction: float, message: str) -> None:
             self._post(identities, make_progress(job.id, stage, fraction, message))

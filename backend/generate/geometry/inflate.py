@@ -90,8 +90,6 @@ def inflate(mask: np.ndarray, camera: Camera | None = None, grid: int = 112, thi
     faces = []
     a, b = vid_front[:-1, :-1], vid_front[:-1, 1:]
     c, d = vid_front[1:, :-1], vid_front[1:, 1:]
-    ab, bb = vid_back[:-1, :-1], vid_back[:-1, 1:]
-    cb, db = vid_back[1:, :-1], vid_back[1:, 1:]
     rim = ring[:-1, :-1], ring[:-1, 1:], ring[1:, :-1], ring[1:, 1:]
     for (p, q, r), (rp, rq, rr) in (((a, c, b), (rim[0], rim[2], rim[1])), ((b, c, d), (rim[1], rim[2], rim[3]))):
         ok = (p >= 0) & (q >= 0) & (r >= 0) & ~(rp & rq & rr)

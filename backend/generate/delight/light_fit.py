@@ -1,0 +1,72 @@
+"""The unknown input light: a non-negative mix of spherical-Gaussian lobes fitted to the photo's luminance through
+the renderer (broad lobes through a dielectric, narrower ones through a metal's reflection), and the albedo contrast
+test that tells a metal under such a light."""
+
+from functools import lru_cache
+
+import numpy as np
+
+from ...core.camera import Camera
+from ...core.colour import LUMINANCE as LUM  # [3] float64
+from ...core.envmap import Environment
+from ...core.envmap import lobe_environments
+from ...core.visibility_rays import sphere_directions
+from ...render.frame import render
+from .forward import LIGHT_FIT_RENDER, with_materials
+
+METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
+METAL_LOBE_SHARPNESS = 32.0
+
+
+@lru_cache(maxsize=4)
+def _lobe_set(n: int, sharpness: float, h: int, w: int) -> tuple[Environment, ...]:
+    """n spherical-Gaussian lobes exp(sharpness (d . d_j - 1)) spread evenly (Fibonacci) over the sphere, a
+    non-negative basis for the unknown input light: [h, w] equirect Environments, prefiltered."""
+    return tuple(lobe_environments(sphere_directions(n), sharpness, h, w))
+
+
+def estimate_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray) -> Environment:
+    """Unknown input light: the non-negative mix of broad lobes whose render of the asset (uniform white albedo,
+    the product's own shadows and AO included) best matches the image's luminance (NNLS). Neutral in colour."""
+    return _fit_lobes(with_materials(asset, 1.0, 0.6, 0.0), camera, image, valid, _lobe_set(12, 3.0, 16, 32))
+
+
+def estimate_metal_light(asset, camera: Camera, image: np.ndarray, valid: np.ndarray,
+                         roughness: float) -> Environment:  # fmt: skip
+    """Unknown input light for a metal: a mix of narrower lobes fitted through the metal's reflection (white
+    albedo at `roughness`), so the reflected room is explained by the light, not baked into the albedo."""
+    lights = _lobe_set(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
+    return _fit_lobes(with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lights)
+
+
+def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lights: tuple) -> Environment:
+    """NNLS of the image luminance ([H, W, 3], valid [H, W]) on the renders of `white` (an asset with uniform
+    white albedo) under each neutral lobe light of `lights` (from _lobe_set), with a little ridge to keep the
+    weights spread."""
+    from scipy.optimize import nnls
+
+
+    cols, ok = [], None
+    for lobe_env in lights:
+        r = render(white, camera, lobe_env, LIGHT_FIT_RENDER)
+        a = r.alpha[..., 0]
+        ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
+        cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)
+    A = np.stack([c[ok] for c in cols], 1)  # [P, n]
+    b = image[ok] @ LUM
+    lam = 1e-3 * float(np.mean(A * A))
+    A_aug = np.concatenate([A, np.sqrt(lam * len(b)) * np.eye(A.shape[1])])
+    wts, _ = nnls(A_aug, np.concatenate([b, np.zeros(A.shape[1])]))
+    eq = sum(wj * lobe_env.equirect[..., 0] for wj, lobe_env in zip(wts, lights))
+    return Environment(np.repeat(np.asarray(eq, np.float32)[..., None], 3, -1))
+
+
+def albedo_contrast(image: np.ndarray, c0: np.ndarray, c1: np.ndarray, valid: np.ndarray) -> float:
+    """p95 / p5 of the luminance of the albedo a dielectric would need, (image - c0) / c1, over `valid` pixels
+    (arrays [H, W, 3] as in local_albedo, valid [H, W] bool; c0, c1 under the estimated lobe light). The light's
+    own pattern (a hard sun, shadows) is divided out; what is left is the texture's contrast for a dielectric
+    (2-5:1 over the evaluation objects under all 8 HDRIs), and the reflected room for a metal (6-175:1)."""
+    y = ((image - c0) @ LUM / np.maximum(c1 @ LUM, 1e-6))[valid]
+    if y.size < 16:
+        return 1.0
+    return float(np.percentile(y, 95) / max(float(np.percentile(y, 5)), 1e-4))
