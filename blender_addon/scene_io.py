@@ -10,6 +10,8 @@ import math
 import bpy
 import numpy as np
 
+from .relight_protocol.conventions import blender_camera_to_viewmat, srgb_to_linear
+
 PREVIEW_IMAGE_NAME = "Relight Preview"
 MAX_ENV_WIDTH = 2048  # equirects sent to the backend are box-downsampled to at most this many columns
 FALLBACK_ENV_SIZE = (16, 32)  # [h, w] of the constant equirect of a plain-colour world
@@ -59,12 +61,6 @@ def image_to_array(image: bpy.types.Image) -> tuple[np.ndarray, str]:
     if space == "srgb":
         return np.clip(np.rint(rgba * 255.0), 0, 255).astype(np.uint8), space
     return rgba.astype(np.float32, copy=False), space
-
-
-def srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 sRGB decode, for byte environment images. [..] in [0, 1] -> linear."""
-    c = np.asarray(c, dtype=np.float32)
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
 def box_downsample(img: np.ndarray, max_width: int) -> np.ndarray:
@@ -267,8 +263,7 @@ def camera_to_dict(cam_obj, scene) -> dict:
     loc, rot, _scale = cam_obj.matrix_world.decompose()  # camera scale does not change the image
     m = np.array(rot.to_matrix().to_4x4(), dtype=np.float64)
     m[:3, 3] = loc
-    gl_to_cv = np.diag([1.0, -1.0, -1.0, 1.0])
-    viewmat = gl_to_cv @ np.linalg.inv(m)  # [4, 4] world -> camera, x right, y down, looks down +Z
+    viewmat = blender_camera_to_viewmat(m)  # [4, 4] world -> camera, x right, y down, looks down +Z
     K = camera_intrinsics(cam_obj.data, scene, width, height)
     return {"viewmat": viewmat.tolist(), "K": K.tolist(), "width": int(width), "height": int(height)}
 

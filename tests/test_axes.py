@@ -53,3 +53,12 @@ def test_blender_camera_projection_matches_bpy():
         np.testing.assert_allclose(px[0], ndc.x * W, atol=1e-3)
         np.testing.assert_allclose(px[1], (1 - ndc.y) * H, atol=1e-3)  # OpenCV rows grow downwards
         np.testing.assert_allclose(x[2], ndc.z, atol=1e-6)
+
+
+def test_camera_convention_is_the_shared_one():
+    """The camera frame is part of the wire contract: relight.core.axes re-exports relight_protocol.conventions."""
+    from relight_protocol import conventions
+
+    assert axes.GL_TO_CV is conventions.GL_TO_CV
+    assert axes.blender_camera_to_viewmat is conventions.blender_camera_to_viewmat
+    assert axes.viewmat_to_blender_camera is conventions.viewmat_to_blender_camera

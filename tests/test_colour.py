@@ -122,3 +122,11 @@ def test_agx_rgba8_is_the_unpremultiplied_8bit_agx():
     np.testing.assert_array_equal(out, expect)
     via_ocio = colour.to_uint8(colour.agx_ocio(hdr / np.maximum(a, 1e-6)) * (a > 0))
     assert np.abs(out[..., :3].astype(int) - via_ocio).max() <= 1
+
+
+def test_srgb_curves_are_the_shared_conventions():
+    """One sRGB curve for the backend and the add-on: relight.core.colour re-exports relight_protocol.conventions."""
+    from relight_protocol import conventions
+
+    assert colour.srgb_to_linear is conventions.srgb_to_linear
+    assert colour.linear_to_srgb is conventions.linear_to_srgb

@@ -316,3 +316,39 @@ def test_render_bake_cancel_validation():
         validate_request(make_request("frobnicate_request", {}))
     with pytest.raises(UnknownMessageType):
         validate_request(make_request("progress", {}))
+
+
+# ---------------------------------------------------------------------------------------------- conventions
+
+
+def test_camera_convention_gl_to_cv():
+    """A Blender camera looks down its -Z with +Y up; the viewmat puts what it sees at +Z with image rows down."""
+    from relight_protocol.conventions import GL_TO_CV, blender_camera_to_viewmat, viewmat_to_blender_camera
+
+    assert not GL_TO_CV.flags.writeable
+    m = np.eye(4)
+    m[:3, 3] = (1.0, 2.0, 3.0)  # unrotated camera at (1, 2, 3): looks down world -Z, world +Y up in the image
+    viewmat = blender_camera_to_viewmat(m)
+    assert viewmat.dtype == np.float64 and viewmat.shape == (4, 4)
+    ahead = viewmat @ np.array([1.0, 2.0, 0.0, 1.0])  # 3 m in front of it
+    np.testing.assert_allclose(ahead[:3], [0.0, 0.0, 3.0])
+    above = viewmat @ np.array([1.0, 3.0, 0.0, 1.0])  # world +Y: up on screen = OpenCV -y
+    assert above[1] < 0 and above[2] > 0
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    m[:3, :3] = q * np.sign(np.linalg.det(q))
+    np.testing.assert_allclose(viewmat_to_blender_camera(blender_camera_to_viewmat(m)), m, atol=1e-12)
+
+
+def test_srgb_transfer_known_values_dtype_and_out_of_range():
+    from relight_protocol.conventions import linear_to_srgb, srgb_to_linear
+
+    np.testing.assert_allclose(srgb_to_linear([0.0, 0.04, 0.5, 1.0]), [0.0, 0.04 / 12.92, 0.2140411, 1.0], rtol=1e-5)
+    np.testing.assert_allclose(linear_to_srgb([0.0, 0.001, 0.2140411, 1.0]), [0.0, 0.01292, 0.5, 1.0], rtol=1e-5)
+    for fn in (srgb_to_linear, linear_to_srgb):
+        assert fn(np.zeros((2, 3), np.float64)).dtype == np.float32 and fn(np.zeros((2, 3))).shape == (2, 3)
+        assert fn(np.arange(3, dtype=np.uint8)).dtype == np.float32
+    assert linear_to_srgb(4.0) > 1.0 and srgb_to_linear(2.0) > 1.0  # no clipping: HDR values pass through
+    with np.errstate(all="raise"):  # the unused branch of np.where never warns, even for negatives
+        assert srgb_to_linear(-0.5) == np.float32(-0.5) / np.float32(12.92)
+        assert linear_to_srgb(-0.5) == np.float32(-0.5) * np.float32(12.92)

@@ -1,28 +1,20 @@
-"""The one place for axis and camera-convention conversions.
+"""The backend's axis and camera-convention conversions.
 
 World space everywhere in the backend is Blender's: right-handed, Z up, metres.
-Cameras are stored OpenCV-style (gsplat's convention): x right, y down, looking down +Z.
+Cameras are stored OpenCV-style (gsplat's convention): x right, y down, looking down +Z. That camera frame is part
+of the wire contract, so GL_TO_CV and the Blender camera <-> viewmat conversions live in relight_protocol.conventions
+(shared with the add-on) and are re-exported here.
 """
 
 import numpy as np
 
-# [4, 4] flips a Blender/OpenGL camera frame (looks down -Z, +Y up) to OpenCV (looks down +Z, +Y down).
-GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
+from relight_protocol.conventions import (GL_TO_CV, blender_camera_to_viewmat,  # noqa: F401 (re-exported)
+                                          viewmat_to_blender_camera)
 
 # [4, 4] Blender world (Z up) -> glTF world (Y up): (x, y, z) -> (x, z, -y).
 BLENDER_TO_GLTF = np.array(
     [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
 )
-
-
-def blender_camera_to_viewmat(matrix_world: np.ndarray) -> np.ndarray:
-    """[4, 4] Blender camera matrix_world -> [4, 4] world-to-camera, OpenCV convention."""
-    return GL_TO_CV @ np.linalg.inv(np.asarray(matrix_world, dtype=np.float64))
-
-
-def viewmat_to_blender_camera(viewmat: np.ndarray) -> np.ndarray:
-    """[4, 4] world-to-camera (OpenCV) -> [4, 4] Blender camera matrix_world."""
-    return np.linalg.inv(GL_TO_CV @ np.asarray(viewmat, dtype=np.float64))
 
 
 def blender_to_gltf_points(p: np.ndarray) -> np.ndarray:

@@ -1,10 +1,13 @@
-"""The one place for colour conversions: sRGB transfer functions, AgX view transform, 8-bit encoding."""
+"""The backend's colour conversions: AgX view transform, 8-bit encoding, and the sRGB transfer functions (those live
+in relight_protocol.conventions, shared with the add-on, and are re-exported here)."""
 
 import threading
 from pathlib import Path
 
 import numba
 import numpy as np
+
+from relight_protocol.conventions import linear_to_srgb, srgb_to_linear  # noqa: F401 (re-exported)
 
 from .bits import bits_f32, f32_bits
 from .jit import njit_cached as _jit
@@ -15,21 +18,6 @@ from .jit import njit_cached as _jit
 AGX_LOG2_MIN, AGX_LOG2_MAX = -12.47393, 12.5260688117  # AllocationTransform lg2 vars of "AgX Base sRGB"
 AGX_CUBE = "AgX_Base_sRGB.cube"
 LUMINANCE = np.array([0.2126, 0.7152, 0.0722])  # [3] float64 Rec.709 luminance weights of linear RGB
-
-
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] -> linear (IEC 61966-2-1 piecewise curve). Same shape, float32."""
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((np.maximum(x, 0.04045) + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """Linear values -> sRGB encoding (IEC 61966-2-1 piecewise curve); no clipping above 1. Float32."""
-    x = np.asarray(x, dtype=np.float32)
-    hi = 1.055 * np.maximum(x, 0.0031308) ** (1.0 / 2.4) - 0.055
-    return np.where(x <= 0.0031308, x * 12.92, hi).astype(np.float32)
 
 
 _TONE_MAPPER = None
