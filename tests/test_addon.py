@@ -267,6 +267,21 @@ def test_panel_draws_in_sidebar(relight_addon):
     assert relight_addon.prefs.RELIGHT_AP_preferences.bl_idname == "bl_ext.user_default.relight"
 
 
+def test_properties_take_the_shared_vocabulary(relight_addon):
+    """The panel's choices and defaults are the protocol's words (relight_protocol.vocabulary), not a copy."""
+    from relight_protocol import vocabulary as v
+
+    rna = bpy.context.scene.relight.bl_rna.properties
+    for name, values, labels, default in (("light_hint", v.LIGHT_HINTS, v.LIGHT_HINT_LABELS, "unknown"),
+                                          ("preview_quality", v.RENDER_QUALITIES, v.RENDER_QUALITY_LABELS, "preview")):
+        items = [(i.identifier, i.name, i.description) for i in rna[name].enum_items]
+        assert items == v.enum_items(values, labels), name
+        assert rna[name].default == default and default in values
+    assert rna["texture_size"].default == v.DEFAULT_TEXTURE_SIZE
+    assert bpy.context.scene.relight.texture_size == v.DEFAULT_TEXTURE_SIZE
+    assert addon_prefs().endpoint == v.DEFAULT_ENDPOINT
+
+
 # ------------------------------------------------------------------------------------ against `relight serve`
 
 

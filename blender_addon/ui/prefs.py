@@ -3,8 +3,7 @@
 import bpy
 
 from .. import session
-
-DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"
+from ..relight_protocol.vocabulary import DEFAULT_ENDPOINT
 
 
 class RELIGHT_AP_preferences(bpy.types.AddonPreferences):

@@ -2,6 +2,9 @@
 
 import bpy
 
+from ..relight_protocol.vocabulary import (DEFAULT_TEXTURE_SIZE, LIGHT_HINT_LABELS, LIGHT_HINTS, RENDER_QUALITIES,
+                                           RENDER_QUALITY_LABELS, enum_items)
+
 
 def _is_mesh(_self, obj) -> bool:
     return obj.type == "MESH"
@@ -21,22 +24,20 @@ class RELIGHT_PG_scene(bpy.types.PropertyGroup):
     )
     light_hint: bpy.props.EnumProperty(
         name="Input Lighting",
-        items=[
-            ("unknown", "Unknown", "Estimate the lighting of the image"),
-            ("world", "Scene World", "The image was lit by this scene's world"),
-        ],
+        items=enum_items(LIGHT_HINTS, LIGHT_HINT_LABELS),
         default="unknown",
     )
     preview_quality: bpy.props.EnumProperty(
         name="Preview Quality",
-        items=[
-            ("preview", "Interactive", "Fast: one sample per pixel, prefiltered reflections"),
-            ("final", "Final", "Supersampled, with per-pixel sampled reflections (several seconds)"),
-        ],
+        items=enum_items(RENDER_QUALITIES, RENDER_QUALITY_LABELS),
         default="preview",
     )
     texture_size: bpy.props.IntProperty(
-        name="Texture Size", default=1024, min=64, max=4096, description="Side of the baked PBR textures, in pixels"
+        name="Texture Size",
+        default=DEFAULT_TEXTURE_SIZE,
+        min=64,
+        max=4096,
+        description="Side of the baked PBR textures, in pixels",
     )
     asset_id: bpy.props.StringProperty(name="Asset", description="Id of the last generated asset on the backend")
     asset_name: bpy.props.StringProperty(name="Asset Name")
