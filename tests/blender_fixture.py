@@ -59,6 +59,35 @@ def relight_addon(addon_zip):
     module.session.shutdown()
 
 
+@pytest.fixture(scope="session")
+def addon_tree(addon_zip, tmp_path_factory) -> Path:
+    """The extension zip unpacked, as Blender installs it: the add-on's modules with relight_protocol/ inside."""
+    import zipfile
+
+    out = tmp_path_factory.mktemp("addon-tree")
+    with zipfile.ZipFile(addon_zip) as z:
+        z.extractall(out)
+    return out
+
+
+WITHOUT_BLENDER_PACKAGE = "relight_addon_without_blender"
+
+
+def import_without_blender(tree: Path, name: str):
+    """Import the add-on module `name` (e.g. "connection") from an unpacked `tree` without running the add-on's
+    __init__ (which imports bpy): under a stand-in package, so its relative imports resolve inside the tree."""
+    import types
+
+    pkg = sys.modules.get(WITHOUT_BLENDER_PACKAGE)
+    if pkg is None or list(pkg.__path__) != [str(tree)]:
+        for mod in [m for m in sys.modules if m.startswith(WITHOUT_BLENDER_PACKAGE + ".")]:
+            del sys.modules[mod]
+        pkg = types.ModuleType(WITHOUT_BLENDER_PACKAGE)
+        pkg.__path__ = [str(tree)]
+        sys.modules[WITHOUT_BLENDER_PACKAGE] = pkg
+    return importlib.import_module(f"{WITHOUT_BLENDER_PACKAGE}.{name}")
+
+
 @pytest.fixture
 def free_port() -> int:
     """A loopback TCP port nothing listens on (just released by the OS)."""

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from blender_fixture import (  # noqa: F401  (fixtures)
     addon_prefs,
+    addon_tree,
     addon_zip,
     cached_object_render,
     free_port,
     image_pixels,
+    import_without_blender,
     make_camera,
     make_hdri_world,
     make_plain_world,
@@ -209,6 +211,215 @@ def test_write_preview_and_import_glb(relight_addon, tmp_path):
     bpy.data.objects.remove(bpy.context.object)
     new = io.import_glb(glb)
     assert [o.type for o in new] == ["MESH"]
+
+
+# ------------------------------------------------------------------------------------ connection and local backend, no bpy
+
+
+def test_connection_and_local_backend_import_without_blender(addon_tree):
+    """The job bookkeeping and the local backend process import from the installed tree with no bpy (nor zmq)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, sys, types\n"
+        f"pkg = types.ModuleType('addon'); pkg.__path__ = [{str(addon_tree)!r}]; sys.modules['addon'] = pkg\n"
+        "importlib.import_module('addon.connection'); importlib.import_module('addon.local_backend')\n"
+        "bad = {'bpy', 'zmq', 'torch', 'relight'} & set(sys.modules)\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+class FakeClient:
+    """Stands in for relight_protocol.client.Client: records requests, answers hello, hands out `inbox` on poll().
+
+    hello: "ok" (server 9.9 on cpu), "refuse" (an error reply) or None (no answer)."""
+
+    def __init__(self, endpoint: str, messages, hello: str | None = "ok"):
+        self.endpoint, self.messages, self.hello = endpoint, messages, hello
+        self.sent, self.inbox, self.closed = [], [], False
+
+    def request(self, msg_type: str, content: dict) -> str:
+        msg = self.messages.make_request(msg_type, content)
+        self.sent.append(msg)
+        if msg_type == "hello_request" and self.hello == "ok":
+            self.inbox.append(self.messages.make_reply(msg, {"server_version": "9.9", "device": "cpu"}))
+        elif msg_type == "hello_request" and self.hello == "refuse":
+            self.inbox.append(self.messages.make_error_reply(msg, "VersionMismatch", "speaks 2.x"))
+        return msg.msg_id
+
+    def cancel(self, job_id: str) -> str:
+        return self.request("cancel_request", {"job_id": job_id})
+
+    def poll(self, timeout_ms: int = 0) -> list:
+        out, self.inbox = self.inbox, []
+        if not out and timeout_ms:
+            import time
+
+            time.sleep(timeout_ms / 1000)
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def without_blender(addon_tree):
+    """(connection module, relight_protocol.messages, make_session) from the installed tree, imported without bpy.
+
+    make_session(apply_reply=None, hello="ok") -> (Session with a FakeClient, its events list, the clients)."""
+    conn = import_without_blender(addon_tree, "connection")
+    messages = import_without_blender(addon_tree, "relight_protocol.messages")
+
+    def make_session(apply_reply=None, hello="ok"):
+        events, clients = [], []
+
+        def factory(endpoint):
+            clients.append(FakeClient(endpoint, messages, hello))
+            return clients[-1]
+
+        apply_reply = apply_reply or (lambda job, content: f"applied {job.action} to {job.scene_name}")
+        return conn.Session(apply_reply, events.append, factory), events, clients
+
+    return conn, messages, make_session
+
+
+def test_session_turns_progress_and_replies_into_events(without_blender):
+    conn, messages, make_session = without_blender
+    applied = []
+    session, events, clients = make_session(lambda job, content: applied.append((job, content)) or "shown")
+    assert session.say_hello("tcp://fake:1", 1.0)["server_version"] == "9.9"
+    client = clients[0]
+    job = session.start_job("render", {"asset_id": "a1"}, "Scene")
+    assert client.sent[-1].msg_type == "render_request" and client.sent[-1].msg_id == job.msg_id
+    assert events == [conn.Started("render", "render sent to the backend")]
+    with pytest.raises(conn.BackendUnavailable, match="A Relight render job is still running"):
+        session.start_job("bake", {}, "Scene")
+
+    other = messages.make_progress("someone-else", "x", 0.5)
+    progress = messages.Message("progress", {"stage": "shade", "fraction": 1.7, "message": "m" * 300},
+                                parent_id=job.msg_id)  # fmt: skip
+    client.inbox += [other, progress]
+    session.poll_once()
+    assert events[1:] == [conn.Progress("shade", 1.0, "m" * conn.PROGRESS_MESSAGE_CHARS)]
+
+    session.cancel_running()
+    assert client.sent[-1].msg_type == "cancel_request" and client.sent[-1].content == {"job_id": job.msg_id}
+    assert job.cancel_requested and events[-1] == conn.Cancelling("render", "cancelling...")
+
+    image = np.zeros((2, 3, 4), np.uint8)
+    client.inbox.append(messages.make_reply(client.sent[1], {"image": image, "seconds": 0.5}))
+    session.poll_once()
+    assert applied[0][0] is job and applied[0][1]["image"] is image
+    assert events[-1] == conn.Finished("render", "shown", "")
+    assert session.running_job() is None and session.results == [("render", "shown")]
+    assert session.last_reply == {"status": "ok", "seconds": 0.5}  # arrays left out
+
+
+def _raising(exc_of_conn):
+    """make_apply for the parametrization: an apply_reply that raises exc_of_conn(connection module)."""
+
+    def make_apply(conn):
+        def apply(job, content):
+            raise exc_of_conn(conn)
+
+        return apply
+
+    return make_apply
+
+
+@pytest.mark.parametrize(
+    "reply,make_apply,outcome,error",
+    [
+        (("error", "Cancelled", "stopped"), None, "generate cancelled", ""),
+        (("error", "UnknownAsset", "no asset 42"), None, "generate failed", "generate failed: no asset 42"),
+        (("ok",), _raising(lambda conn: KeyError("asset_id")), "generate failed",
+         "Applying the generate result failed: 'asset_id'"),
+        (("ok",), _raising(lambda conn: conn.ResultDiscarded("The scene 'Scene' is gone")), "generate finished",
+         "The scene 'Scene' is gone"),
+    ],
+)
+def test_session_job_outcomes(without_blender, reply, make_apply, outcome, error):
+    conn, messages, make_session = without_blender
+    session, events, clients = make_session(make_apply(conn) if make_apply else None)
+    session.say_hello("tcp://fake:1", 1.0)
+    session.start_job("generate", {}, "Scene")
+    request = clients[0].sent[-1]
+    if reply[0] == "error":
+        clients[0].inbox.append(messages.make_error_reply(request, reply[1], reply[2]))
+    else:
+        clients[0].inbox.append(messages.make_reply(request, {"asset_id": "a"}))
+    session.poll_once()
+    assert events[-1] == conn.Finished("generate", outcome, error)
+    assert session.results == [("generate", outcome)] and session.running_job() is None
+
+
+def test_session_gives_up_silent_and_lost_backends(without_blender):
+    conn, _messages, make_session = without_blender
+    session, events, clients = make_session()
+    session.say_hello("tcp://fake:1", 1.0)
+    session.job_timeout = 0.05
+    session.start_job("bake", {}, "Scene")
+    import time
+
+    time.sleep(0.1)
+    session.poll_once()
+    assert events[-1].outcome == "timed out" and "raise 'Job Silence Timeout'" in events[-1].error
+
+    session.start_job("bake", {}, "Scene")  # then hello goes unanswered: the job is dropped with the socket
+    clients[0].hello = None
+    with pytest.raises(conn.BackendUnavailable, match="No Relight backend answered at tcp://fake:1"):
+        session.say_hello("tcp://fake:1", 0.1)
+    assert events[-1] == conn.Finished("bake", "backend lost", "The Relight backend at tcp://fake:1 stopped "
+                                       "answering; the job was dropped")
+    assert clients[0].closed and session.client is None and session.hello is None
+
+    session.say_hello("tcp://fake:1", 1.0)  # a new socket
+    session.start_job("render", {}, "Scene")
+    session.close()
+    session.poll_once()
+    assert events[-1] == conn.Finished("render", "backend lost", "The connection to the Relight backend was closed")
+    session.poll_once()  # nothing running, no socket: nothing happens
+    assert len(session.results) == 3
+
+
+def test_session_reports_a_refused_hello(without_blender):
+    conn, _messages, make_session = without_blender
+    session, _events, _clients = make_session(hello="refuse")
+    with pytest.raises(conn.BackendUnavailable, match="refused hello: speaks 2.x"):
+        session.say_hello("tcp://fake:1", 1.0)
+
+
+def test_local_backend_process_without_blender(addon_tree, tmp_path):
+    """LocalBackend runs `<python> -m relight.cli serve ...` with its output in the store's log, and stops it."""
+    import stat
+    import time
+
+    local = import_without_blender(addon_tree, "local_backend")
+    conn = import_without_blender(addon_tree, "connection")
+    backend = local.LocalBackend()
+    with pytest.raises(conn.BackendUnavailable, match="Set 'Backend Python'"):
+        backend.start("", "tcp://127.0.0.1:1", str(tmp_path))
+    with pytest.raises(conn.BackendUnavailable, match="does not exist"):
+        backend.start(str(tmp_path / "no-python"), "tcp://127.0.0.1:1", str(tmp_path))
+    fake_python = tmp_path / "python"  # stands in for a backend Python: logs its arguments, then waits
+    fake_python.write_text('#!/bin/sh\necho "$@"\nexec sleep 60\n')
+    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
+    store = tmp_path / "store"
+    backend.start(str(fake_python), "tcp://127.0.0.1:1", str(store))
+    log = store / local.LOG_NAME
+    try:
+        assert backend.running() and backend.log_path == str(log)
+        deadline = time.monotonic() + 10
+        while not log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        backend.stop()
+    assert not backend.running() and backend.process is None
+    assert log.read_text().split() == ["-m", "relight.cli", "serve", "--bind",
+                                                           "tcp://127.0.0.1:1", "--store", str(store)]
 
 
 # ------------------------------------------------------------------------------------ operators without a backend

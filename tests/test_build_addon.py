@@ -92,8 +92,8 @@ def test_protocol_is_vendored_with_relative_imports(addon_zip, repo_root):
                     stripped = line.strip()
                     assert not stripped.startswith(("import relight", "from relight")), f"{name}: {line}"
                     assert "import torch" not in stripped, f"{name} imports torch: {line}"
-        for required in ("__init__.py", "scene_io.py", "session.py", "ui/ops.py", "ui/panel.py", "ui/props.py",
-                         "ui/prefs.py"):
+        for required in ("__init__.py", "scene_io.py", "session.py", "connection.py", "local_backend.py", "ui/ops.py",
+                         "ui/panel.py", "ui/props.py", "ui/prefs.py"):
             assert required in names
         assert not any("__pycache__" in n for n in names)
 

@@ -100,7 +100,7 @@ class _JobOperator:
             return _fail(self, context, str(e))
         if not _backend(self, context):
             return {"CANCELLED"}
-        session.SESSION.start_job(action, content, context.scene)
+        session.start_job(action, content, context.scene)
         return {"FINISHED"}
 
     def warn(self, context, message: str) -> None:
