@@ -14,7 +14,7 @@ from relight.core.surface import sample_surface
 from relight.render import mesh_antialias as ma
 from relight.render import mesh_raster as mr
 from relight.render import mesh_visible_triangles as mv
-from relight.render.mesh_nvdiffrast import _nvdiffrast
+from relight.render.mesh_nvdiffrast import nvdiffrast_or_none
 from relight.render.splat_raster import rasterize as splat_rasterize
 
 from mesh_fixtures import clip_from_pixels, icosphere, random_clip_triangles
@@ -122,7 +122,7 @@ def test_hand_written_backward_matches_the_autograd_reference(with_db):
     f = tid[cov] - 1
     X = (cov % W).double() + 0.5
     Y = torch.div(cov, W, rounding_mode="floor").double() + 0.5
-    table = mr._face_table(pos, tri, H, W)
+    table = mr.face_table(pos, tri, H, W)
     cols = [0, 1, 2, 4, 5, 6, 7] if with_db else [0, 1, 2]  # (u, v, z/w) and rast_db; column 3 is the triangle id
     g = torch.randn(len(cov), len(cols), dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     t_fast = table.clone().requires_grad_(True)
@@ -147,7 +147,7 @@ def test_cpu_path_never_imports_nvdiffrast():
     pos = mr.to_clip(v, mr.clip_from_camera(Camera.look_at((0, -3, 0), (0, 0, 0), 45.0, 16, 16)))
     rast, _ = mr.rasterize(pos, f, (16, 16))
     ma.antialias(rast[..., :3], rast, pos, f)
-    assert _nvdiffrast(pos) is None and "nvdiffrast" not in sys.modules
+    assert nvdiffrast_or_none(pos) is None and "nvdiffrast" not in sys.modules
 
 
 # -------------------------------------------------------------------------------------------- mesh path vs Gaussian path

@@ -90,7 +90,7 @@ def test_native_projection_matches_reference():
     radii, means2d, depths, conics = project(*t(means, quats, scales, opac, viewmats, Ks), W, H)
     gp = np.zeros((len(means), splat_native.N_GP), np.float32)
     rect = np.zeros((len(means), 4), np.int32)
-    splat_native._project(means, quats, scales, opac, viewmats[0], Ks[0], W, H, 0.01, 1e10, 0.3, gp, rect)
+    splat_native.project_kernel(means, quats, scales, opac, viewmats[0], Ks[0], W, H, 0.01, 1e10, 0.3, gp, rect)
     valid = (radii[0] > 0).any(-1).numpy()
     assert not valid[:100].any()
     np.testing.assert_array_equal(valid, (rect[:, 1] > rect[:, 0]) & (rect[:, 3] > rect[:, 2]))

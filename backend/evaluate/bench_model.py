@@ -16,7 +16,7 @@ def footprint_pairs(args, width: int, height: int, eps2d: float) -> tuple[int, i
     gp = np.zeros((n, sn.N_GP), np.float32)
     rect = np.zeros((n, 4), np.int32)
     f32 = lambda a: np.ascontiguousarray(a, np.float32)  # noqa: E731
-    sn._project(f32(means), f32(quats), f32(scales), f32(opacities).reshape(-1), viewmats[0], Ks[0], width, height,
+    sn.project_kernel(f32(means), f32(quats), f32(scales), f32(opacities).reshape(-1), viewmats[0], Ks[0], width, height,
                 0.01, 1e10, float(eps2d), gp, rect)  # fmt: skip
     vis = (rect[:, 1] > rect[:, 0]) & (rect[:, 3] > rect[:, 2])
     g = gp[vis].astype(np.float64)

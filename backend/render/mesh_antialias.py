@@ -8,8 +8,8 @@ import torch
 from torch import Tensor
 
 from ..core.jit import njit_cached as _jit
-from .mesh_nvdiffrast import _nvdiffrast
-from .mesh_raster import _face_table, _lambda
+from .mesh_nvdiffrast import nvdiffrast_or_none
+from .mesh_raster import face_table, edge_barycentrics
 
 
 def antialias_construct_topology_hash(tri) -> Tensor:
@@ -49,7 +49,7 @@ def antialias(color: Tensor, rast: Tensor, pos: Tensor, tri, topology_hash: Tens
     covered pixel takes (1/2 - t) of the other colour. The pixels' summed coverage then moves by the edge's length
     per pixel of normal displacement, as the true area does. topology_hash: from antialias_construct_topology_hash
     (rebuilt per call when None). pos_gradient_boost scales the gradient to pos."""
-    dr = _nvdiffrast(color)
+    dr = nvdiffrast_or_none(color)
     if dr is not None:
         t32 = torch.as_tensor(tri, dtype=torch.int32, device=color.device).contiguous()
         return dr.antialias(color.contiguous(), rast, pos.contiguous(), t32, pos_gradient_boost=pos_gradient_boost)
@@ -72,11 +72,11 @@ def antialias(color: Tensor, rast: Tensor, pos: Tensor, tri, topology_hash: Tens
             continue
         if pos_gradient_boost != 1.0:
             p = _GradScale.apply(p, pos_gradient_boost)
-        T = _face_table(p, trit, H, W)[face]  # [P, 14] with gradients to p
+        T = face_table(p, trit, H, W)[face]  # [P, 14] with gradients to p
         X = (pin % W).to(p.dtype) + 0.5
         Y = torch.div(pin, W, rounding_mode="floor").to(p.dtype) + 0.5
         k = edge[:, None]
-        lam = _lambda(T, X, Y).gather(1, k)[:, 0]  # the edge's barycentric at the covered centre
+        lam = edge_barycentrics(T, X, Y).gather(1, k)[:, 0]  # the edge's barycentric at the covered centre
         sdx, sdy = step[:, 0:1].to(p.dtype), step[:, 1:2].to(p.dtype)
         slope = (T[:, 2:5] * sdx + T[:, 5:8] * sdy).gather(1, k)[:, 0]  # its change over the step
         t = (lam / (-slope)).clamp(0, 1)  # where the segment crosses the silhouette edge

@@ -7,7 +7,7 @@ from torch import Tensor
 _NVDR = {}
 
 
-def _nvdiffrast(t: Tensor):
+def nvdiffrast_or_none(t: Tensor):
     """nvdiffrast.torch for CUDA tensors when it imports, else None (never required, imported lazily)."""
     if not (isinstance(t, Tensor) and t.is_cuda and torch.cuda.is_available()):
         return None
@@ -21,7 +21,7 @@ def _nvdiffrast(t: Tensor):
     return _NVDR["dr"]
 
 
-def _nvdr_context(dr, device):
+def nvdiffrast_context(dr, device):
     key = ("ctx", str(device))
     if key not in _NVDR:
         _NVDR[key] = dr.RasterizeCudaContext(device=device)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from ..core.camera import Camera
-from .mesh_nvdiffrast import _nvdiffrast, _nvdr_context
+from .mesh_nvdiffrast import nvdiffrast_or_none, nvdiffrast_context
 from .mesh_visible_triangles import visible_triangles
 
 # ----------------------------------------------------------------------------------------------------------- cameras
@@ -45,7 +45,7 @@ def to_clip(vertices: np.ndarray | Tensor, mvp: np.ndarray) -> Tensor:
 # ------------------------------------------------------------------------------------------- rasterize (with grads)
 
 
-def _face_table(p: Tensor, tri: Tensor, H: int, W: int) -> Tensor:
+def face_table(p: Tensor, tri: Tensor, H: int, W: int) -> Tensor:
     """[V, 4] clip, [F, 3] -> [F, 14] per-triangle screen-space coefficients (differentiable w.r.t. p).
 
     Columns: x0, y0 (vertex 0 in pixels), a[3] = d(lambda)/dX, b[3] = d(lambda)/dY, 1/w[3], z/w[3]. The 2D
@@ -64,7 +64,7 @@ def _face_table(p: Tensor, tri: Tensor, H: int, W: int) -> Tensor:
     return torch.cat([x0[:, None], y0[:, None], a, b, 1 / w, v[..., 2] / w], 1)
 
 
-def _lambda(T: Tensor, X: Tensor, Y: Tensor) -> Tensor:
+def edge_barycentrics(T: Tensor, X: Tensor, Y: Tensor) -> Tensor:
     """[P, 14] gathered face table, pixel positions [P] -> [P, 3] 2D (screen-affine) barycentrics."""
     lam = T[:, 2:5] * (X - T[:, 0])[:, None] + T[:, 5:8] * (Y - T[:, 1])[:, None]
     return lam + torch.tensor([1.0, 0.0, 0.0], dtype=T.dtype, device=T.device)
@@ -87,10 +87,10 @@ def rasterize(pos: Tensor, tri, resolution: tuple[int, int], ranges=None, grad_d
         raise NotImplementedError("rasterize: range mode is not supported; pass pos as [B, V, 4]")
     if pos.dim() != 3 or pos.shape[-1] != 4:
         raise ValueError(f"rasterize: pos must be [B, V, 4] clip-space positions, got {tuple(pos.shape)}")
-    dr = _nvdiffrast(pos)
+    dr = nvdiffrast_or_none(pos)
     if dr is not None:
         t32 = torch.as_tensor(tri, dtype=torch.int32, device=pos.device).contiguous()
-        return dr.rasterize(_nvdr_context(dr, pos.device), pos.contiguous(), t32, resolution, grad_db=grad_db)
+        return dr.rasterize(nvdiffrast_context(dr, pos.device), pos.contiguous(), t32, resolution, grad_db=grad_db)
     H, W = int(resolution[0]), int(resolution[1])
     tri = torch.as_tensor(tri, dtype=torch.int64, device=pos.device).reshape(-1, 3)
     rasts, dbs = [], []
@@ -101,7 +101,7 @@ def rasterize(pos: Tensor, tri, resolution: tuple[int, int], ranges=None, grad_d
         f = tid[cov] - 1
         X = (cov % W).to(p.dtype) + 0.5
         Y = torch.div(cov, W, rounding_mode="floor").to(p.dtype) + 0.5
-        r, db = _RasterPixels.apply(_face_table(p, tri, H, W), f, X, Y, cov, H * W, grad_db)  # [H*W, 4] each
+        r, db = _RasterPixels.apply(face_table(p, tri, H, W), f, X, Y, cov, H * W, grad_db)  # [H*W, 4] each
         rasts.append(r.reshape(H, W, 4))
         dbs.append(db.reshape(H, W, 4))
     return torch.stack(rasts), (torch.stack(dbs) if grad_db else None)
@@ -111,7 +111,7 @@ def _pixels_reference(T: Tensor, f: Tensor, X: Tensor, Y: Tensor) -> Tensor:
     """Autograd reference of _RasterPixels: [F, 14] face table, [P] faces, [P] pixel centres -> [P, 8] =
     (u, v, z/w, 0, du/dX, du/dY, dv/dX, dv/dY)."""
     T = T[f]
-    lam = _lambda(T, X, Y)
+    lam = edge_barycentrics(T, X, Y)
     q = lam * T[:, 8:11]
     S = q.sum(1, keepdim=True)
     bary = q / S
@@ -129,7 +129,7 @@ def _pixel_terms(table: Tensor, f: Tensor, X: Tensor, Y: Tensor):
     T = table[f]
     dX, dY = X - T[:, 0], Y - T[:, 1]
     a, b, r, zn = T[:, 2:5], T[:, 5:8], T[:, 8:11], T[:, 11:14]
-    lam = _lambda(T, X, Y)
+    lam = edge_barycentrics(T, X, Y)
     q = lam * r
     S = q.sum(1, keepdim=True)
     return T, dX, dY, a, b, r, zn, lam, S, q / S
@@ -203,7 +203,7 @@ def interpolate(attr: Tensor, rast: Tensor, tri, rast_db: Tensor | None = None, 
     rast. With rast_db and diff_attrs ("all" or a list of channel indices), out_da [B, H, W, 2 * n] holds, per
     listed channel c, (dA_c/dX, dA_c/dY) next to each other: dA/dX = du/dX (A0 - A2) + dv/dX (A1 - A2).
     That is the `uv_da` layout `texture` expects."""
-    dr = _nvdiffrast(rast)
+    dr = nvdiffrast_or_none(rast)
     if dr is not None:
         t32 = torch.as_tensor(tri, dtype=torch.int32, device=rast.device).contiguous()
         return dr.interpolate(attr.contiguous(), rast, t32, rast_db=rast_db, diff_attrs=diff_attrs)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as tnf
 from torch import Tensor
 
-from .mesh_nvdiffrast import _nvdiffrast
+from .mesh_nvdiffrast import nvdiffrast_or_none
 
 _FILTERS = ("auto", "nearest", "linear", "linear-mipmap-nearest", "linear-mipmap-linear")
 _BOUNDARIES = ("wrap", "clamp", "zero", "cube")
@@ -149,7 +149,7 @@ def texture(
                          f"got {tuple(tex.shape)}, {tuple(uv.shape)}")
     if filter_mode == "auto":
         filter_mode = "linear-mipmap-linear" if (uv_da is not None or mip_level_bias is not None) else "linear"
-    dr = _nvdiffrast(uv)
+    dr = nvdiffrast_or_none(uv)
     if dr is not None:
         if isinstance(mip, list):  # ours include level 0; nvdiffrast's custom mip lists start at level 1
             mip = mip[1:]

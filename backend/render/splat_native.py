@@ -37,7 +37,7 @@ N_GP = 10
 
 
 @_jit(parallel=True)
-def _project(means, quats, scales, opacities, viewmat, K, width, height, near, far, eps2d, gp, rect):
+def project_kernel(means, quats, scales, opacities, viewmat, K, width, height, near, far, eps2d, gp, rect):
     """Project N Gaussians into one camera.
 
     means [N, 3], quats [N, 4] (w, x, y, z), scales [N, 3], opacities [N], viewmat [4, 4], K [3, 3];
@@ -365,7 +365,7 @@ def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, wi
     gp = np.zeros((n, N_GP), dtype=np.float32)  # per-Gaussian raster parameters, reused across cameras
     rect = np.zeros((n, 4), dtype=np.int32)
     for c in range(n_cam):
-        _project(means, quats, scales, opacities, viewmats[c], Ks[c], width, height,
+        project_kernel(means, quats, scales, opacities, viewmats[c], Ks[c], width, height,
                  float(near), float(far), float(eps2d), gp, rect)
         depth_bits = np.ascontiguousarray(gp[:, G_Z]).view(np.uint32)
         offsets, ids = _bin(rect, depth_bits, tiles_x * tiles_y, tiles_x)
