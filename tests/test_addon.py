@@ -133,7 +133,8 @@ def test_plain_colour_world_is_a_constant_environment_and_no_world_is_black(reli
 def test_node_world_is_rendered_to_an_equirect_by_cycles(relight_addon):
     """A world shader that is not a bare Environment Texture (here the HDRI through a Mix node and a Mapping
     rotation) is rendered with a Cycles panoramic camera; the result is the HDRI along our equirect directions."""
-    from relight.core.envmap import Environment, equirect_pixel_dirs
+    from relight.core.envmap import Environment
+    from relight.core.equirect import equirect_pixel_dirs
     from relight.core.hdri_io import read_hdr_image
 
     io = relight_addon.scene_io

@@ -1,10 +1,13 @@
-"""Equirect mapping, cube maps, HDR file I/O and the prefiltered Environment."""
+"""HDR file I/O, the prefiltered Environment (rotation, strength, specular levels, irradiance, SH9) and the
+bright-light extraction for lobe sampling."""
 
 import numpy as np
 import pytest
 
-from relight.core import envmap as em
+from relight.core.envmap import Environment, builtin_hdris, lobe_environments
+from relight.core.equirect import dir_to_equirect_uv, equirect_pixel_dirs, equirect_texel_solid_angles, sample_equirect
 from relight.core.hdri_io import read_hdr_image, write_exr
+from relight.core.prefilter import LUMINANCE, SH9_COSINE_LOBE, box_mips, extract_lights, sh9_basis
 
 
 def random_dirs(n: int, seed: int = 0) -> np.ndarray:
@@ -12,92 +15,11 @@ def random_dirs(n: int, seed: int = 0) -> np.ndarray:
     return d / np.linalg.norm(d, axis=1, keepdims=True)
 
 
-def smooth_image(h: int, w: int) -> np.ndarray:
-    """A smooth, positive function of direction sampled on an equirect grid: [h, w, 3]."""
-    d = em.equirect_pixel_dirs(h, w)
-    return np.stack([1.5 + d[..., 0], 1.5 + 0.5 * d[..., 1] * d[..., 2], 1.2 + d[..., 2] ** 2], -1).astype(np.float32)
-
-
-# ---- the mapping ------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "d, uv",
-    [
-        ((1, 0, 0), (0.5, 0.5)),  # +X: image centre
-        ((0, 1, 0), (0.25, 0.5)),  # +Y: a quarter in from the left
-        ((0, -1, 0), (0.75, 0.5)),
-        ((-1, 1e-9, 0), (0.0, 0.5)),  # -X: the seam at the left/right edge
-        ((0, 0, 1), (None, 1.0)),  # +Z: top row
-        ((0, 0, -1), (None, 0.0)),
-    ],
-)
-def test_known_points(d, uv):
-    u, v = em.dir_to_equirect_uv(np.array(d, dtype=np.float64))
-    if uv[0] is not None:
-        assert float(u) == pytest.approx(uv[0], abs=1e-9)
-    assert float(v) == pytest.approx(uv[1], abs=1e-9)
-
-
-def test_top_row_is_up_and_centre_column_is_plus_x():
-    d = em.equirect_pixel_dirs(64, 128)
-    assert np.all(d[0, :, 2] > 0.99) and np.all(d[-1, :, 2] < -0.99)
-    assert np.allclose(d[32, 64], [1, 0, 0], atol=0.03)  # just right/below of the centre
-    assert d[32, 32, 1] > 0.99  # +Y on the left half
-
-
-def test_uv_dir_round_trips():
-    d = random_dirs(5000)
-    u, v = em.dir_to_equirect_uv(d)
-    assert u.min() >= 0 and u.max() <= 1 and v.min() >= 0 and v.max() <= 1
-    np.testing.assert_allclose(em.equirect_uv_to_dir(u, v), d, atol=1e-9)
-    uu, vv = np.random.default_rng(1).uniform(0, 1, (2, 5000))
-    u2, v2 = em.dir_to_equirect_uv(em.equirect_uv_to_dir(uu, vv))
-    np.testing.assert_allclose(v2, vv, atol=1e-9)
-    du = np.abs(u2 - uu)
-    np.testing.assert_allclose(np.minimum(du, 1 - du), 0, atol=1e-9)
-
-
-def test_texel_solid_angles_sum_to_sphere():
-    assert em.equirect_texel_solid_angles(32, 64).sum() * 64 == pytest.approx(4 * np.pi, rel=1e-9)
-
-
-def test_sample_equirect_hits_texel_centres_and_wraps():
-    img = np.random.default_rng(0).random((8, 16, 3)).astype(np.float32)
-    j, i = np.meshgrid(np.arange(8), np.arange(16), indexing="ij")
-    u, v = (i + 0.5) / 16, 1 - (j + 0.5) / 8
-    np.testing.assert_allclose(em.sample_equirect(img, u, v), img, atol=1e-6)
-    # halfway across the seam: mean of the last and first columns
-    out = em.sample_equirect(img, np.array([1.0]), np.array([1 - 3.5 / 8]))
-    np.testing.assert_allclose(out[0], 0.5 * (img[3, 0] + img[3, -1]), atol=1e-6)
-
-
-# ---- cube maps --------------------------------------------------------------------------------------------
-
-
-def test_cubemap_faces_point_along_their_axes():
-    d = em.cubemap_face_dirs(9)
-    centre = d[:, 4, 4]
-    np.testing.assert_allclose(centre, [[1, 0, 0], [-1, 0, 0], [0, 1, 0], [0, -1, 0], [0, 0, 1], [0, 0, -1]], atol=1e-9)
-
-
-def test_cubemap_round_trip():
-    eq = smooth_image(128, 256)
-    cube = em.equirect_to_cubemap(eq, 96)
-    assert cube.shape == (6, 96, 96, 3)
-    # cube texels equal the function at their directions
-    d = em.cubemap_face_dirs(96)
-    ref = np.stack([1.5 + d[..., 0], 1.5 + 0.5 * d[..., 1] * d[..., 2], 1.2 + d[..., 2] ** 2], -1)
-    np.testing.assert_allclose(cube, ref, atol=2e-3)
-    back = em.cubemap_to_equirect(cube, 128, 256)
-    np.testing.assert_allclose(back, eq, atol=6e-3)  # bilinear twice; worst next to the poles
-
-
 # ---- HDR files --------------------------------------------------------------------------------------------
 
 
 def test_builtin_hdris_found_without_bpy():
-    hdris = em.builtin_hdris()
+    hdris = builtin_hdris()
     assert set(hdris) == {"city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset"}
     assert all(p.is_file() for p in hdris.values())
     img = read_hdr_image(hdris["sunset"])
@@ -138,14 +60,14 @@ def test_radiance_hdr_is_read_as_float_rgb(tmp_path):
 
 @pytest.fixture(scope="module")
 def sunset():
-    return em.Environment(read_hdr_image(em.builtin_hdris()["sunset"])).prefilter()
+    return Environment(read_hdr_image(builtin_hdris()["sunset"])).prefilter()
 
 
 def test_radiance_is_bilinear_lookup_with_rotation_and_strength(sunset):
     d = random_dirs(2000)
     base = sunset.radiance(d)
-    u, v = em.dir_to_equirect_uv(d)
-    np.testing.assert_allclose(base, em.sample_equirect(sunset.equirect, u, v), rtol=1e-4, atol=1e-5)
+    u, v = dir_to_equirect_uv(d)
+    np.testing.assert_allclose(base, sample_equirect(sunset.equirect, u, v), rtol=1e-4, atol=1e-5)
     rot = sunset.with_transform(0.8, 2.5)
     c, s = np.cos(0.8), np.sin(0.8)
     d_img = d @ np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]).T  # lookup direction = Rz(rotation) d
@@ -155,7 +77,7 @@ def test_radiance_is_bilinear_lookup_with_rotation_and_strength(sunset):
 def test_with_transform_shares_prefiltered_data(sunset):
     other = sunset.with_transform(1.0, 3.0)
     assert other._data is sunset._data
-    again = em.Environment(sunset.equirect.copy())  # same content -> same cache entry
+    again = Environment(sunset.equirect.copy())  # same content -> same cache entry
     assert again._data is sunset._data
 
 
@@ -167,7 +89,7 @@ def test_specular_at_roughness_zero_equals_source(sunset):
 
 
 def test_constant_environment_prefilters_to_itself():
-    env = em.Environment.constant([0.5, 1.0, 2.0])
+    env = Environment.constant([0.5, 1.0, 2.0])
     d = random_dirs(1000, seed=3)
     r = np.random.default_rng(3).random(1000)
     np.testing.assert_allclose(env.specular(d, r), np.broadcast_to([0.5, 1.0, 2.0], (1000, 3)), rtol=1e-5)
@@ -180,8 +102,8 @@ def test_constant_environment_prefilters_to_itself():
 
 def test_irradiance_of_a_sky_gradient_matches_the_analytic_cosine_convolution():
     # L(d) = 1 + z: E(n)/pi = 1 + (2/3) n_z (the l=1 band scaled by A_1 / pi = 2/3)
-    eq = (1.0 + em.equirect_pixel_dirs(128, 256)[..., 2:3] * np.ones(3)).astype(np.float32)
-    env = em.Environment(eq)
+    eq = (1.0 + equirect_pixel_dirs(128, 256)[..., 2:3] * np.ones(3)).astype(np.float32)
+    env = Environment(eq)
     n = random_dirs(500, seed=4)
     np.testing.assert_allclose(env.irradiance(n)[:, 0], 1 + 2 / 3 * n[:, 2], atol=0.01)
 
@@ -192,7 +114,7 @@ def test_irradiance_map_agrees_with_sh9(sunset):
     n = random_dirs(400, seed=5)
     for env in (sunset, sunset.with_transform(1.1, 1.0)):
         sh = env.sh9  # [9, 3]
-        e_sh = (em.sh9_basis(n) * em.SH9_COSINE_LOBE) @ sh / np.pi
+        e_sh = (sh9_basis(n) * SH9_COSINE_LOBE) @ sh / np.pi
         e_map = env.irradiance(n)
         assert np.abs(e_sh - e_map).mean() < 0.05 * e_map.mean()
 
@@ -200,10 +122,10 @@ def test_irradiance_map_agrees_with_sh9(sunset):
 def test_rotated_sh9_matches_projection_of_rotated_image(sunset):
     rot = sunset.with_transform(0.9, 1.0)
     h, w = 128, 256
-    d = em.equirect_pixel_dirs(h, w)
+    d = equirect_pixel_dirs(h, w)
     eq_world = rot.radiance(d)  # the world as the rotated environment shows it
-    domega = np.repeat(em.equirect_texel_solid_angles(h, w), w).reshape(h, w)
-    direct = np.einsum("hwk,hwc,hw->kc", em.sh9_basis(d), eq_world, domega)
+    domega = np.repeat(equirect_texel_solid_angles(h, w), w).reshape(h, w)
+    direct = np.einsum("hwk,hwc,hw->kc", sh9_basis(d), eq_world, domega)
     np.testing.assert_allclose(rot.sh9, direct, rtol=0.02, atol=0.02 * np.abs(direct).max())
 
 
@@ -213,12 +135,12 @@ def test_specular_is_smooth_and_energy_preserving(sunset):
 
     def mean(img):  # solid-angle-weighted mean radiance [3]
         h, w = img.shape[:2]
-        return (img * em.equirect_texel_solid_angles(h, w)[:, None, None]).sum((0, 1)) / (4 * np.pi)
+        return (img * equirect_texel_solid_angles(h, w)[:, None, None]).sum((0, 1)) / (4 * np.pi)
 
     for lv in levels[1:]:
         np.testing.assert_allclose(mean(lv), mean(levels[0]), rtol=0.06)  # a small hot sun: sampling noise
     # blurrier with roughness: total variation shrinks level to level (resampled to a common grid)
-    d = em.equirect_pixel_dirs(32, 64)
+    d = equirect_pixel_dirs(32, 64)
     tv = [np.abs(np.diff(sunset.specular(d, r), axis=1)).mean() for r in (0.25, 0.5, 0.75, 1.0)]
     assert all(a > b for a, b in zip(tv, tv[1:]))
 
@@ -227,11 +149,11 @@ def test_specular_matches_brute_force_ggx_convolution(sunset):
     """One mid-roughness level against a direct (non-sampled) quadrature of the same GGX lobe over a mip."""
     r = 0.5
     alpha2 = r**4
-    mips = em._box_mips(sunset.equirect)
+    mips = box_mips(sunset.equirect)
     src = next(m for m in mips if m.shape[1] == 256)
     h, w = src.shape[:2]
-    L_dirs = em.equirect_pixel_dirs(h, w).reshape(-1, 3)
-    domega = np.repeat(em.equirect_texel_solid_angles(h, w), w)
+    L_dirs = equirect_pixel_dirs(h, w).reshape(-1, 3)
+    domega = np.repeat(equirect_texel_solid_angles(h, w), w)
     R = random_dirs(64, seed=6)
     cos_rl = R @ L_dirs.T  # n = v = R
     n_dot_l = np.maximum(cos_rl, 0)
@@ -250,11 +172,11 @@ def test_lobe_environments_match_their_own_prefilter(sharpness, h, w):
     own image (within 6 % of the level's peak: the two sample the lobe on different texel grids), the source is
     the spherical Gaussian itself, and rendering-facing lookups agree too."""
     centres = np.concatenate([[[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]], random_dirs(2, seed=4)])
-    lights = em.lobe_environments(centres, sharpness, h, w)
-    d = em.equirect_pixel_dirs(h, w)
+    lights = lobe_environments(centres, sharpness, h, w)
+    d = equirect_pixel_dirs(h, w)
     for c, env in zip(centres, lights):
         np.testing.assert_allclose(env.equirect[..., 0], np.exp(sharpness * (d @ c - 1.0)), rtol=1e-5)
-        direct = em.Environment(env.equirect.copy())
+        direct = Environment(env.equirect.copy())
         assert direct._data is not env._data
         for k, (got, ref) in enumerate(zip(env._data.specular(), direct._data.specular())):
             assert got.shape == ref.shape, k
@@ -268,17 +190,17 @@ def test_extract_lights_keeps_the_energy_and_finds_a_small_bright_lamp():
     """A dim sky with one small lamp 3000x brighter: the lamp leaves the map as lights next to its direction,
     the residual is clamped at the threshold, and residual + lights hold exactly the image's energy per channel."""
     H, W = 128, 256
-    dirs = em.equirect_pixel_dirs(H, W)
+    dirs = equirect_pixel_dirs(H, W)
     img = np.empty((H, W, 3), np.float32)
     img[:] = np.array([0.2, 0.3, 0.5], np.float32) * (1.2 + dirs[..., 2:3])  # a sky gradient
     lamp = np.array([0.6, -0.5, 0.62]) / np.linalg.norm([0.6, -0.5, 0.62])
     img[dirs @ lamp > np.cos(np.radians(3.0))] = (900.0, 800.0, 700.0)
-    residual, ldirs, flux = em.extract_lights(img, cell_width=128, max_lights=64, threshold=8.0)
-    dom = em.equirect_texel_solid_angles(H, W)[:, None, None]
+    residual, ldirs, flux = extract_lights(img, cell_width=128, max_lights=64, threshold=8.0)
+    dom = equirect_texel_solid_angles(H, W)[:, None, None]
     total = (img * dom).sum(axis=(0, 1))
     np.testing.assert_allclose((residual * dom).sum(axis=(0, 1)) + flux.sum(0), total, rtol=1e-5)
-    mean_lum = float(((img @ em.LUMINANCE)[..., None] * dom).sum() / (4 * np.pi))
-    assert (residual @ em.LUMINANCE).max() <= 8.0 * mean_lum * (1 + 1e-5)
+    mean_lum = float(((img @ LUMINANCE)[..., None] * dom).sum() / (4 * np.pi))
+    assert (residual @ LUMINANCE).max() <= 8.0 * mean_lum * (1 + 1e-5)
     assert 0 < len(ldirs) <= 64
     np.testing.assert_allclose(np.linalg.norm(ldirs, axis=1), 1.0, atol=1e-5)
     assert np.all(ldirs @ lamp > np.cos(np.radians(4.0)))  # every light sits on the lamp
@@ -293,9 +215,9 @@ def test_extract_lights_caps_the_count_and_rotates_with_the_environment():
     rng = np.random.default_rng(3)
     img = rng.uniform(0.0, 1.0, (64, 128, 3)).astype(np.float32)
     img[rng.uniform(size=(64, 128)) < 0.05] *= 500.0
-    _, ldirs, _ = em.extract_lights(img, cell_width=64, max_lights=20)
+    _, ldirs, _ = extract_lights(img, cell_width=64, max_lights=20)
     assert len(ldirs) <= 20
-    env = em.Environment(img)
+    env = Environment(img)
     _, _, _, d0, f0, _ = env.light_kernel_data()
     _, _, _, d1, f1, _ = env.with_transform(0.7, 1.0).light_kernel_data()
     np.testing.assert_allclose(f0, f1)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from relight.core import envmap as em
+from relight.core.envmap import Environment, builtin_hdris
+from relight.core.equirect import equirect_pixel_dirs
 from relight.core.hdri_io import read_hdr_image
 
 bpy = pytest.importorskip("bpy")
@@ -18,7 +19,7 @@ bpy = pytest.importorskip("bpy")
 RES = (32, 64)  # (h, w) of the panoramic renders
 STRENGTH = 1.5
 ROTATIONS = [0.0, 0.9, -2.3]  # radians; 0.0 uses Blender's default world (no Mapping node)
-HDRIS = sorted(em.builtin_hdris())
+HDRIS = sorted(builtin_hdris())
 
 
 def _cache_path(kind: str, **params) -> Path:
@@ -95,7 +96,7 @@ def ray_dirs(tmp_path_factory) -> np.ndarray:
 def cycles_world_render(name: str, rotation: float, tmp: Path) -> np.ndarray:
     """[h, w, 3] linear Cycles render of the world Environment Texture(HDRI) <- Mapping(Z rotation) with
     Background strength STRENGTH, cached by parameters."""
-    path = em.builtin_hdris()[name]
+    path = builtin_hdris()[name]
     cache = _cache_path("world", hdri=name, file=_file_id(path), rot=rotation, strength=STRENGTH, res=RES,
                         bpy=bpy.app.version_string)  # fmt: skip
     if cache.is_file():
@@ -123,19 +124,19 @@ def test_pano_camera_rays_follow_the_equirect_grid(ray_dirs):
     """The camera set-up really looks along our equirect pixel grid (so pixel (j, i) = texel centre (j, i))."""
     assert ray_dirs.shape == (*RES, 3)
     np.testing.assert_allclose(np.linalg.norm(ray_dirs, axis=-1), 1.0, atol=1e-4)
-    np.testing.assert_allclose(ray_dirs, em.equirect_pixel_dirs(*RES), atol=2e-3)
+    np.testing.assert_allclose(ray_dirs, equirect_pixel_dirs(*RES), atol=2e-3)
 
 
 @pytest.fixture(scope="module")
 def sources():
-    return {name: read_hdr_image(p) for name, p in em.builtin_hdris().items()}
+    return {name: read_hdr_image(p) for name, p in builtin_hdris().items()}
 
 
 @pytest.mark.parametrize("rotation", ROTATIONS)
 @pytest.mark.parametrize("name", HDRIS)
 def test_environment_matches_cycles_world(name, rotation, ray_dirs, sources, tmp_path):
     cycles = cycles_world_render(name, rotation, tmp_path)
-    env = em.Environment(sources[name], rotation_z=rotation, strength=STRENGTH)
+    env = Environment(sources[name], rotation_z=rotation, strength=STRENGTH)
     ours = env.radiance(ray_dirs)
     scale = cycles.mean()
     err = np.abs(ours - cycles)

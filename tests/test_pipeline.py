@@ -56,7 +56,7 @@ def test_delit_albedo_keeps_colour_and_drops_shading(asset, sample_rgba):
     """The object is a warm orange (see tools/make_sample.py): the albedo stays warm. Shading is a smooth function
     of the normal, so how much of the brightness the normal explains (R^2 of an order-2 SH fit) must drop."""
     from relight.generate.delight.unseen import sample_image, visible_points
-    from relight.core.envmap import sh9_basis
+    from relight.core.prefilter import sh9_basis
     from relight.generate.segment import segment
 
     g = asset.gaussians

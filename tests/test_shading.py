@@ -203,7 +203,7 @@ def test_sampled_specular_lobe_keeps_the_furnace_and_agrees_with_split_sum_head_
 def ggx_quadrature(n, v, f0, roughness, env_img, rot=np.eye(3)):
     """Single-scattering GGX (height-correlated Smith, Schlick F) reflected radiance by quadrature over every texel
     of an equirect env_img [h, w, 3]: n, v [N, 3] unit, f0 [3] -> [N, 3]. Independent of the shading kernels."""
-    from relight.core.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
+    from relight.core.equirect import equirect_pixel_dirs, equirect_texel_solid_angles
 
     h, w = env_img.shape[:2]
     L = env_img.reshape(-1, 3).astype(np.float64)
@@ -237,7 +237,7 @@ def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
     mean error per pixel); filtered importance sampling alone was 14-25 % off per pixel here."""
     from relight.render.shading import multiscatter_scale
 
-    from relight.core.envmap import equirect_pixel_dirs
+    from relight.core.equirect import equirect_pixel_dirs
 
     h, w = 128, 256
     dirs = equirect_pixel_dirs(h, w)

@@ -34,7 +34,7 @@ def uv_sphere(radius=1.0, centre=(0.0, 0.0, 0.0), rings=24, segments=48):
 
 def sun_env(direction, sun=2000.0, sky=0.05, h=64, w=128):
     """Dim uniform sky plus a small bright disc (~3 degrees) around `direction` (world, Z up)."""
-    from relight.core.envmap import equirect_pixel_dirs
+    from relight.core.equirect import equirect_pixel_dirs
 
     d = np.asarray(direction, np.float64)
     d /= np.linalg.norm(d)
@@ -102,7 +102,7 @@ def test_cell_radiance_keeps_the_energy_of_a_small_sun():
         env = env.with_transform(rot, 1.5)
         cells = env.cell_radiance(d)  # [D, 3]
         total = cells.sum(0) * 4 * np.pi / len(d)
-        from relight.core.envmap import equirect_pixel_dirs, equirect_texel_solid_angles
+        from relight.core.equirect import equirect_pixel_dirs, equirect_texel_solid_angles
 
         h, w = 64, 128
         ref = (env.radiance(equirect_pixel_dirs(h, w)) * np.repeat(equirect_texel_solid_angles(h, w), w).reshape(h, w, 1)).sum((0, 1))

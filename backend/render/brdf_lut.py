@@ -30,13 +30,6 @@ def smith_ggx_correlated_vis(n_dot_v, n_dot_l, alpha):
     return 0.5 / np.maximum(gv + gl, 1e-12)
 
 
-def ggx_d(n_dot_h, alpha):
-    """GGX / Trowbridge-Reitz normal distribution D(h)."""
-    a2 = alpha * alpha
-    t = n_dot_h * n_dot_h * (a2 - 1) + 1
-    return a2 / (np.pi * t * t)
-
-
 def _lut_rows(roughness: np.ndarray, n_dot_v: np.ndarray, n_samples: int) -> np.ndarray:
     """[R, V, 2] (A, B) for perceptual roughness values [R] and n.v values [V]."""
     alpha = roughness[:, None, None] ** 2  # [R, 1, 1]

@@ -6,8 +6,10 @@ import numpy as np
 
 from . import brdf_lut
 from ..core.camera import Camera
-from ..core.envmap import (FINE_LIGHT_CELL_WIDTH, LIGHT_CELL_WIDTH, Environment, nb_dir_to_uv, nb_level_blend,
-                     nb_sample_equirect, nb_sample_lod, njit_cached)
+from ..core.envmap import Environment
+from ..core.equirect import nb_dir_to_uv, nb_sample_equirect, nb_sample_lod
+from ..core.jit import njit_cached
+from ..core.prefilter import FINE_LIGHT_CELL_WIDTH, LIGHT_CELL_WIDTH, nb_level_blend
 from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.sampling import hammersley
 
