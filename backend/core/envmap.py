@@ -6,6 +6,7 @@ import importlib.util
 import os
 import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -151,6 +152,17 @@ def _rot_z(angle: float) -> np.ndarray:
 
 
 
+class LightSplit(NamedTuple):
+    """An environment split into a clamped residual and directional lights (Environment.light_kernel_data)."""
+
+    mip_flat: np.ndarray  # [M, 3] float32 box mips of the residual, packed level after level
+    mip_table: np.ndarray  # [L, 3] int64 (offset, h, w) of each level in mip_flat
+    texel0: float  # sr, a level-0 texel's solid angle at the equator
+    dirs: np.ndarray  # [N, 3] float64 unit world directions of the lights
+    flux: np.ndarray  # [N, 3] float64 radiance x solid angle of each light, at strength 1
+    cell_omega: float  # sr, a light cell's solid angle at the equator
+
+
 class Environment:
     """An HDR environment (equirect, linear Rec.709) as Blender's world sees it through
     Environment Texture <- Mapping (Z rotation) and Background (strength).
@@ -255,17 +267,15 @@ class Environment:
             out[empty] = self.radiance(d[empty]) / np.float32(self.strength)
         return out * np.float32(self.strength)
 
-    def light_kernel_data(self, cell_width: int = LIGHT_CELL_WIDTH) -> tuple:
-        """The environment split for per-pixel lobe sampling (see extract_lights), in plain arrays:
-        (residual mip_flat [M, 3], mip_table [L, 3] (offset, h, w), texel0 sr, light_dirs [N, 3] float64 unit world,
-        light_flux [N, 3] float64 at strength 1, cell_omega sr: a light cell's solid angle at the equator).
-        residual + lights = the environment."""
+    def light_kernel_data(self, cell_width: int = LIGHT_CELL_WIDTH) -> LightSplit:
+        """The environment split for per-pixel lobe sampling (see extract_lights) on a light cell grid cell_width
+        wide, in plain arrays (LightSplit); residual + lights = the environment."""
         (flat, table), dirs, flux = self._data.lights(cell_width)
         H0, W0 = self._data.source.shape[:2]
         wc = W0 // cell_factor(H0, W0, cell_width)
         world = dirs.astype(np.float64) @ self._rot.astype(np.float64)  # image -> world: R^T d (row vectors)
-        return (flat, table, 2 * np.pi * np.pi / (W0 * H0), np.ascontiguousarray(world), flux.astype(np.float64),
-                4 * np.pi * np.pi / (wc * wc))  # fmt: skip
+        return LightSplit(flat, table, 2 * np.pi * np.pi / (W0 * H0), np.ascontiguousarray(world),
+                          flux.astype(np.float64), 4 * np.pi * np.pi / (wc * wc))  # fmt: skip
 
     def kernel_data(self) -> tuple:
         """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:

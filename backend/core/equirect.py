@@ -46,12 +46,14 @@ def equirect_texel_solid_angles(h: int, w: int) -> np.ndarray:
     return (2 * np.pi / w) * (np.sin(top) - np.sin(top - np.pi / h))
 
 
-def sample_equirect(img: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear lookup of an [H, W, C] equirect image at (u, v) [...]: wraps in u, clamps in v. -> [..., C]."""
+def sample_equirect(img: np.ndarray, u: np.ndarray, v: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """Bilinear lookup of an [H, W, C] equirect image at (u, v) [...]: wraps in u, clamps in v. -> [..., C].
+    Texel positions and weights in dtype: np.float32 (the renderer's lookups) or np.float64 (the precision of
+    nb_sample_equirect, for the numba kernels' references)."""
     H, W, C = img.shape
     shape = np.shape(u)
-    x = np.asarray(u, dtype=np.float32).reshape(-1) * np.float32(W) - np.float32(0.5)  # texel-centre coords
-    y = (np.float32(1) - np.asarray(v, dtype=np.float32).reshape(-1)) * np.float32(H) - np.float32(0.5)
+    x = np.asarray(u, dtype=dtype).reshape(-1) * dtype(W) - dtype(0.5)  # texel-centre coords
+    y = (dtype(1) - np.asarray(v, dtype=dtype).reshape(-1)) * dtype(H) - dtype(0.5)
     x0f = np.floor(x)
     y0f = np.floor(y)
     fx = x - x0f

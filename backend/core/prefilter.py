@@ -10,7 +10,7 @@ from .jit import njit_cached
 from .sampling import hammersley
 
 # ----------------------------------------------------------------------------------------------------------
-# Prefiltering: GGX specular mips over perceptual roughness, and a cosine-convolved irradiance map.
+# GGX specular levels over perceptual roughness (level 0 the source), and bright-light extraction constants.
 # ----------------------------------------------------------------------------------------------------------
 
 SPECULAR_LEVELS = 17  # roughness r_k = k / 16; level 0 is the source itself (a mirror). 17 rather than 9 levels
@@ -50,7 +50,6 @@ def orthonormal_frame(n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     T = np.stack([1 + sign * x * x * a, sign * b, -sign * x], axis=-1)
     B = np.stack([b, sign + y * y * a, -y], axis=-1)
     return T, B
-
 
 
 @njit_cached(parallel=True)
@@ -177,6 +176,11 @@ def lobe_levels(centres: np.ndarray, sharpness: float, h: int, w: int) -> list[l
     return out
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Bright lights taken out of the map for per-pixel lobe sampling (constants above).
+# ----------------------------------------------------------------------------------------------------------
+
+
 def cell_factor(h: int, w: int, cell_width: int) -> int:
     """Texels per light cell edge for an h x w equirect and a requested cell grid width (1: one texel a cell)."""
     f = max(1, w // cell_width)
@@ -214,6 +218,11 @@ def extract_lights(img: np.ndarray, cell_width: int = LIGHT_CELL_WIDTH, max_ligh
     d = centre[keep]
     d /= np.maximum(np.linalg.norm(d, axis=1, keepdims=True), 1e-30)
     return residual, d.astype(np.float32), flux[keep].astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Diffuse: the irradiance map and SH9 radiance coefficients.
+# ----------------------------------------------------------------------------------------------------------
 
 
 def irradiance_map(mips: list[np.ndarray], h: int, w: int, src_width: int = 128) -> np.ndarray:

@@ -102,30 +102,31 @@ def average_albedo(size: int = 64) -> np.ndarray:
     return (2.0 / size * ((table[..., 0] + table[..., 1]) * mu).sum(axis=1)).astype(np.float32)
 
 
-def lookup_average(roughness, size: int = 64) -> np.ndarray:
-    """E_avg (average_albedo) at perceptual roughness [...], linear between row centres (clamped). -> [...]"""
-    r = np.asarray(roughness, dtype=np.float32)
+def lookup_average(roughness, size: int = 64, dtype=np.float32) -> np.ndarray:
+    """E_avg (average_albedo) at perceptual roughness [...], linear between row centres (clamped). -> [...]
+    Position and weights in dtype (np.float64: the shading kernel's precision, for its reference)."""
+    r = np.asarray(roughness, dtype=dtype)
     y = np.clip(r * size - 0.5, 0, size - 1)
     y0 = np.minimum(y.astype(np.int64), size - 2)
-    t = (y - y0).astype(np.float32)
+    t = (y - y0).astype(dtype)
     e = average_albedo(size)
     return e[y0] * (1 - t) + e[y0 + 1] * t
 
 
-def lookup(n_dot_v, roughness, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+def lookup(n_dot_v, roughness, size: int = 64, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear (A, B) at n.v [...] and perceptual roughness [...] (broadcast), clamped to the table's
-    sample centres. -> (A [...], B [...]) float32."""
+    sample centres. -> (A [...], B [...]) in dtype (np.float64: the shading kernel's precision, for its reference)."""
     table = brdf_lut(size)
-    nv = np.asarray(n_dot_v, dtype=np.float32)
-    r = np.asarray(roughness, dtype=np.float32)
+    nv = np.asarray(n_dot_v, dtype=dtype)
+    r = np.asarray(roughness, dtype=dtype)
     nv, r = np.broadcast_arrays(nv, r)
     shape = nv.shape
     x = np.clip(nv.reshape(-1) * size - 0.5, 0, size - 1)  # column coordinate
     y = np.clip(r.reshape(-1) * size - 0.5, 0, size - 1)  # row coordinate
     x0 = np.minimum(x.astype(np.int64), size - 2)
     y0 = np.minimum(y.astype(np.int64), size - 2)
-    fx = (x - x0).astype(np.float32)[:, None]
-    fy = (y - y0).astype(np.float32)[:, None]
+    fx = (x - x0).astype(dtype)[:, None]
+    fy = (y - y0).astype(dtype)[:, None]
     flat = table.reshape(-1, 2)
     i00 = y0 * size + x0
     out = np.take(flat, i00, axis=0) * ((1 - fx) * (1 - fy))
