@@ -80,25 +80,16 @@ class Finished:
     error: str = ""  # why it did not go well, for the panel and the console; "" when it did
 
 
-def _default_client(endpoint: str):
-    from .relight_protocol.client import Client  # imports zmq (the add-on's bundled wheel)
-
-    return Client(endpoint)
-
-
 class Session:
     """The DEALER client, the hello info of the backend, and the running job (at most one).
 
     apply_reply(job, content) -> outcome: puts the ok reply of `job` into the scene (may raise; ResultDiscarded
     when the result has nowhere to go). on_event(event): every Started / Progress / Cancelling / Finished.
-    client_factory(endpoint): a connected client (relight_protocol.client.Client unless a test passes another).
     """
 
-    def __init__(self, apply_reply: Callable[[Job, dict], str], on_event: Callable[[object], None] | None = None,
-                 client_factory: Callable[[str], object] = _default_client):
+    def __init__(self, apply_reply: Callable[[Job, dict], str], on_event: Callable[[object], None] | None = None):
         self.apply_reply = apply_reply
         self.on_event = on_event or (lambda event: None)
-        self.client_factory = client_factory
         self.client = None
         self.endpoint: str | None = None
         self.hello: dict | None = None
@@ -123,7 +114,10 @@ class Session:
     def _connect(self, endpoint: str):
         if self.client is None or self.endpoint != endpoint:
             self.close()
-            self.client = self.client_factory(endpoint)
+            # Imported here: it imports zmq (the add-on's bundled wheel), and this module must import without it.
+            from .relight_protocol.client import Client
+
+            self.client = Client(endpoint)
             self.endpoint = endpoint
         return self.client
 

@@ -3,10 +3,14 @@
 bpy as a module has no event loop, so timers never fire: the tests call the add-on's own tick() in a loop.
 """
 
-import math
+import queue
+import re
+import threading
+import time
 
 import numpy as np
 import pytest
+import zmq
 from blender_fixture import (  # noqa: F401  (fixtures)
     addon_prefs,
     addon_tree,
@@ -23,6 +27,7 @@ from blender_fixture import (  # noqa: F401  (fixtures)
     relight_addon,
     tick_until_idle,
 )
+from relight_protocol import envelope, messages
 from server_fixture import relight_server_module  # noqa: F401  (fixture: one `relight serve` for this module)
 
 import bpy  # after conftest set the Blender user folders
@@ -233,89 +238,145 @@ def test_connection_and_local_backend_import_without_blender(addon_tree):
     assert proc.returncode == 0, proc.stderr
 
 
-class FakeClient:
-    """Stands in for relight_protocol.client.Client: records requests, answers hello, hands out `inbox` on poll().
+class ScriptedBackend:
+    """Plays the backend for a Session: a ZeroMQ ROUTER bound on a free loopback port, served by a thread.
 
-    hello: "ok" (server 9.9 on cpu), "refuse" (an error reply) or None (no answer)."""
+    The thread answers hello as `hello` says ("ok": server 9.9 on cpu, "refuse": an error reply, None: no answer) and
+    puts every other request it receives in `requests`; answer(request, msg) sends a message built with
+    relight_protocol's constructors to the client that sent `request`. Every wait has a timeout, so nothing hangs.
+    """
 
-    def __init__(self, endpoint: str, messages, hello: str | None = "ok"):
-        self.endpoint, self.messages, self.hello = endpoint, messages, hello
-        self.sent, self.inbox, self.closed = [], [], False
+    def __init__(self, hello: str | None = "ok"):
+        self.hello = hello
+        self.hellos = 0  # hello requests received
+        self.requests: queue.Queue = queue.Queue()  # requests other than hello, as relight_protocol Messages
+        self._outbox: queue.Queue = queue.Queue()  # (identities, frames) for the thread to send
+        self._identities: dict[str, list] = {}  # request msg_id -> the ROUTER identities of its client
+        self._errors: list[BaseException] = []
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.ROUTER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        port = self._socket.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = f"tcp://127.0.0.1:{port}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="scripted-backend", daemon=True)
+        self._thread.start()  # from here on only the thread touches the socket
 
-    def request(self, msg_type: str, content: dict) -> str:
-        msg = self.messages.make_request(msg_type, content)
-        self.sent.append(msg)
-        if msg_type == "hello_request" and self.hello == "ok":
-            self.inbox.append(self.messages.make_reply(msg, {"server_version": "9.9", "device": "cpu"}))
-        elif msg_type == "hello_request" and self.hello == "refuse":
-            self.inbox.append(self.messages.make_error_reply(msg, "VersionMismatch", "speaks 2.x"))
-        return msg.msg_id
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if self._socket.poll(10, zmq.POLLIN):
+                    identities, parts = envelope.split_identities(self._socket.recv_multipart())
+                    request = envelope.deserialize(parts)
+                    self._identities[request.msg_id] = identities
+                    if request.msg_type != "hello_request":
+                        self.requests.put(request)
+                    else:
+                        self.hellos += 1
+                        if self.hello == "ok":
+                            self.answer(request, messages.make_reply(request, {"server_version": "9.9",
+                                                                               "device": "cpu"}))
+                        elif self.hello == "refuse":
+                            self.answer(request, messages.make_error_reply(request, "VersionMismatch", "speaks 2.x"))
+                while True:
+                    try:
+                        identities, frames = self._outbox.get_nowait()
+                    except queue.Empty:
+                        break
+                    self._socket.send_multipart([*identities, b"", *frames])
+            except Exception as e:  # noqa: BLE001 - reported by close()
+                self._errors.append(e)
+                return
 
-    def cancel(self, job_id: str) -> str:
-        return self.request("cancel_request", {"job_id": job_id})
+    def next_request(self, timeout: float = 5.0):
+        """The next request (not hello) the Session sent."""
+        try:
+            return self.requests.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no request reached the scripted backend within {timeout} s "
+                                 f"(thread errors: {self._errors})") from None
 
-    def poll(self, timeout_ms: int = 0) -> list:
-        out, self.inbox = self.inbox, []
-        if not out and timeout_ms:
-            import time
-
-            time.sleep(timeout_ms / 1000)
-        return out
+    def answer(self, request, msg) -> None:
+        """Send `msg` (a relight_protocol Message) to the client that sent `request`."""
+        self._outbox.put((self._identities[request.msg_id], envelope.serialize(msg)))
 
     def close(self) -> None:
-        self.closed = True
+        self._stop.set()
+        self._thread.join(5)
+        assert not self._thread.is_alive(), "the scripted backend's thread did not stop"
+        self._socket.close(linger=0)
+        self._context.term()
+        assert not self._errors, self._errors
+
+
+@pytest.fixture
+def backend():
+    """A ScriptedBackend on a free loopback port, closed after the test."""
+    server = ScriptedBackend()
+    yield server
+    server.close()
 
 
 @pytest.fixture
 def without_blender(addon_tree):
-    """(connection module, relight_protocol.messages, make_session) from the installed tree, imported without bpy.
+    """(connection module, make_session) from the installed tree, imported without bpy.
 
-    make_session(apply_reply=None, hello="ok") -> (Session with a FakeClient, its events list, the clients)."""
+    make_session(apply_reply=None) -> (a Session with its real relight_protocol Client, its events list); every
+    session is closed after the test."""
     conn = import_without_blender(addon_tree, "connection")
-    messages = import_without_blender(addon_tree, "relight_protocol.messages")
+    sessions = []
 
-    def make_session(apply_reply=None, hello="ok"):
-        events, clients = [], []
-
-        def factory(endpoint):
-            clients.append(FakeClient(endpoint, messages, hello))
-            return clients[-1]
-
+    def make_session(apply_reply=None):
+        events = []
         apply_reply = apply_reply or (lambda job, content: f"applied {job.action} to {job.scene_name}")
-        return conn.Session(apply_reply, events.append, factory), events, clients
+        sessions.append(conn.Session(apply_reply, events.append))
+        return sessions[-1], events
 
-    return conn, messages, make_session
+    yield conn, make_session
+    for session in sessions:
+        session.close()
 
 
-def test_session_turns_progress_and_replies_into_events(without_blender):
-    conn, messages, make_session = without_blender
+def poll_until(session, done, timeout: float = 5.0) -> None:
+    """Call session.poll_once() (what tick() does) until done() holds; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done after {timeout} s of polling"
+        session.poll_once()
+        time.sleep(0.005)
+
+
+def test_session_turns_progress_and_replies_into_events(without_blender, backend):
+    conn, make_session = without_blender
     applied = []
-    session, events, clients = make_session(lambda job, content: applied.append((job, content)) or "shown")
-    assert session.say_hello("tcp://fake:1", 1.0)["server_version"] == "9.9"
-    client = clients[0]
+    session, events = make_session(lambda job, content: applied.append((job, content)) or "shown")
+    assert session.say_hello(backend.endpoint, 5.0)["server_version"] == "9.9" and backend.hellos == 1
     job = session.start_job("render", {"asset_id": "a1"}, "Scene")
-    assert client.sent[-1].msg_type == "render_request" and client.sent[-1].msg_id == job.msg_id
+    request = backend.next_request()
+    assert (request.msg_type, request.msg_id, request.content) == ("render_request", job.msg_id, {"asset_id": "a1"})
     assert events == [conn.Started("render", "render sent to the backend")]
     with pytest.raises(conn.BackendUnavailable, match="A Relight render job is still running"):
         session.start_job("bake", {}, "Scene")
 
-    other = messages.make_progress("someone-else", "x", 0.5)
-    progress = messages.Message("progress", {"stage": "shade", "fraction": 1.7, "message": "m" * 300},
-                                parent_id=job.msg_id)  # fmt: skip
-    client.inbox += [other, progress]
-    session.poll_once()
+    backend.answer(request, messages.make_progress("someone-else", "x", 0.5))  # not this job's: ignored
+    # Built by hand, as a faulty backend might send it: the session clamps the fraction and cuts the message.
+    backend.answer(request, messages.Message("progress", {"stage": "shade", "fraction": 1.7, "message": "m" * 300},
+                                             parent_id=job.msg_id))  # fmt: skip
+    poll_until(session, lambda: len(events) > 1)
     assert events[1:] == [conn.Progress("shade", 1.0, "m" * conn.PROGRESS_MESSAGE_CHARS)]
 
     session.cancel_running()
-    assert client.sent[-1].msg_type == "cancel_request" and client.sent[-1].content == {"job_id": job.msg_id}
+    cancel = backend.next_request()
+    assert cancel.msg_type == "cancel_request" and cancel.content == {"job_id": job.msg_id}
     assert job.cancel_requested and events[-1] == conn.Cancelling("render", "cancelling...")
 
-    image = np.zeros((2, 3, 4), np.uint8)
-    client.inbox.append(messages.make_reply(client.sent[1], {"image": image, "seconds": 0.5}))
-    session.poll_once()
-    assert applied[0][0] is job and applied[0][1]["image"] is image
+    image = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    backend.answer(cancel, messages.make_reply(cancel, {"cancelled": False}))  # too late to cancel: ignored
+    backend.answer(request, messages.make_reply(request, {"image": image, "seconds": 0.5}))
+    poll_until(session, lambda: session.running_job() is None)
+    assert applied[0][0] is job and np.array_equal(applied[0][1]["image"], image)
     assert events[-1] == conn.Finished("render", "shown", "")
-    assert session.running_job() is None and session.results == [("render", "shown")]
+    assert session.results == [("render", "shown")]
     assert session.last_reply == {"status": "ok", "seconds": 0.5}  # arrays left out
 
 
@@ -342,42 +403,44 @@ def _raising(exc_of_conn):
          "The scene 'Scene' is gone"),
     ],
 )
-def test_session_job_outcomes(without_blender, reply, make_apply, outcome, error):
-    conn, messages, make_session = without_blender
-    session, events, clients = make_session(make_apply(conn) if make_apply else None)
-    session.say_hello("tcp://fake:1", 1.0)
+def test_session_job_outcomes(without_blender, backend, reply, make_apply, outcome, error):
+    conn, make_session = without_blender
+    session, events = make_session(make_apply(conn) if make_apply else None)
+    session.say_hello(backend.endpoint, 5.0)
     session.start_job("generate", {}, "Scene")
-    request = clients[0].sent[-1]
+    request = backend.next_request()
     if reply[0] == "error":
-        clients[0].inbox.append(messages.make_error_reply(request, reply[1], reply[2]))
+        backend.answer(request, messages.make_error_reply(request, reply[1], reply[2]))
     else:
-        clients[0].inbox.append(messages.make_reply(request, {"asset_id": "a"}))
-    session.poll_once()
+        backend.answer(request, messages.make_reply(request, {"asset_id": "a"}))
+    poll_until(session, lambda: session.running_job() is None)
     assert events[-1] == conn.Finished("generate", outcome, error)
-    assert session.results == [("generate", outcome)] and session.running_job() is None
+    assert session.results == [("generate", outcome)]
 
 
-def test_session_gives_up_silent_and_lost_backends(without_blender):
-    conn, _messages, make_session = without_blender
-    session, events, clients = make_session()
-    session.say_hello("tcp://fake:1", 1.0)
+def test_session_gives_up_silent_and_lost_backends(without_blender, backend):
+    conn, make_session = without_blender
+    session, events = make_session()
+    session.say_hello(backend.endpoint, 5.0)
     session.job_timeout = 0.05
     session.start_job("bake", {}, "Scene")
-    import time
-
+    assert backend.next_request().msg_type == "bake_request"  # received, never answered
     time.sleep(0.1)
     session.poll_once()
     assert events[-1].outcome == "timed out" and "raise 'Job Silence Timeout'" in events[-1].error
 
     session.start_job("bake", {}, "Scene")  # then hello goes unanswered: the job is dropped with the socket
-    clients[0].hello = None
-    with pytest.raises(conn.BackendUnavailable, match="No Relight backend answered at tcp://fake:1"):
-        session.say_hello("tcp://fake:1", 0.1)
-    assert events[-1] == conn.Finished("bake", "backend lost", "The Relight backend at tcp://fake:1 stopped "
+    client = session.client
+    backend.hello = None
+    with pytest.raises(conn.BackendUnavailable, match=re.escape(f"No Relight backend answered at {backend.endpoint}")):
+        session.say_hello(backend.endpoint, 0.2)
+    assert events[-1] == conn.Finished("bake", "backend lost", f"The Relight backend at {backend.endpoint} stopped "
                                        "answering; the job was dropped")
-    assert clients[0].closed and session.client is None and session.hello is None
+    assert not client.connected and session.client is None and session.hello is None
 
-    session.say_hello("tcp://fake:1", 1.0)  # a new socket
+    backend.hello = "ok"
+    session.say_hello(backend.endpoint, 5.0)  # a new socket
+    assert session.client is not client and backend.hellos == 3
     session.start_job("render", {}, "Scene")
     session.close()
     session.poll_once()
@@ -386,18 +449,17 @@ def test_session_gives_up_silent_and_lost_backends(without_blender):
     assert len(session.results) == 3
 
 
-def test_session_reports_a_refused_hello(without_blender):
-    conn, _messages, make_session = without_blender
-    session, _events, _clients = make_session(hello="refuse")
+def test_session_reports_a_refused_hello(without_blender, backend):
+    conn, make_session = without_blender
+    session, _events = make_session()
+    backend.hello = "refuse"
     with pytest.raises(conn.BackendUnavailable, match="refused hello: speaks 2.x"):
-        session.say_hello("tcp://fake:1", 1.0)
+        session.say_hello(backend.endpoint, 5.0)
+    assert backend.hellos == 1
 
 
-def test_local_backend_process_without_blender(addon_tree, tmp_path):
-    """LocalBackend runs `<python> -m relight.cli serve ...` with its output in the store's log, and stops it."""
-    import stat
-    import time
-
+def test_local_backend_needs_an_existing_python(addon_tree, tmp_path):
+    """LocalBackend refuses to start without a Python, or with one that is not there (nothing is run)."""
     local = import_without_blender(addon_tree, "local_backend")
     conn = import_without_blender(addon_tree, "connection")
     backend = local.LocalBackend()
@@ -405,22 +467,7 @@ def test_local_backend_process_without_blender(addon_tree, tmp_path):
         backend.start("", "tcp://127.0.0.1:1", str(tmp_path))
     with pytest.raises(conn.BackendUnavailable, match="does not exist"):
         backend.start(str(tmp_path / "no-python"), "tcp://127.0.0.1:1", str(tmp_path))
-    fake_python = tmp_path / "python"  # stands in for a backend Python: logs its arguments, then waits
-    fake_python.write_text('#!/bin/sh\necho "$@"\nexec sleep 60\n')
-    fake_python.chmod(fake_python.stat().st_mode | stat.S_IEXEC)
-    store = tmp_path / "store"
-    backend.start(str(fake_python), "tcp://127.0.0.1:1", str(store))
-    log = store / local.LOG_NAME
-    try:
-        assert backend.running() and backend.log_path == str(log)
-        deadline = time.monotonic() + 10
-        while not log.read_text() and time.monotonic() < deadline:
-            time.sleep(0.02)
-    finally:
-        backend.stop()
-    assert not backend.running() and backend.process is None
-    assert log.read_text().split() == ["-m", "relight.cli", "serve", "--bind",
-                                                           "tcp://127.0.0.1:1", "--store", str(store)]
+    assert backend.process is None and not backend.running()
 
 
 # ------------------------------------------------------------------------------------ operators without a backend
@@ -618,22 +665,30 @@ def test_cancel_generate(object_image_path, relight_addon, relight_server_module
 
 
 def test_start_and_stop_local_backend(relight_addon, free_port, tmp_path):
-    """'Start a local backend' spawns `<python> -m relight.cli serve` and the status check then connects to it."""
+    """'Start a local backend' spawns `<python> -m relight.cli serve --bind <endpoint> --store <store>` with its
+    output in the store's log, the status check then connects to it, and 'Stop' ends the process."""
     import sys
 
+    endpoint, store = f"tcp://127.0.0.1:{free_port}", tmp_path / "store"
     prefs = addon_prefs()
-    prefs.endpoint = f"tcp://127.0.0.1:{free_port}"
+    prefs.endpoint = endpoint
     prefs.start_local = True
-    prefs.python_path = sys.executable
-    prefs.store_dir = str(tmp_path / "store")
+    prefs.python_path = sys.executable  # the test environment's Python, which has the backend installed
+    prefs.store_dir = str(store)
     status = bpy.context.window_manager.relight
     session = relight_addon.session
+    local = session.LOCAL_BACKEND
     try:
         assert bpy.ops.relight.check_backend() == {"FINISHED"}
         assert status.connected and status.device == "cpu" and status.local_backend_running
-        assert session.LOCAL_BACKEND.running()
+        assert local.running()
+        process = local.process
+        assert process.args == [sys.executable, "-m", "relight.cli", "serve", "--bind", endpoint, "--store", str(store)]
+        log = store / relight_addon.local_backend.LOG_NAME
+        assert local.log_path == str(log) and f"relight serve: listening on {endpoint}" in log.read_text()
         assert bpy.ops.relight.stop_local_backend() == {"FINISHED"}
-        assert not session.LOCAL_BACKEND.running() and not status.connected
+        assert not local.running() and local.process is None and not status.connected
+        assert process.poll() is not None  # the child has exited (and was reaped)
     finally:
         session.stop_local_backend()
 

@@ -2,8 +2,6 @@
 
 import bpy
 
-from .. import session
-
 
 class RELIGHT_PT_main(bpy.types.Panel):
     bl_idname = "RELIGHT_PT_main"
