@@ -1,14 +1,24 @@
-"""Deferred split-sum shading: furnace energy, premultiplied alpha, mirror and AO limits, numba vs numpy."""
+"""Deferred split-sum shading: furnace energy, premultiplied alpha, mirror and AO limits, and the numba kernels
+against their numpy reference (the whole shader, the lobe-sampled specular, the lights' specular)."""
 
 import numpy as np
 import pytest
 
-from relight.render import brdf_lut
 from relight.core.camera import Camera
 from relight.core.envmap import Environment, builtin_hdris
 from relight.core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT as LAYOUT
 from relight.core.hdri_io import read_hdr_image
+from relight.core.prefilter import FINE_LIGHT_CELL_WIDTH, LIGHT_CELL_WIDTH, level_blend
+from relight.core.sampling import hammersley
+from relight.render import brdf_lut
+from relight.render import shading_kernels as kernels
+from relight.render import shading_reference as reference
 from relight.render.shading import composite, environment_background, shade
+from relight.render.shading_model import DIELECTRIC_F0, multiscatter_scale
+
+from lookup_tolerance import EPS32, assert_within, lookup_tolerance
+
+EPS64 = float(np.finfo(np.float64).eps)
 
 H, W = 48, 64
 
@@ -128,19 +138,162 @@ def test_ambient_occlusion_darkens_and_zero_visibility_is_black(camera, sunset):
     assert 0.3 * lit.sum() < half.sum() < 0.6 * lit.sum()
 
 
-def test_numba_kernel_matches_numpy_reference(camera, sunset):
-    rng = np.random.default_rng(0)
+def random_gbuffer(seed: int, roughness=None, metallic=None) -> tuple[np.ndarray, np.ndarray]:
+    """Random premultiplied features [H, W, GBUFFER_CHANNELS] and alpha [H, W, 1]: some pixels uncovered, normals
+    in every direction (back-facing ones get bent to grazing); roughness: about this value (x U(0.9, 1.1)) instead
+    of U(0, 1), metallic: this value instead of U(0, 1)."""
+    rng = np.random.default_rng(seed)
     f = rng.random((H, W, GBUFFER_CHANNELS)).astype(np.float32)
-    f[..., LAYOUT["normal"]] = rng.normal(size=(H, W, 3))  # incl. back-facing normals (bent to grazing)
+    f[..., LAYOUT["normal"]] = rng.normal(size=(H, W, 3))
+    if roughness is not None:
+        f[..., LAYOUT["roughness"]] = roughness * rng.uniform(0.9, 1.1, (H, W, 1))
+    if metallic is not None:
+        f[..., LAYOUT["metallic"]] = metallic
     a = rng.random((H, W, 1)).astype(np.float32)
     a[a < 0.2] = 0
-    f *= a
+    return f * a, a
+
+
+def assert_kernel_matches_reference(fast: dict, ref: dict, env: Environment) -> None:
+    """shade(impl="numba") against shade(impl="numpy") within what the two can differ by.
+
+    What is compared: the kernel does its arithmetic in float64 (numba promotes every float32 read: G-buffer,
+    texels, BRDF table) at the same texel positions as the float64 reference, but stores albedo and shadow in its
+    float32 passes and reads them back; both hdr outputs are rounded to float32. Per term of the hdr sum (all >= 0):
+    albedo (in F0 and the base) and shadow re-read from float32, <= 3 x EPS32 / 2; the two roundings of the result,
+    EPS32 / 2 each; the float64 sums (<= 128 lobe samples, <= 256 lights, 4-tap bilinear) and the float64 rounding
+    of both (<= ~1e-10 relative even where GGX D cancels at small alpha) are far below one float32 ulp. So
+    RTOL = 8 EPS32 (twice that sum). One absolute term: the dielectric layer's 1 - F_ss E_ss ms, whose error from
+    the rounded albedo in F0 is absolute, <= EPS32 ms x (albedo (1 - metallic) irradiance shadow strength alpha):
+    the floor is 2 EPS32 MS_MAX irradiance strength alpha shadow per pixel (MS_MAX: the multiscatter scale's
+    largest value over the BRDF table, at F0 = 1; irradiance read at the pixel's normal). The un-premultiplied
+    passes are the float32 roundings of float64 values one float64 ulp apart: <= 1 float32 ulp (EPS32 relative).
+    Thresholds (the lobe path's alpha, a mip blend switched on at 1e-3) can see the two differ only within
+    ~1e-15 of them: never on random inputs."""
+    assert ref.keys() == fast.keys()
+    rot, strength, _, _, irr_flat, irr_h, irr_w = env.kernel_data()
+    lut = brdf_lut.brdf_lut().astype(np.float64)
+    ms_max = float(multiscatter_scale(lut.sum(-1), brdf_lut.average_albedo().astype(np.float64)[:, None], 1.0).max())
+    normal = ref["normal"].reshape(-1, 3).astype(np.float64)
+    irradiance = reference.sample_level(irr_flat.reshape(irr_h, irr_w, 3), normal @ np.asarray(rot, np.float64).T)
+    floor = 2 * EPS32 * ms_max * float(strength) * irradiance.reshape(ref["hdr"].shape) * ref["alpha"] * ref["shadow"]
+    assert_within(fast["hdr"], ref["hdr"], 8 * EPS32 * np.abs(ref["hdr"]) + floor, "hdr")
+    for k in ref.keys() - {"hdr"}:
+        assert_within(fast[k], ref[k], EPS32 * np.abs(ref[k]), k)
+
+
+def test_numba_kernel_matches_numpy_reference(camera, sunset):
+    f, a = random_gbuffer(0)
     for ms in (True, False):
         ref = shade(f, a, camera, sunset, multiscatter=ms, impl="numpy")
         fast = shade(f, a, camera, sunset, multiscatter=ms, impl="numba")
-        assert ref.keys() == fast.keys()
-        for k in ref:
-            np.testing.assert_allclose(fast[k], ref[k], rtol=2e-4, atol=1e-5 * max(1.0, float(ref[k].max())))
+        assert_kernel_matches_reference(fast, ref, sunset)
+
+
+@pytest.mark.parametrize("samples", [1, 16, 64])
+@pytest.mark.parametrize("metallic", [0.0, 1.0])
+@pytest.mark.parametrize("roughness", [0.03, 0.085, 0.3, 0.9])  # split sum only, fine light grid, coarse grid
+def test_lobe_sampled_kernel_matches_numpy_reference(camera, sunset, roughness, metallic, samples):
+    """The whole shader with specular_samples > 0: the lobe-sampled specular and the lights' specular replace the
+    split sum from the fine grid's alpha on; the numpy reference does the same in float64."""
+    f, a = random_gbuffer(1, roughness, metallic)
+    ref = shade(f, a, camera, sunset, impl="numpy", specular_samples=samples)
+    fast = shade(f, a, camera, sunset, impl="numba", specular_samples=samples)
+    assert_kernel_matches_reference(fast, ref, sunset)
+    split_sum = shade(f, a, camera, sunset, impl="numpy")["hdr"]
+    assert np.array_equal(ref["hdr"], split_sum) == (roughness < 0.05)  # the lobe path ran where it should
+
+
+def random_frames(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n random shading frames: unit normals n [n, 3], unit views v [n, 3] in n's hemisphere, n.v [n] clamped as
+    the shader clamps it."""
+    rng = np.random.default_rng(seed)
+    nrm, view = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in rng.normal(size=(2, n, 3)))
+    view *= np.sign(np.sum(nrm * view, axis=1))[:, None]
+    return nrm, view, np.clip(np.sum(nrm * view, axis=1), 1e-4, 1.0)
+
+
+@pytest.mark.parametrize("samples", [1, 16, 128])
+@pytest.mark.parametrize("roughness", [0.1, 0.4, 0.9])
+def test_lobe_radiance_kernel_matches_reference(sunset, roughness, samples):
+    """kernels.lobe_radiance pixel by pixel against reference.lobe_radiance, the same float64 inputs.
+
+    Both are float64 arithmetic on the same float32 texels, so they differ by float64 rounding only: the weighted
+    sum of K samples, <= (K + 64) EPS64 relative (64: the ~30 operations and a few-ulp sin / cos / log2 / arctan2
+    of one sample); where a sample's texel position moves, by its float64 error, <= 64 EPS64 rad x (W / 2 pi) / cos(
+    elevation) < 1e-9 texels (but within 1e-3 of a pole: ~1e-6 of the samples) times a texel-to-texel change
+    <= the brightest texel: atol = 1e-8 x the brightest texel; and the GGX D of a sample's mip level, which cancels
+    to relative 16 EPS64 / alpha^2 and moves the level blend by that: 2 x 16 EPS64 / alpha^2 x the brightest texel."""
+    n, v, ndv = random_frames(300, seed=7)
+    rough = roughness * np.random.default_rng(8).uniform(0.9, 1.1, len(n))
+    grid = sunset.light_kernel_data(LIGHT_CELL_WIDTH)
+    rot = np.asarray(sunset.kernel_data()[0], np.float64)
+    xi1, xi2 = hammersley(samples)
+    want = reference.lobe_radiance(n, v, ndv, rough, rot, grid.mip_flat, grid.mip_table, grid.texel0, xi1, xi2)
+    got = np.array([kernels.lobe_radiance(*n[i], *v[i], ndv[i], rough[i], rot, grid.mip_flat, grid.mip_table,
+                                          grid.texel0, xi1, xi2) for i in range(len(n))])  # fmt: skip
+    brightest = grid.mip_flat.max(axis=0).astype(np.float64)  # [3] box mips never exceed level 0
+    atol = (1e-8 + 32 * EPS64 / rough.min() ** 4) * brightest
+    assert np.count_nonzero(want.sum(1) > 0) > 0.5 * len(n)  # not trivially 0 (1 sample may miss a pixel)
+    assert_within(got, want, (samples + 64) * EPS64 * np.abs(want) + atol, "lobe radiance")
+
+
+@pytest.mark.parametrize("metallic", [0.0, 1.0])
+@pytest.mark.parametrize("roughness", [0.08, 0.3, 0.9])
+def test_lights_specular_kernel_matches_reference(sunset, roughness, metallic):
+    """kernels.lights_specular pixel by pixel against reference.lights_specular, the same float64 inputs, on the
+    grid the shader would pick for that roughness.
+
+    Float64 rounding only: J terms >= 0 summed, <= (J + 64) EPS64 relative; and GGX D, whose denominator
+    (alpha'^2 - 1) (n.h)^2 + 1 >= alpha'^2 cancels to relative 16 EPS64 / alpha'^2 (alpha'^2 >= alpha^2 +
+    cell_omega / 4 pi), squared: 32 EPS64 / alpha'^2."""
+    grid = sunset.light_kernel_data(FINE_LIGHT_CELL_WIDTH if roughness < 0.09 else LIGHT_CELL_WIDTH)
+    n, v, ndv = random_frames(300, seed=9)
+    rng = np.random.default_rng(10)
+    # half the pixels near a highlight: the normal near the half vector of a light and the view
+    light = grid.dirs[rng.integers(len(grid.dirs), size=150)]
+    h = light + v[:150] + rng.normal(scale=0.5 * roughness**2, size=(150, 3))
+    n[:150] = h / np.linalg.norm(h, axis=1, keepdims=True)
+    ndv[:150] = np.clip(np.sum(n[:150] * v[:150], axis=1), 1e-4, 1.0)
+    rough = roughness * rng.uniform(0.9, 1.1, len(n))
+    f0 = DIELECTRIC_F0 + (rng.random((len(n), 3)) - DIELECTRIC_F0) * metallic
+    want = reference.lights_specular(n, v, ndv, rough, f0, grid.dirs, grid.flux, grid.cell_omega)
+    got = np.array([kernels.lights_specular(*n[i], *v[i], ndv[i], rough[i], *f0[i], grid.dirs, grid.flux,
+                                            grid.cell_omega) for i in range(len(n))])  # fmt: skip
+    aw2_min = rough.min() ** 4 + grid.cell_omega / (4 * np.pi)
+    assert len(grid.dirs) > 0 and np.count_nonzero(want.sum(1) > 0) > 0.5 * len(n)
+    rtol = (len(grid.dirs) + 64) * EPS64 + 32 * EPS64 / aw2_min
+    assert_within(got, want, rtol * np.abs(want), "lights specular")
+
+
+def test_kernel_lookups_match_the_environment_lookups(sunset):
+    """The kernels (and the reference) read env.kernel_data() at float64 positions; Environment.specular and
+    .irradiance read the same data at float32 positions. They agree within lookup_tolerance: the direction rounded
+    to float32 and turned by the float32 matrix (< 4 EPS32 rad); for the specular, the two levels around the
+    roughness each bounded so, plus the blend weight, which Environment.specular computes from r^2 in float32
+    (<= 8 EPS32 of the two levels' difference)."""
+    d, _, _ = random_frames(2000, seed=11)
+    rough = np.random.default_rng(12).random(len(d)).astype(np.float32)
+    rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = sunset.kernel_data()
+    rot = np.asarray(rot, np.float64)
+    d_img = d @ rot.T
+    levels = reference.unpack_levels(spec_flat, spec_table)
+    want = reference.split_sum_radiance(levels, d_img, rough.astype(np.float64)) * strength
+    k0 = np.minimum(np.floor(rough * (len(levels) - 1)).astype(np.int64), len(levels) - 2)
+    t = np.clip(level_blend(rough.astype(np.float64), k0, len(levels)), 0.0, 1.0)[:, None]
+    tol = np.zeros_like(want)
+    for k in range(len(levels) - 1):
+        m = k0 == k
+        lo, hi = (reference.sample_level(levels[j], d_img[m]) for j in (k, k + 1))
+        tol[m] = ((1 - t[m]) * lookup_tolerance(levels[k], d_img[m], 4 * EPS32)
+                  + t[m] * lookup_tolerance(levels[k + 1], d_img[m], 4 * EPS32)
+                  + 8 * EPS32 * np.abs(hi - lo))  # fmt: skip
+    tol = tol * strength + 4 * EPS32 * np.abs(want)  # the strength products and the blend's float32 sums
+    assert_within(sunset.specular(d, rough), want, tol, "specular")
+    irr = irr_flat.reshape(irr_h, irr_w, 3)
+    want = reference.sample_level(irr, d_img) * strength
+    tol = lookup_tolerance(irr, d_img, 4 * EPS32) * strength + 2 * EPS32 * np.abs(want)
+    assert_within(sunset.irradiance(d), want, tol, "irradiance")
 
 
 def test_environment_background_and_composite(camera, sunset):
