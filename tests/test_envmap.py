@@ -240,8 +240,8 @@ def test_extract_lights_caps_the_count_and_rotates_with_the_environment():
     _, ldirs, _ = extract_lights(img, cell_width=64, max_lights=20)
     assert len(ldirs) <= 20
     env = Environment(img)
-    _, _, _, d0, f0, _ = env.light_kernel_data()
-    _, _, _, d1, f1, _ = env.with_transform(0.7, 1.0).light_kernel_data()
+    split0, split1 = env.light_kernel_data(), env.with_transform(0.7, 1.0).light_kernel_data()
+    d0, f0, d1, f1 = split0.dirs, split0.flux, split1.dirs, split1.flux
     np.testing.assert_allclose(f0, f1)
     # a world direction d reads the image at R_z(0.7) d: world light = R_z(0.7)^T image light
     c, s = np.cos(0.7), np.sin(0.7)

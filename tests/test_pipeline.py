@@ -278,3 +278,21 @@ def test_an_unknown_light_keeps_a_metal_at_or_above_its_reflectance_floor():
     assert mats.metallic[0] == 1.0, mats.scores
     y = mats.albedo[mats.seen] @ LUM
     assert np.percentile(y, 5) >= 0.95 * METAL_MIN_ALBEDO, np.percentile(y, [5, 50, 95])
+
+
+def test_environments_made_in_memory_never_share_cached_shadows(asset):
+    """Lobe lights (built in memory, not read from a file) each have their own identity, so the shadows remembered
+    for one are never served for another: every render equals the same render with the caches emptied."""
+    from relight.core.envmap import lobe_environments
+    from relight.core.visibility_rays import sphere_directions
+    from relight.render import shadows as S
+
+    lobes = lobe_environments(sphere_directions(6), 3.0, 16, 32)
+    assert len({e.identity for e in lobes}) == len(lobes) and all(e.identity for e in lobes)
+    cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(48, 48)
+    settings = RenderSettings(supersample=1, specular_samples=0)
+    warm = [render(asset, cam, e, settings).passes["shadow"] for e in lobes]
+    for e, shadow in zip(lobes, warm):
+        S._SHADOWS.clear()
+        np.testing.assert_array_equal(shadow, render(asset, cam, e, settings).passes["shadow"])
+    assert not np.array_equal(warm[0], warm[-1])

@@ -227,7 +227,7 @@ def test_lobe_radiance_kernel_matches_reference(sunset, roughness, samples):
     n, v, ndv = random_frames(300, seed=7)
     rough = roughness * np.random.default_rng(8).uniform(0.9, 1.1, len(n))
     grid = sunset.light_kernel_data(LIGHT_CELL_WIDTH)
-    rot = np.asarray(sunset.kernel_data()[0], np.float64)
+    rot = np.asarray(sunset.kernel_data().rot, np.float64)
     xi1, xi2 = hammersley(samples)
     want = reference.lobe_radiance(n, v, ndv, rough, rot, grid.mip_flat, grid.mip_table, grid.texel0, xi1, xi2)
     got = np.array([kernels.lobe_radiance(*n[i], *v[i], ndv[i], rough[i], rot, grid.mip_flat, grid.mip_table,

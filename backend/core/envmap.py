@@ -22,7 +22,8 @@ class _Prefiltered:
 
     def __init__(self, equirect: np.ndarray, key: str = "", specular: list[np.ndarray] | None = None):
         self.source = equirect  # [H, W, 3] float32
-        self.key = key  # content hash of the source (names the on-disk cache of the specular levels)
+        self.key = key or environment_identity(equirect)  # the identity: content hash of the source (and the name
+        # of the on-disk cache of its specular levels); never empty, as caches of derived data are keyed on it
         self._lock = threading.Lock()
         self._specular = specular  # the prefiltered levels, source first, when the caller already has them
         self._irradiance: np.ndarray | None = None
@@ -163,6 +164,19 @@ class LightSplit(NamedTuple):
     cell_omega: float  # sr, a light cell's solid angle at the equator
 
 
+class EnvLookup(NamedTuple):
+    """What a numba kernel needs for specular and irradiance lookups (Environment.kernel_data); a kernel's lookups
+    must equal Environment.specular() / .irradiance()."""
+
+    rot: np.ndarray  # [3, 3] float32 world -> image frame (the Mapping rotation)
+    strength: float  # Background strength
+    spec_flat: np.ndarray  # [M, 3] float32 GGX-prefiltered levels, packed level after level
+    spec_table: np.ndarray  # [L, 3] int64 (offset, h, w) of each level in spec_flat
+    irr_flat: np.ndarray  # [h * w, 3] float32 irradiance map
+    irr_h: int
+    irr_w: int
+
+
 class Environment:
     """An HDR environment (equirect, linear Rec.709) as Blender's world sees it through
     Environment Texture <- Mapping (Z rotation) and Background (strength).
@@ -277,13 +291,12 @@ class Environment:
         return LightSplit(flat, table, 2 * np.pi * np.pi / (W0 * H0), np.ascontiguousarray(world),
                           flux.astype(np.float64), 4 * np.pi * np.pi / (wc * wc))  # fmt: skip
 
-    def kernel_data(self) -> tuple:
-        """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays:
-        (rot [3, 3] float32 world -> image frame, strength, spec_flat [M, 3], spec_table [L, 3] (offset, h, w),
-        irr_flat [h * w, 3], irr_h, irr_w). Lookups in a kernel must equal .specular() / .irradiance()."""
+    def kernel_data(self) -> EnvLookup:
+        """Everything a numba shading kernel needs for specular/irradiance lookups, in plain arrays (EnvLookup)."""
         spec_flat, spec_table = self._data.packed_specular()
         irr = self._data.irradiance()
-        return (self._rot, np.float32(self.strength), spec_flat, spec_table, irr.reshape(-1, 3), irr.shape[0], irr.shape[1])
+        return EnvLookup(self._rot, np.float32(self.strength), spec_flat, spec_table, irr.reshape(-1, 3), irr.shape[0],
+                         irr.shape[1])  # fmt: skip
 
     @property
     def sh9(self) -> np.ndarray:

@@ -299,7 +299,9 @@ def verify_environment_cache(env) -> dict:
     t = time.perf_counter()
     rotated.prefilter()
     after = time.perf_counter() - t
-    kd0, kd1 = env.kernel_data(), rotated.kernel_data()  # (rot, strength, spec_flat, spec_table, irr_flat, ...)
-    shared = all(np.shares_memory(a, b) for a, b in zip(kd0[2:5], kd1[2:5])) and not np.array_equal(kd0[0], kd1[0])
+    kd0, kd1 = env.kernel_data(), rotated.kernel_data()
+    prefiltered = ("spec_flat", "spec_table", "irr_flat")
+    shared = all(np.shares_memory(getattr(kd0, k), getattr(kd1, k)) for k in prefiltered) \
+        and not np.array_equal(kd0.rot, kd1.rot)  # fmt: skip
     return {"prefilter_warm_s": warm, "prefilter_after_rotation_s": after, "arrays_shared": bool(shared)}
 

@@ -80,21 +80,23 @@ def _shade_numba(feats, a_all, idx, camera, env, multiscatter, lobe) -> dict[str
     hdr, n_img, alb_img = (np.zeros((hw, 3), dtype=np.float32) for _ in range(3))
     r_img, m_img, v_img = (np.zeros((hw, 1), dtype=np.float32) for _ in range(3))
     s_img = np.zeros((hw, 3), dtype=np.float32)
-    rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env.kernel_data()
-    c, f = lobe.coarse, lobe.fine
+    kd = env.kernel_data()
     K = camera.K
-    shading_kernels.shade_pixels(
-        feats, a_all, idx, int(camera.width),
-        np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], dtype=np.float64),
-        np.asarray(camera.viewmat[:3, :3], dtype=np.float64),
-        np.asarray(rot, dtype=np.float64), float(strength), spec_flat, spec_table, irr_flat, int(irr_h), int(irr_w),
-        brdf_lut.brdf_lut(), brdf_lut.average_albedo(), bool(multiscatter), lobe.xi1, lobe.xi2,
-        c.mip_flat, c.mip_table, float(c.texel0), c.dirs, c.flux, float(c.cell_omega), lobe.a_coarse,
-        f.mip_flat, f.mip_table, float(f.texel0), f.dirs, f.flux, float(f.cell_omega), lobe.a_fine,
-        hdr, n_img, alb_img, r_img, m_img, v_img, s_img,
-    )  # fmt: skip
+    cam = shading_kernels.PixelCamera(int(camera.width), np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], np.float64),
+                                      np.asarray(camera.viewmat[:3, :3], dtype=np.float64))  # fmt: skip
+    env_k = kd._replace(rot=np.asarray(kd.rot, dtype=np.float64), strength=float(kd.strength), irr_h=int(kd.irr_h),
+                        irr_w=int(kd.irr_w))  # fmt: skip
+    brdf = shading_kernels.BrdfTables(brdf_lut.brdf_lut(), brdf_lut.average_albedo(), bool(multiscatter))
+    lobe = lobe._replace(coarse=_float_cells(lobe.coarse), fine=_float_cells(lobe.fine))
+    out = shading_kernels.ShadePasses(hdr, n_img, alb_img, r_img, m_img, v_img, s_img)
+    shading_kernels.shade_pixels(feats, a_all, idx, cam, env_k, brdf, lobe, out)
     return {"hdr": hdr, "albedo": alb_img, "roughness": r_img, "metallic": m_img, "normal": n_img, "visibility": v_img,
             "shadow": s_img}  # fmt: skip
+
+
+def _float_cells(split):
+    """A LightSplit with its solid angles as Python floats (one kernel type whatever made them)."""
+    return split._replace(texel0=float(split.texel0), cell_omega=float(split.cell_omega))
 
 
 def _shade_numpy(feats, a_all, idx, camera, env, multiscatter, lobe) -> dict[str, np.ndarray]:

@@ -2,6 +2,8 @@
 environment and the GGX specular of the extracted lights. Their plain reference is shading_reference.py (same maths,
 vectorised numpy); tests/test_shading.py compares the two."""
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
@@ -103,17 +105,46 @@ _ALB, _ROUGH, _MET, _NRM, _VIS, _SHD = (GBUFFER_LAYOUT[k].start
                                         for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow"))
 
 
+class PixelCamera(NamedTuple):
+    """The camera as the kernel reads it: a pixel's view direction from its index."""
+
+    width: int  # pixels
+    kparams: np.ndarray  # [4] float64 (fx, fy, cx, cy) pixels
+    R: np.ndarray  # [3, 3] float64 world-to-camera rotation
+
+
+class BrdfTables(NamedTuple):
+    lut: np.ndarray  # [S, S, 2] float32 split-sum (A, B) over (n.v, roughness) (brdf_lut.brdf_lut)
+    e_avg_rows: np.ndarray  # [S] float32 cosine-weighted average albedo per roughness row (brdf_lut.average_albedo)
+    multiscatter: bool  # restore the multiple-scattering GGX energy (shading.shade)
+
+
+class ShadePasses(NamedTuple):
+    """The kernel's outputs, full-size [H*W, C] float32; only the covered rows are written."""
+
+    hdr: np.ndarray  # [H*W, 3] linear Rec.709, premultiplied by alpha
+    nrm: np.ndarray  # [H*W, 3] world unit normal
+    alb: np.ndarray  # [H*W, 3]
+    rgh: np.ndarray  # [H*W, 1]
+    met: np.ndarray  # [H*W, 1]
+    vsb: np.ndarray  # [H*W, 1] ambient occlusion
+    shd: np.ndarray  # [H*W, 3] light-dependent shadow
+
+
 @njit_cached(parallel=True)
-def shade_pixels(feats, alpha, idx, width, kparams, R, rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w,
-                  lut, e_avg_rows, multiscatter, xi1, xi2,
-                  mip_c, table_c, texel0_c, dirs_c, flux_c, omega_c, a_coarse,
-                  mip_f, table_f, texel0_f, dirs_f, flux_f, omega_f, a_fine,
-                  hdr, nrm, alb, rgh, met, vsb, shd):  # fmt: skip
+def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
     """Fused per-pixel version of shading_reference.shade_pixels (same maths, same order of operations).
 
-    feats [H*W, 9] premultiplied, alpha [H*W], idx [N] covered pixels, kparams (fx, fy, cx, cy), R [3, 3] world-to-
-    camera rotation, rot [3, 3] world -> env image frame; writes rows idx of hdr [H*W, 3] (premultiplied),
-    nrm [H*W, 3], alb [H*W, 3], rgh, met, vsb [H*W, 1]."""
+    feats [H*W, 9] premultiplied G-buffer, alpha [H*W], idx [N] covered pixels; cam a PixelCamera, env an
+    envmap.EnvLookup (rot float64, strength a float), brdf BrdfTables, lobe a shading_model.LobeSampling (coarse and
+    fine envmap.LightSplit); writes rows idx of out (ShadePasses)."""
+    width, kparams, R = cam.width, cam.kparams, cam.R
+    rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env
+    lut, e_avg_rows, multiscatter = brdf
+    xi1, xi2, a_coarse, a_fine = lobe.xi1, lobe.xi2, lobe.a_coarse, lobe.a_fine
+    mip_c, table_c, texel0_c, dirs_c, flux_c, omega_c = lobe.coarse
+    mip_f, table_f, texel0_f, dirs_f, flux_f, omega_f = lobe.fine
+    hdr, nrm, alb, rgh, met, vsb, shd = out
     n_levels = spec_table.shape[0]
     S = lut.shape[0]
     for p in numba.prange(idx.shape[0]):
