@@ -50,3 +50,27 @@ def random_clip_triangles(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor
     z = rng.uniform(-0.9, 0.9, (n, 1, 1)) + rng.normal(scale=0.05, size=(n, 3, 1))
     pos = torch.from_numpy(np.concatenate([c * w, z * w, w], 2).reshape(-1, 4))
     return pos, torch.arange(3 * n).reshape(n, 3)
+
+
+def random_clip_grid(n: int, seed: int, fins: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A connected sheet: an n x n grid of cells (two triangles each, random diagonal) a little wider than the screen,
+    its vertices jittered by half a cell so that it folds over itself (faces of both facings, overlapping at random
+    depths and w). `fins` extra triangles each hang on an edge of a random face, making most of those edges
+    non-manifold: ([(n + 1)^2 + fins, 4] float64 clip positions, [2 n^2 + fins, 3] faces)."""
+    rng = np.random.default_rng(seed)
+    g = np.linspace(-1.2, 1.2, n + 1)
+    xy = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    xy = np.concatenate([xy + rng.normal(scale=0.5 * 2.4 / n, size=xy.shape), rng.uniform(-1, 1, (fins, 2))])
+    r, c = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    a = (r * (n + 1) + c).reshape(-1)
+    b, d, e = a + 1, a + n + 1, a + n + 2  # the cell's corners (r, c + 1), (r + 1, c), (r + 1, c + 1)
+    flip = rng.random(n * n) < 0.5
+    f = np.concatenate([np.where(flip[:, None], np.stack([a, b, d], 1), np.stack([a, b, e], 1)),
+                        np.where(flip[:, None], np.stack([b, e, d], 1), np.stack([a, e, d], 1))])
+    host = f[rng.integers(0, len(f), fins)]
+    k = rng.integers(0, 3, fins)
+    fin = np.stack([host[np.arange(fins), k], host[np.arange(fins), (k + 1) % 3], (n + 1) ** 2 + np.arange(fins)], 1)
+    w = rng.uniform(0.5, 3.0, (len(xy), 1))
+    z = rng.uniform(-0.9, 0.9, (len(xy), 1))
+    pos = torch.from_numpy(np.concatenate([xy * w, z * w, w], 1))
+    return pos, torch.from_numpy(np.concatenate([f, fin]).astype(np.int64))
