@@ -11,6 +11,7 @@ import bpy
 import numpy as np
 
 from .relight_protocol.conventions import blender_camera_to_viewmat, srgb_to_linear
+from .relight_protocol.lru import LRU
 
 PREVIEW_IMAGE_NAME = "Relight Preview"
 MAX_ENV_WIDTH = 2048  # equirects sent to the backend are box-downsampled to at most this many columns
@@ -123,7 +124,7 @@ def _world_signature(world) -> str:
 
 
 _NODE_BASE_PROPS = {p.identifier for p in bpy.types.ShaderNode.bl_rna.properties}
-_BAKED: dict = {}  # world signature -> baked equirect (a few entries)
+_BAKED = LRU(4)  # (world signature, size, samples) -> baked equirect [h, w, 3]
 
 
 def bake_world(world, size: tuple = BAKED_ENV_SIZE, samples: int = BAKE_SAMPLES) -> np.ndarray:
@@ -134,8 +135,9 @@ def bake_world(world, size: tuple = BAKED_ENV_SIZE, samples: int = BAKE_SAMPLES)
     import tempfile
 
     key = (_world_signature(world), tuple(size), int(samples))
-    if key in _BAKED:
-        return _BAKED[key]
+    hit = _BAKED.get(key)
+    if hit is not None:
+        return hit
     scene = bpy.data.scenes.new("Relight World Bake")
     cam_data = bpy.data.cameras.new("Relight World Bake")
     cam = bpy.data.objects.new("Relight World Bake", cam_data)
@@ -171,9 +173,7 @@ def bake_world(world, size: tuple = BAKED_ENV_SIZE, samples: int = BAKE_SAMPLES)
         bpy.data.objects.remove(cam)
         bpy.data.cameras.remove(cam_data)
         bpy.data.scenes.remove(scene)
-    if len(_BAKED) >= 4:
-        _BAKED.pop(next(iter(_BAKED)))
-    _BAKED[key] = rgb
+    _BAKED.put(key, rgb)
     return rgb
 
 

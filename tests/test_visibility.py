@@ -226,3 +226,41 @@ def test_render_leaves_out_gaussians_behind_the_front_surface_but_not_a_sheet_se
     cover = [(render(sheet, c, Environment.constant([1.0, 1.0, 1.0]), RenderSettings(supersample=1, specular_samples=0)).alpha > 0.99).mean()
              for c in (below, above)]  # fmt: skip
     assert cover[0] > 0.1 and abs(cover[0] - cover[1]) < 0.01, cover
+
+
+@pytest.mark.parametrize("seed, with_ground, with_bounce", [(0, False, False), (1, True, False), (2, True, True),
+                                                            (3, False, True)])  # fmt: skip
+def test_light_visibility_kernel_matches_its_reference(seed, with_ground, with_bounce):
+    """The numba kernel against the plain reference (render/light_visibility_reference.py) on random bits, normals
+    and lights. The kernel rounds each cosine and each radiance x cosine product to float32 (about 3 and 1 roundings,
+    fastmath may reorder them) and sums in float64; the reference is float64 throughout. So each summed term is off
+    by at most ~4 eps32 of |L_k| (|c| <= 1), including a direction whose cosine is within rounding of 0 being kept
+    or dropped: bound |kernel - reference| by 8 eps32 (S_num + ratio S_den) / den, S = sum of |L_k| over the
+    directions near or above the tangent plane."""
+    from relight.render.light_visibility_reference import light_visibility_reference
+
+    rng = np.random.default_rng(seed)
+    d = sphere_directions()
+    n_pts = 200
+    normals = rng.normal(size=(n_pts, 3)).astype(np.float32)
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    bits = rng.integers(0, 256, size=(n_pts, len(d) // 8), dtype=np.uint8)
+    radiance = (rng.uniform(0, 1, (len(d), 3)) ** 6 * 50).astype(np.float32)  # a few bright directions
+    kw = {}
+    if with_ground:
+        kw.update(up=[0.0, 0.0, 1.0], ground_radiance=[0.3, 0.25, 0.2])
+    if with_bounce:
+        kw.update(bounce=rng.uniform(0, 0.5, (n_pts, 3)).astype(np.float32),
+                  bounce_dir=rng.uniform(0, 0.5, (len(d), 3)).astype(np.float32))
+    fast = light_visibility(bits, normals, d, radiance, **kw)
+    ref = light_visibility_reference(bits, normals, d, radiance, **kw)
+    eps32 = float(np.finfo(np.float32).eps)
+    c = normals.astype(np.float64) @ d.astype(np.float64).T  # [N, D]
+    near = c > -4 * eps32
+    big = radiance.astype(np.float64).max() + 1.0 + (1.0 if with_bounce else 0.0)  # bounds every |L_k| above
+    s_den = near @ radiance.astype(np.float64)  # [N, 3]
+    s_num = near.sum(1, keepdims=True) * big
+    den = np.maximum((np.maximum(c, 0)) @ radiance.astype(np.float64), 1e-30)
+    tol = 8 * eps32 * (s_num + np.abs(ref) * s_den) / den
+    assert np.all(np.abs(fast - ref) <= tol), float(np.max(np.abs(fast - ref) / tol))
+    assert 0.05 < float(np.mean(ref)) < 2.0

@@ -13,7 +13,7 @@ from ..core.envmap import Environment
 from ..core.frames import camera_to_asset
 from ..core.gaussians import GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
-from ..core.lru import LRU
+from relight_protocol.lru import LRU
 from ..core.progress import no_progress
 from .ground import ground_gbuffer
 from .occlusion import facing, on_surface

@@ -8,7 +8,7 @@ from ..core.camera import Camera
 from ..core.envmap import Environment
 from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
-from ..core.lru import LRU
+from relight_protocol.lru import LRU
 from ..core.visibility_rays import ao_from_bits, sphere_directions, surface_occupancy, visibility_bits
 from .light_visibility import light_visibility
 

@@ -6,7 +6,7 @@ import numpy as np
 from ..core.asset import RelightableAsset
 from ..core.envmap import Environment
 from ..core.ground import GroundPlane
-from ..core.lru import LRU
+from relight_protocol.lru import LRU
 from ..core.visibility_rays import sphere_directions
 from .light_visibility import directional_bounce, light_visibility
 from .settings import PREVIEW

@@ -7,7 +7,7 @@ from pathlib import Path
 from relight_protocol.errors import UnknownAsset
 
 from ..core.asset import RelightableAsset
-from ..core.lru import LRU
+from relight_protocol.lru import LRU
 
 _ID = re.compile(r"^[0-9a-f]{8,64}$")
 

@@ -1,4 +1,5 @@
-"""The one small cache of the backend: a thread-safe least-recently-used map.
+"""The one small cache of the product: a thread-safe least-recently-used map (stdlib only, so the backend and the
+add-on share it).
 
 Keys may name arrays by `id()`; an entry then pins those arrays (`pin=`) so that no id in a cached key can be reused
 by a new object while the entry lives.
