@@ -44,6 +44,9 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_unconfigure(config):
     import sys
 
+    import shutil
+
+    shutil.rmtree(_HOME, ignore_errors=True)  # the temp home of this run (os._exit below skips atexit handlers)
     if "bpy" in sys.modules and _EXIT_STATUS["code"] is not None and not hasattr(config, "workerinput"):
         sys.stdout.flush()
         sys.stderr.flush()
