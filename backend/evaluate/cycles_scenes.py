@@ -112,6 +112,12 @@ def _mesh_from_bpy_object(bpy, obj) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
+def evaluated_mesh(bpy, obj) -> tuple[np.ndarray, np.ndarray]:
+    """Any object Blender can evaluate to a mesh (a mesh with modifiers, a text or curve object) -> triangulated
+    (vertices [V, 3] float64 world, faces [F, 3] int64)."""
+    return _mesh_from_bpy_object(bpy, obj)
+
+
 def new_mesh_object(bpy, name: str, v: np.ndarray, f: np.ndarray):
     """Mesh object from arrays, smooth shaded (Blender's own vertex normals, no custom normals)."""
     me = bpy.data.meshes.new(name)

@@ -270,15 +270,22 @@ def add_relight_eval(kinds) -> None:
     """Register `relight eval relight` on the `eval` kinds subparsers (see eval_forward.add_eval_parser)."""
     p = kinds.add_parser("relight", help="relighting after delighting vs Cycles, against a no-delighting baseline")
     p.add_argument("--out", required=True, help="output folder (report.md, report.json, contact sheets)")
-    p.add_argument("--quick", action="store_true", help="one small case (CI)")
+    p.add_argument("--quick", action="store_true", help="one small case (CI); with --suite random, three")
     p.add_argument("--held-out", action="store_true",
                    help="input lights city, interior, sunrise instead of courtyard, studio (checks a tuned change)")
     p.add_argument("--size", type=int, default=0, help="frame size in pixels (default 256, quick 96)")
     p.add_argument("--samples", type=int, default=0, help="Cycles samples (default 64, quick 16)")
+    p.add_argument("--suite", choices=("random",), default=None,
+                   help="random: seeded random objects, textures, materials and lights (HDRI, sky, studio) instead of "
+                        "the fixed objects, light unknown and given, scene provider, input view (evaluate/suite.py)")
+    p.add_argument("--seed", type=int, default=0, help="--suite random: the suite's seed (same seed, same cases)")
+    p.add_argument("--cases", type=int, default=0, help="--suite random: run only the first N cases")
     p.set_defaults(func=_cmd_relight)
 
 
 def _cmd_relight(args) -> int:
+    if args.suite == "random":
+        return _cmd_suite(args)
     cfg = RelightConfig(quick=args.quick, held_out=args.held_out)
     if args.quick:
         cfg.size, cfg.samples, cfg.n_gaussians = 96, 16, 30_000
@@ -287,4 +294,19 @@ def _cmd_relight(args) -> int:
     s = run_eval(Path(args.out), cfg)
     print(json.dumps({k: v for k, v in s.items() if not isinstance(v, dict)}, default=str))
     print(json.dumps(s["bars"]))
+    return 0
+
+
+def _cmd_suite(args) -> int:
+    import sys
+
+    from .suite import SuiteConfig, run_suite
+
+    cfg = SuiteConfig(seed=args.seed, cases=args.cases, quick=args.quick)
+    if args.quick:
+        cfg.size, cfg.samples, cfg.n_gaussians = 72, 8, 20_000
+    cfg.size = args.size or cfg.size
+    cfg.samples = args.samples or cfg.samples
+    s = run_suite(Path(args.out), cfg, command="relight " + " ".join(sys.argv[1:]))
+    print(json.dumps(s.get("bars", {})))
     return 0
