@@ -26,6 +26,12 @@ def _cmd_generate(args) -> int:
 
     asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem), print_progress)
     _store(args).put(asset)
+    meta = asset.meta
+    if meta.get("reproduction_psnr") is not None:  # on stderr: stdout is the asset id, for scripts
+        print(f"relight generate: the asset reproduces the photo at {meta['reproduction_psnr']:.1f} dB; "
+              f"roughness {meta['roughness']:.2f}, metallic {meta['metallic']:.2f}", file=sys.stderr)
+    for warning in meta.get("warnings", []):
+        print(f"relight generate: warning: {warning}", file=sys.stderr)
     print(asset.asset_id)
     return 0
 

@@ -77,7 +77,14 @@ def _apply_generate(scene, content: dict) -> str:
     props.asset_name = str(content.get("name", props.asset_id))
     stats = content.get("stats") or {}
     seconds = f" in {stats['seconds']:.1f} s" if isinstance(stats.get("seconds"), (int, float)) else ""
-    return f"Asset '{props.asset_name}' ready{seconds}"
+    check = content.get("self_check") or {}  # how sure the backend is of the asset
+    repro = check.get("reproduction_psnr")
+    fit = f", reproduces the photo at {repro:.1f} dB" if isinstance(repro, (int, float)) else ""
+    if isinstance(check.get("roughness"), (int, float)) and isinstance(check.get("metallic"), (int, float)):
+        fit += f" (roughness {check['roughness']:.2f}, metallic {check['metallic']:.2f})"
+    status = bpy.context.window_manager.relight
+    status.last_warning = " ".join(str(w) for w in check.get("warnings") or [])[:300]
+    return f"Asset '{props.asset_name}' ready{seconds}{fit}"
 
 
 def _apply_render(scene, content: dict) -> str:

@@ -610,6 +610,7 @@ def test_generate_preview_import_full_flow(object_image_path, relight_addon, rel
     t_generate = tick_until_idle(session, on_tick=record)
     assert status.last_error == "", status.last_error
     assert scene.relight.asset_id
+    assert "reproduces the photo at" in status.status_message and "roughness" in status.status_message
     fractions = [f for _, f in seen if f > 0]
     assert fractions and max(fractions) >= 0.3 and len({s for s, _ in seen}) >= 3  # progress reached the panel
 

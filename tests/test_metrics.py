@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from relight.evaluate.metrics import edge_band, psnr, ssim, ssim_map
+from relight.core.metrics import edge_band, psnr, ssim, ssim_map
 
 
 def test_psnr_closed_form_and_mask():

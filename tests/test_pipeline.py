@@ -296,3 +296,28 @@ def test_environments_made_in_memory_never_share_cached_shadows(asset):
         S._SHADOWS.clear()
         np.testing.assert_array_equal(shadow, render(asset, cam, e, settings).passes["shadow"])
     assert not np.array_equal(warm[0], warm[-1])
+
+
+def test_self_check_measures_how_well_the_asset_reproduces_its_photo(asset, sample_image):
+    """Every delit asset carries its reproduction figure: rendered under the light it was solved under, from the
+    input camera, against the photo. Materials that are wrong for the photo score clearly lower, and a poor figure
+    becomes a plain-language warning."""
+    from dataclasses import replace
+
+    from relight.core.envmap import Environment
+    from relight.generate.segment import segment
+    from relight.generate.self_check import POOR_REPRODUCTION_DB, reproduction_psnr, warnings_for
+
+    good = asset.meta["reproduction_psnr"]
+    assert good is not None and np.isfinite(good) and 10.0 < good < 60.0
+    assert asset.meta["warnings"] == warnings_for(good, "unknown")
+    cam = camera_to_world(asset.input_camera, asset.model_matrix)
+    light = Environment.constant([1.0, 1.0, 1.0])
+    mask = segment(sample_image.srgb)
+    img = sample_image.linear[..., :3]
+    wrong = replace(asset, gaussians=replace(asset.gaussians, albedo=(1.0 - asset.gaussians.albedo).astype(np.float32)))
+    assert reproduction_psnr(wrong, cam, light, img, mask) < reproduction_psnr(asset, cam, light, img, mask) - 3.0
+    assert warnings_for(POOR_REPRODUCTION_DB + 1.0, "world") == []
+    (message,) = warnings_for(POOR_REPRODUCTION_DB - 5.0, "world")
+    assert "reproduces the photo poorly" in message and "scene's world" in message
+    assert "could not be checked" in warnings_for(float("nan"), "unknown")[0]

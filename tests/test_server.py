@@ -252,6 +252,9 @@ def test_generate_streams_progress_then_reply(server, generated):
     assert reply.content["name"] == "test disc"
     stats = reply.content["stats"]
     assert stats["reused"] is False and stats["faces"] > 0 and stats["gaussians"] > 0
+    check = reply.content["self_check"]  # how sure the backend is: shown to the artist
+    assert 5.0 < check["reproduction_psnr"] < 60.0 and isinstance(check["warnings"], list)
+    assert 0.0 <= check["roughness"] <= 1.0 and check["metallic"] in (0.0, 1.0)
     assert len(progress) >= 3
     assert all(p.parent_id == msg_id for p in progress)
     assert progress[0].content["stage"] == "start"

@@ -65,7 +65,7 @@ def _heat(err: np.ndarray, vmax: float = 0.1) -> np.ndarray:
 
 
 def _scores(ours: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict:
-    from .metrics import edge_band, psnr, ssim
+    from ..core.metrics import edge_band, psnr, ssim
 
     band = edge_band(mask, 2)
     return {

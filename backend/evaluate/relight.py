@@ -124,7 +124,7 @@ def as_photo(premul: np.ndarray):
 
 def _score(res, ref: np.ndarray, camera: Camera, env) -> tuple[dict, np.ndarray, np.ndarray]:
     from .forward import display_over_env
-    from .metrics import psnr, ssim
+    from ..core.metrics import psnr, ssim
 
     ours = display_over_env(res.hdr, res.alpha, camera, env)
     theirs = display_over_env(ref[..., :3], ref[..., 3:], camera, env)

@@ -61,7 +61,7 @@ def score(hdr: np.ndarray, alpha: np.ndarray, ref: np.ndarray, camera: Camera, e
     """PSNR / SSIM of ours (hdr [H, W, 3] premultiplied, alpha [H, W, 1]) against ref [H, W, 4] premultiplied, both
     over `env`'s background and AgX-encoded, on pixels where either alpha > ALPHA_MASK. -> (scores, ours, theirs)."""
     from .forward import display_over_env
-    from .metrics import psnr, ssim
+    from ..core.metrics import psnr, ssim
 
     ours = display_over_env(hdr, alpha, camera, env)
     theirs = display_over_env(ref[..., :3], ref[..., 3:], camera, env)

@@ -27,6 +27,7 @@ from .gaussians import surface_gaussians
 from .geometry.inflate import inflate
 from .geometry.scene import scene_geometry
 from .segment import segment
+from .self_check import reproduction_psnr, warnings_for
 from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
@@ -121,12 +122,22 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
                    enabled=inputs.delight, progress=progress)
     g.albedo, g.roughness, g.metallic = mats.albedo, mats.roughness, mats.metallic
     timings["delight"] = time.perf_counter() - t
+
+    reproduction, warnings = None, []
+    if mats.light is not None:  # the self-check: the asset under the light it was solved under, against the photo
+        progress("self-check", 0.97, "re-rendering the input view under the solved light")
+        t = time.perf_counter()
+        reproduction = reproduction_psnr(asset, cam_world, mats.light, img[..., :3], mask)
+        warnings = warnings_for(reproduction, inputs.light_hint)
+        timings["self_check"] = time.perf_counter() - t
     asset.meta = {
         "provider": provider, "light_hint": inputs.light_hint, "relight_version": __version__,
         "pipeline_version": PIPELINE_VERSION, "seen_fraction": float(mats.seen.mean()),
         "estimated_light_sh9": mats.light_sh9.tolist(), "material_search": mats.scores,
         "roughness": float(mats.roughness.mean()), "metallic": float(mats.metallic.mean()), "timings": timings,
         "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
+        "reproduction_psnr": None if reproduction is None or not np.isfinite(reproduction) else float(reproduction),
+        "warnings": warnings,
     }
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")

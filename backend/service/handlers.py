@@ -71,7 +71,15 @@ def run_generate(server, req: dict, progress) -> dict:
              "vertices": int(len(asset.vertices)), "faces": int(len(asset.faces)),
              "voxels": int(len(asset.voxels)), "gaussians": int(len(asset.gaussians)),
              "timings": asset.meta.get("timings", {})}  # fmt: skip
-    return {"asset_id": asset.asset_id, "name": asset.name, "stats": stats}
+    return {"asset_id": asset.asset_id, "name": asset.name, "stats": stats, "self_check": self_check(asset)}
+
+
+def self_check(asset) -> dict:
+    """What the artist is shown of how sure the asset is: the reproduction figure (dB, None when not checked: no
+    delighting, or an asset made before the check existed), the solved roughness and metallic, warnings."""
+    meta = asset.meta or {}
+    return {"reproduction_psnr": meta.get("reproduction_psnr"), "roughness": meta.get("roughness"),
+            "metallic": meta.get("metallic"), "warnings": list(meta.get("warnings", []))}  # fmt: skip
 
 
 def run_render(server, req: dict, progress) -> dict:

@@ -45,6 +45,7 @@ class Materials:
     seen: np.ndarray  # [N] bool, visible in the input image
     light_sh9: np.ndarray  # [9, 3] estimated input radiance in SH (world frame)
     scores: dict  # "(roughness, metallic)" -> residual_score (lower is better); "metal_slope", "albedo_contrast"
+    light: Environment | None = None  # the input light the materials were solved under (scaled as the albedo was)
 
 
 def delight(
@@ -71,6 +72,7 @@ def delight(
     inflated = bool(asset.meta.get("provider") == "inflate") if asset.meta else False
     if not enabled:  # the baseline: the photo's colours taken as albedo, baked light and all
         albedo_px, rough, metal, light, scores = image, DEFAULT_ROUGHNESS, DEFAULT_METALLIC, np.zeros((9, 3)), {}
+        solved_under = None
     else:
         # the search runs on a reduced image; the final inverse at full resolution
         k = max(1, int(np.ceil(max(H, W) / SEARCH_SIDE)))
@@ -108,6 +110,8 @@ def delight(
                 scale = max(scale, METAL_MIN_ALBEDO / max(float(np.percentile(y, 5)), 1e-6))
             albedo_px = albedo_px * scale
             light = light / scale
+            env = env.with_transform(env.rotation_z, env.strength / scale)
+        solved_under = env
         # grazing points: the inverse there rests on Fresnel and silhouette pixels; let reliable neighbours decide
         towards = facing(asset.input_camera, g.normals, g.means) > FACING_MIN  # [N] asset space
         if (seen & towards).sum() >= 16:
@@ -127,4 +131,5 @@ def delight(
         seen,
         np.asarray(light, np.float32),
         scores,
+        solved_under,
     )
