@@ -10,7 +10,7 @@ import math
 import bpy
 import numpy as np
 
-from .relight_protocol.conventions import blender_camera_to_viewmat, srgb_to_linear
+from .relight_protocol.conventions import EQUIRECT_PANO_EULER, blender_camera_to_viewmat, srgb_to_linear
 from .relight_protocol.lru import LRU
 
 PREVIEW_IMAGE_NAME = "Relight Preview"
@@ -160,7 +160,7 @@ def bake_world(world, size: tuple = BAKED_ENV_SIZE, samples: int = BAKE_SAMPLES)
             cam_data.panorama_type = "EQUIRECTANGULAR"
             scene.collection.objects.link(cam)
             cam.location = (0.0, 0.0, 0.0)
-            cam.rotation_euler = (math.pi / 2, 0.0, -math.pi / 2)  # image centre looks along +X, top row at +Z
+            cam.rotation_euler = EQUIRECT_PANO_EULER  # image centre looks along +X, top row at +Z
             scene.camera = cam
             scene.world = world
             scene.render.filepath = os.path.join(tmp, "world.exr")

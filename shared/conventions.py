@@ -11,6 +11,11 @@ import numpy as np
 GL_TO_CV = np.diag([1.0, -1.0, -1.0, 1.0])
 GL_TO_CV.flags.writeable = False
 
+# Euler XYZ rotation (radians) of a Cycles equirectangular panoramic camera at the origin whose pixel grid is the
+# backend's equirect grid (Blender's Environment Texture mapping): the image centre looks along +X, the top row at
+# +Z. tests/test_envmap_cycles.py proves it ray by ray. The add-on bakes worlds with it; the evaluation does too.
+EQUIRECT_PANO_EULER = (1.5707963267948966, 0.0, -1.5707963267948966)
+
 
 def blender_camera_to_viewmat(matrix_world) -> np.ndarray:
     """[4, 4] Blender camera matrix_world (camera to world, no scale) -> [4, 4] float64 world-to-camera, OpenCV

@@ -3,7 +3,6 @@ Cycles: a panoramic equirectangular camera at the origin renders each bpy HDRI w
 equal Environment(..., rotation_z, strength).radiance along the ray Cycles traced for it."""
 
 import hashlib
-import math
 import os
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 from relight.core.envmap import Environment, builtin_hdris
 from relight.core.equirect import equirect_pixel_dirs
 from relight.core.hdri_io import read_hdr_image
+from relight_protocol.conventions import EQUIRECT_PANO_EULER
 
 bpy = pytest.importorskip("bpy")
 
@@ -58,7 +58,7 @@ def _scene_with_pano_camera(tmp: Path):
     scene.collection.objects.link(cam)
     scene.camera = cam
     cam.location = (0.0, 0.0, 0.0)
-    cam.rotation_euler = (math.pi / 2, 0.0, -math.pi / 2)  # image centre looks along +X, top row at +Z
+    cam.rotation_euler = EQUIRECT_PANO_EULER  # image centre looks along +X, top row at +Z
     world = bpy.data.worlds.new("world")
     scene.world = world
     world.use_nodes = True

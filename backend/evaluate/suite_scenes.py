@@ -11,6 +11,7 @@ from ..core.camera import Camera
 from . import cycles_scenes as cs
 from .suite_cases import MEAN_RADIANCE, Case, Light, Sky, Surface, Texture
 from .suite_shapes import suite_mesh
+from relight_protocol.conventions import EQUIRECT_PANO_EULER
 
 SCENES_VERSION = "w1"  # bump when a material, world or bake changes
 ENV_SIZE = (256, 512)  # (h, w) of a sky's or a studio's equirect
@@ -177,7 +178,7 @@ def _pano_scene(bpy, size: tuple, samples: int):
     data.clip_start, data.clip_end = 0.01, 10_000.0
     cam = bpy.data.objects.new("pano", data)
     scene.collection.objects.link(cam)
-    cam.rotation_euler = (math.pi / 2, 0.0, -math.pi / 2)  # image centre looks along +X, top row at +Z
+    cam.rotation_euler = EQUIRECT_PANO_EULER  # image centre looks along +X, top row at +Z
     scene.camera = cam
     return scene
 
