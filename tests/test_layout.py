@@ -48,7 +48,7 @@ def _imports(path: Path) -> list[tuple[int, list[str]]]:
                 target = node.module.split(".")[1:]
             else:
                 continue
-            if not node.module or target == base if node.level else False:
+            if node.level and not node.module:
                 target = target + [node.names[0].name]  # `from . import x`: the module x
             out.append((node.lineno, target))
         elif isinstance(node, ast.Import):

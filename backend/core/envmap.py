@@ -55,7 +55,7 @@ class _Prefiltered:
 
     def _cache_file(self) -> Path | None:
         root = os.environ.get("RELIGHT_CACHE_DIR")
-        if not root or not self.key:
+        if not root:
             return None
         tag = f"{self.key}_{SPECULAR_LEVELS}_{PREFILTER_SAMPLES}_{MAX_LEVEL_WIDTH}_{PREFILTER_VERSION}"
         return Path(root) / "envmap_prefiltered" / f"{tag}.npz"

@@ -10,8 +10,8 @@ from ..core.envmap import Environment
 from ..core.metrics import psnr
 from ..render.frame import render
 from ..render.settings import RenderSettings
+from .delight.homogenize import reduce_to_search_side
 
-CHECK_SIDE = 192  # px: the check renders the input view at most this size (as the material search does)
 CHECK_RENDER = RenderSettings(supersample=1, specular_samples=32)
 # Below this the asset is flagged. On the random suite's first 12 cases (seed 0) the light-given reproduction was
 # 29.4 dB on average with a 10th percentile of 25.1 dB, so this flags the worst tenth or so.
@@ -20,12 +20,9 @@ POOR_REPRODUCTION_DB = 25.0
 
 def reproduction_psnr(asset, camera_world: Camera, light: Environment, image: np.ndarray, mask: np.ndarray) -> float:
     """PSNR (dB) of the asset rendered from camera_world under `light` against image [H, W, 3] (linear, straight
-    alpha) over mask [H, W] (the object), both AgX-encoded, at the search's reduced resolution."""
-    H, W = mask.shape
-    k = max(1, int(np.ceil(max(H, W) / CHECK_SIDE)))
-    h, w = H // k, W // k
-    photo = image[: h * k, : w * k].reshape(h, k, w, k, 3).mean((1, 3))  # [h, w, 3] box-averaged
-    inside = mask[: h * k, : w * k].reshape(h, k, w, k).all((1, 3))  # [h, w] pixels wholly on the object
+    alpha) over mask [H, W] (the object), both AgX-encoded, at the material search's reduced resolution."""
+    _, photo, inside = reduce_to_search_side(image, mask)  # [h, w, 3] box-averaged, [h, w] wholly on the object
+    h, w = inside.shape
     r = render(asset, camera_world.resized(w, h), light, CHECK_RENDER)
     covered = inside & (r.alpha[..., 0] > 0.99)
     if covered.sum() < 16:

@@ -5,6 +5,7 @@ pulls in torch and numba; a failed import is reported by name to every job reque
 import time
 
 import numpy as np
+from relight_protocol.lru import LRU
 
 from ..core.camera import Camera
 from ..core.envmap import Environment, default_environment
@@ -16,16 +17,14 @@ from ..render.frame import render
 from ..render.settings import PRESETS
 from ..render.shadows import prepare_preview
 
-_DEFAULT_ENV: list[Environment] = []  # the studio HDRI, loaded on first use
+_DEFAULT_ENV = LRU(1)  # the studio HDRI, loaded on first use
 
 
 def environment(world: dict | None) -> Environment:
     """A validated world {equirect [h, w, 3] float32, rotation_z, strength} -> Environment (prefiltered data is
     shared per image content: core.envmap keeps one cache by environment identity); None -> the default light."""
     if world is None:
-        if not _DEFAULT_ENV:
-            _DEFAULT_ENV.append(default_environment())
-        return _DEFAULT_ENV[0]
+        return _DEFAULT_ENV.get_or_make("default", default_environment)
     return Environment(world["equirect"], world["rotation_z"], world["strength"])
 
 

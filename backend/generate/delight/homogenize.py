@@ -24,7 +24,12 @@ from ...core.envmap import Environment
 from ...render.occlusion import facing
 from .forward import LIGHT_FIT_RENDER, affine_response
 from .light_fit import albedo_contrast, estimate_light, estimate_metal_light
-from .materials import LOCAL_SIGMA, METAL_MIN_ALBEDO, regularised_inverse, search_material
+from .materials import (
+    LOCAL_SIGMA,
+    METAL_MIN_ALBEDO,
+    regularised_inverse,
+    search_material,
+)
 from .unseen import complete_unseen, sample_image, visible_points
 
 DEFAULT_ROUGHNESS = 0.5
@@ -35,6 +40,17 @@ SEARCH_SIDE = 192  # the material search runs at most at this resolution
 METAL_CONTRAST = 5.5  # unknown light: metal when a dielectric's albedo would span more than this (albedo_contrast)
 METAL_PRIOR_ROUGHNESS = 0.3  # unknown light, metal: roughness (not separable from the light's sharpness)
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
+
+
+def reduce_to_search_side(image: np.ndarray, mask: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """The reduced view the material search (and the self-check) work at: image [H, W, 3] and mask [H, W] bool ->
+    (k, [H // k, W // k, 3] mean over k x k blocks, [H // k, W // k] blocks wholly inside the mask), with k the
+    smallest integer that brings the longer side to at most SEARCH_SIDE."""
+    H, W = mask.shape
+    k = max(1, int(np.ceil(max(H, W) / SEARCH_SIDE)))
+    small_img = image[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k, 3).mean((1, 3))
+    small_mask = mask[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k).all((1, 3))
+    return k, small_img, small_mask
 
 
 @dataclass
@@ -75,10 +91,8 @@ def delight(
         solved_under = None
     else:
         # the search runs on a reduced image; the final inverse at full resolution
-        k = max(1, int(np.ceil(max(H, W) / SEARCH_SIDE)))
+        k, small_img, small_valid = reduce_to_search_side(image, valid)
         small_cam = camera_world.resized(W // k, H // k)
-        small_img = image[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k, 3).mean((1, 3))
-        small_valid = valid[: (H // k) * k, : (W // k) * k].reshape(H // k, k, W // k, k).all((1, 3))
         known = light_hint == "world" and world is not None
         scores = {}
         env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
