@@ -17,6 +17,9 @@ from .prefilter import (IRRADIANCE_SIZE, LIGHT_CELL_WIDTH, MAX_LEVEL_WIDTH, PREF
                         level_width, lobe_levels, pack_levels, prefilter_ggx, project_sh9, sh9_basis)  # fmt: skip
 
 
+RESIDUAL_KEPT_WIDTH = 512  # the light-free map is kept only this coarse (cell_radiance reads a ~128-wide level)
+
+
 class _Prefiltered:
     """Rotation- and strength-independent data derived from one HDRI, computed lazily once."""
 
@@ -100,8 +103,15 @@ class _Prefiltered:
                 self._lights = {}
             if cell_width not in self._lights:
                 residual, dirs, flux = extract_lights(self.source, cell_width)
-                self._lights[cell_width] = (pack_levels(box_mips(residual)), dirs, flux)
-            return self._lights[cell_width]
+                mips = box_mips(residual)
+                small = [m for m in mips if m.shape[1] <= RESIDUAL_KEPT_WIDTH]
+                self._lights[cell_width] = (pack_levels(mips), dirs, flux, small)
+            return self._lights[cell_width][:3]
+
+    def residual_mips(self, cell_width: int) -> list[np.ndarray]:
+        """The box mips (at most RESIDUAL_KEPT_WIDTH wide) of the map with its lights taken out (lights())."""
+        self.lights(cell_width)
+        return self._lights[cell_width][3]
 
     def irradiance(self) -> np.ndarray:
         with self._lock:
@@ -260,12 +270,13 @@ class Environment:
         u, v = self._uv(normals)
         return sample_equirect(self._data.irradiance(), u, v) * np.float32(self.strength)
 
-    def cell_radiance(self, dirs: np.ndarray, src_width: int = 128) -> np.ndarray:
+    def cell_radiance(self, dirs: np.ndarray, src_width: int = 128, without_lights: bool = False) -> np.ndarray:
         """[D, 3] world directions -> [D, 3] mean radiance over each direction's Voronoi cell on the sphere
         (solid-angle weighted, so a small bright sun keeps its energy in the cell that holds it). Cells with no
-        texel fall back to the bilinear radiance along the direction."""
+        texel fall back to the bilinear radiance along the direction. without_lights: of the map with its lights
+        (light_kernel_data) taken out."""
         d = np.asarray(dirs, dtype=np.float32)
-        mips = self._data.mips()
+        mips = self._data.residual_mips(LIGHT_CELL_WIDTH) if without_lights else self._data.mips()
         src = min(mips, key=lambda m: abs(m.shape[1] - src_width))
         h, w = src.shape[:2]
         tex_dirs = equirect_pixel_dirs(h, w).reshape(-1, 3).astype(np.float32)  # image frame

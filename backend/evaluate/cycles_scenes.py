@@ -286,14 +286,16 @@ def render_to_array(bpy, scene) -> np.ndarray:
 
 def render_cycles(shape: str, material: Material, hdri: str, rotation: float, camera: Camera,
                   ground: GroundPlane | None = None, strength: float = 1.0,
-                  settings: CyclesSettings = CyclesSettings()) -> np.ndarray:  # fmt: skip
+                  settings: CyclesSettings = CyclesSettings(), world=None) -> np.ndarray:  # fmt: skip
     """[H, W, 4] linear premultiplied RGBA Cycles render (film transparent) of `shape` with `material` under the
-    bpy HDRI `hdri` (Mapping Z rotation in radians, Background strength), cached under cache_dir()."""
+    bpy HDRI `hdri` (Mapping Z rotation in radians, Background strength), cached under cache_dir(). world: instead
+    of an HDRI, (key str, set_world(bpy, scene)) that builds the world (a sky), `hdri` then only names it."""
     from ..core.envmap import builtin_hdris
 
     bpy = import_bpy()
-    hdri_path = builtin_hdris()[hdri]
-    key = cache_key(shape=shape, mesh=MESH_VERSION, mat=asdict(material), hdri=hdri, hdri_size=hdri_path.stat().st_size,
+    hdri_path = builtin_hdris()[hdri] if world is None else None
+    source = hdri_path.stat().st_size if world is None else world[0]
+    key = cache_key(shape=shape, mesh=MESH_VERSION, mat=asdict(material), hdri=hdri, hdri_size=source,
                rot=round(rotation, 6), strength=strength, cam=repr(camera.to_dict()),
                ground=None if ground is None else asdict(ground), cycles=settings.cache_params(), bpy=bpy.app.version_string)  # fmt: skip
     path = cache_dir() / "forward_cycles" / f"{shape}_{hdri}_{key}.npy"
@@ -312,7 +314,10 @@ def render_cycles(shape: str, material: Material, hdri: str, rotation: float, ca
                        [cx - h, cy + h, ground.z]])  # fmt: skip
         g = new_mesh_object(bpy, "ground", gv, np.array([[0, 1, 2], [0, 2, 3]]))
         g.data.materials.append(principled_material(bpy, "ground", Material(tuple(ground.albedo), ground.roughness, 0.0)))
-    set_world_hdri(bpy, scene, hdri_path, rotation, strength)
+    if world is None:
+        set_world_hdri(bpy, scene, hdri_path, rotation, strength)
+    else:
+        world[1](bpy, scene)
     set_camera(bpy, scene, camera)
     img = render_to_array(bpy, scene)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 HDRIs at 2 rotations; PSNR/SSIM on AgX sRGB with an error attribution (edges, shadows, interreflection, noise)."""
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +24,10 @@ OBJECTS = {
 }
 HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
 ROTATIONS = (0.0, 2.2)  # radians, Mapping-node Z rotation
+# Nishita skies with the sun low, middle and high (elevation, sun rotation, air, dust, ozone as suite_cases.Sky),
+# at rotation 0 only: a sun is a near-delta light 10^4 to 10^6 times brighter than the sky around it
+SKIES = {"sky_low": (math.radians(8.0), 1.0, 1.0, 1.0, 1.0), "sky_mid": (math.radians(35.0), 2.6, 1.0, 1.0, 1.0),
+         "sky_high": (math.radians(65.0), 4.4, 1.0, 1.0, 1.0)}  # fmt: skip
 QUICK_CASES = (("torus", "forest", 0.0), ("bowl", "sunset", 2.2), ("sphere_on_ground", "courtyard", 0.0))
 ALPHA_MASK = 0.01  # pixels where either image's alpha exceeds this are scored
 ATTRIBUTION_HDRIS = ("studio", "sunset")  # extra Cycles renders (second seed, direct only) at rotation 0
@@ -91,13 +96,23 @@ def run_case(obj: str, hdri: str, rotation: float, cfg: EvalConfig, assets: dict
         v, f, n = shape_mesh(obj)
         assets[obj] = asset_from_mesh(v, f, n, colour, rough, metal, cfg.n_gaussians, obj, cam)
     asset = assets[obj]
-    if hdri not in envs:
+    world = None
+    if hdri in SKIES:
+        from .suite_cases import Light, Sky
+        from .suite_scenes import light_environment, set_light, sky_scale
+
+        light = Light("sky", 1.0, sky=Sky(*SKIES[hdri]))
+        if hdri not in envs:
+            envs[hdri] = light_environment(light).prefilter()
+        sky_scale(light.sky)  # bakes (or loads) the sky's equirect first: that resets the scene
+        world = (repr(light), lambda bpy, scene: set_light(bpy, scene, light))
+    elif hdri not in envs:
         envs[hdri] = Environment.from_file(builtin_hdris()[hdri]).prefilter()
-    env = envs[hdri].with_transform(rotation, 1.0)
+    env = envs[hdri] if hdri in SKIES else envs[hdri].with_transform(rotation, 1.0)
     mat = Material(colour, rough, metal)
     settings = CyclesSettings(samples=cfg.samples)
     t = time.perf_counter()
-    cyc = render_cycles(obj, mat, hdri, rotation, cam, ground, settings=settings)
+    cyc = render_cycles(obj, mat, hdri, rotation, cam, ground, settings=settings, world=world)
     t_cycles = time.perf_counter() - t
     t = time.perf_counter()
     res = render(asset, cam, env, background=False, ground=ground)
@@ -135,7 +150,7 @@ def run_case(obj: str, hdri: str, rotation: float, cfg: EvalConfig, assets: dict
 def _cases(cfg: EvalConfig):
     if cfg.quick:
         return list(QUICK_CASES)
-    return [(o, h, r) for o in OBJECTS for h in HDRIS for r in ROTATIONS]
+    return [(o, h, r) for o in OBJECTS for h in HDRIS for r in ROTATIONS] + [(o, k, 0.0) for o in OBJECTS for k in SKIES]
 
 
 def _mean(xs):
@@ -165,7 +180,12 @@ def summarise(rows: list[dict]) -> dict:
         "mean_psnr_default_on_box_cases": _mean([r["psnr"] for r in rows if r.get("psnr_ours_vs_box") is not None]),
         "per_object": per_obj,
     }  # fmt: skip
+    sky = [r["psnr"] for r in rows if r["hdri"] in SKIES]
+    s["sky_cases"] = len(sky)
+    s["mean_psnr_sky"] = _mean(sky)
+    s["min_psnr_sky"] = float(np.min(sky)) if sky else float("nan")
     s["bars_met"] = bool(s["mean_psnr"] >= BARS["mean_psnr"] and s["min_psnr"] >= BARS["min_psnr"])
+    s["sky_bars_met"] = bool(sky) and bool(s["mean_psnr_sky"] >= BARS["mean_psnr"] and s["min_psnr_sky"] >= BARS["min_psnr"])
     return s
 
 
@@ -181,6 +201,8 @@ def markdown(summary: dict, rows: list[dict], cfg: EvalConfig) -> str:
         f"Metrics on AgX sRGB (8 bit) over pixels where either alpha > {ALPHA_MASK}, both composited over the HDRI.", "",
         f"- mean PSNR **{s['mean_psnr']:.2f} dB** (bar {BARS['mean_psnr']}), min **{s['min_psnr']:.2f} dB** "
         f"(bar {BARS['min_psnr']}, worst {s['worst_case']}), mean SSIM **{s['mean_ssim']:.4f}**; bars met: {s['bars_met']}",
+        f"- sun-and-sky worlds ({s['sky_cases']} cases, {', '.join(SKIES)}): mean PSNR **{_fmt(s['mean_psnr_sky'])} dB**, "
+        f"min **{_fmt(s['min_psnr_sky'])} dB**; bars met: {s['sky_bars_met']}",
         f"- interior PSNR {_fmt(s['mean_psnr_interior'])} dB, 2-px edge band PSNR {_fmt(s['mean_psnr_edge'])} dB",
         f"- with ambient occlusion only (no light-dependent shadows): {_fmt(s['mean_psnr_ao_only'])} dB",
         f"- Cycles against itself (seed 0 vs 1): {_fmt(s['mean_psnr_cycles_seeds'])} dB",

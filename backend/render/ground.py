@@ -11,6 +11,7 @@ from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.visibility_rays import ao_from_bits, sphere_directions, surface_occupancy, visibility_bits
 from .light_visibility import light_visibility
+from .strong_lights import light_bits, with_strong_lights
 
 GROUND_GRID = 160  # shadow samples per side of the ground patch around the asset
 GROUND_EXTENT = 3.0  # ground patch half-size in units of the asset's bounding radius
@@ -24,22 +25,32 @@ def _ground_bits(asset: RelightableAsset, ground: GroundPlane):
     return _GROUND_BITS.get_or_make((asset.asset_id, ground), lambda: _ray_march_ground(asset, ground))
 
 
-def _ray_march_ground(asset: RelightableAsset, ground: GroundPlane):
-    M = asset.model_matrix
-    c = M[:3, 3]
+def _ground_grid(asset: RelightableAsset) -> tuple[float, float, float]:
+    """(x0, y0, cell): the world x, y of the ground grid's first point and its spacing, around the asset."""
+    c = asset.model_matrix[:3, 3]
     half = GROUND_EXTENT * asset.scale * np.sqrt(3) / 2
-    xs = np.linspace(c[0] - half, c[0] + half, GROUND_GRID)
-    ys = np.linspace(c[1] - half, c[1] + half, GROUND_GRID)
+    return float(c[0] - half), float(c[1] - half), float(2 * half / (GROUND_GRID - 1))
+
+
+def _ground_points(asset: RelightableAsset, x0: float, y0: float, cell: float, z: float = 0.0):
+    """The ground grid's points in asset space [G*G, 3] float32 and the up direction there [3] float32."""
+    M = asset.model_matrix
+    xs, ys = x0 + cell * np.arange(GROUND_GRID), y0 + cell * np.arange(GROUND_GRID)
     X, Y = np.meshgrid(xs, ys, indexing="ij")
-    pw = np.stack([X.ravel(), Y.ravel(), np.full(X.size, ground.z)], 1)  # [G*G, 3] world
-    pa = (pw - c) @ (M[:3, :3] / asset.scale**2)  # world -> asset (similarity inverse: R^T / s)
+    pw = np.stack([X.ravel(), Y.ravel(), np.full(X.size, z)], 1)  # [G*G, 3] world
+    pa = (pw - M[:3, 3]) @ (M[:3, :3] / asset.scale**2)  # world -> asset (similarity inverse: R^T / s)
     up_a = asset.rotation.T @ np.array([0.0, 0.0, 1.0])
+    return pa.astype(np.float32), up_a.astype(np.float32)
+
+
+def _ray_march_ground(asset: RelightableAsset, ground: GroundPlane):
+    x0, y0, cell = _ground_grid(asset)
+    pa, up_a = _ground_points(asset, x0, y0, cell, ground.z)
     occ = surface_occupancy(asset.vertices, asset.faces, asset.vertex_normals)
     dirs = sphere_directions()
-    bits = visibility_bits(occ, pa.astype(np.float32), np.tile(up_a.astype(np.float32), (len(pa), 1)), dirs,
-                           offset_voxels=0.0)  # fmt: skip
-    ao = ao_from_bits(bits, np.tile(up_a.astype(np.float32), (len(pa), 1)), dirs)
-    return xs[0], ys[0], xs[1] - xs[0], bits, ao
+    bits = visibility_bits(occ, pa, np.tile(up_a, (len(pa), 1)), dirs, offset_voxels=0.0)
+    ao = ao_from_bits(bits, np.tile(up_a, (len(pa), 1)), dirs)
+    return x0, y0, cell, bits, ao
 
 
 def _bilinear(grid: np.ndarray, fx: np.ndarray, fy: np.ndarray, outside) -> np.ndarray:
@@ -77,7 +88,10 @@ def ground_gbuffer(asset: RelightableAsset, camera: Camera, env: Environment, gr
     g = asset.gaussians
     n_world = (g.normals @ asset.rotation.T).astype(np.float32)
     bounce = np.mean(g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * g.visibility[:, None], 0)
-    ratio = light_visibility(bits, np.repeat(up, len(bits), 0), dirs, env.cell_radiance(dirs), bounce=bounce)
+    pa, up_a = _ground_points(asset, x0, y0, cell, ground.z)
+    bits, dirs, radiance = with_strong_lights(env, bits, dirs, env.cell_radiance(dirs), lambda d: light_bits(
+        asset, d, pa, np.tile(up_a, (len(pa), 1)), ("ground", repr(ground)), offset_voxels=0.0))  # fmt: skip
+    ratio = light_visibility(bits, np.repeat(up, len(bits), 0), dirs, radiance, bounce=bounce)
     G = GROUND_GRID
     q = p[hit]
     fx, fy = (q[:, 0] - x0) / cell, (q[:, 1] - y0) / cell

@@ -10,6 +10,7 @@ from relight_protocol.lru import LRU
 from ..core.visibility_rays import sphere_directions
 from .light_visibility import directional_bounce, light_visibility
 from .settings import PREVIEW
+from .strong_lights import light_bits, with_strong_lights
 from .transfer import build_transfer, transfer_shadows
 
 _TRANSFERS = LRU(4)  # per (asset arrays, rank): transfer.Transfer
@@ -28,7 +29,7 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
         return None
     R = asset.rotation
     dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
-    radiance = env.cell_radiance(dirs)
+    radiance = env.cell_radiance(dirs)  # [D, 3]
     up = gr = None
     if ground is not None:
         up = np.array([0.0, 0.0, 1.0], np.float32)
@@ -38,14 +39,15 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
         return transfer_shadows(_transfer_for(asset, rank), radiance, g.albedo * (1.0 - g.metallic[:, None]),
                                 below, gr, interreflection)  # fmt: skip
     n_world = (g.normals @ R.T).astype(np.float32)
-    shadow = light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr)
+    bits, dirs, radiance = with_strong_lights(env, g.vis_bits, dirs, radiance, lambda d: light_bits(asset, d))
+    shadow = light_visibility(bits, n_world, dirs, radiance, up, gr)
     if not interreflection:
         return shadow
     # one bounce: an occluded ray meets the asset's own surfaces facing back along it; their diffuse radiance
     # comes from this first, direct-only pass
     diffuse = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * shadow  # [N, 3]
     bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
-    return light_visibility(g.vis_bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir)
+    return light_visibility(bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir)
 
 
 def _transfer_for(asset: RelightableAsset, rank: int):
