@@ -141,8 +141,25 @@ def test_a_high_contrast_print_on_a_dielectric_is_not_read_as_a_metal():
     env = Environment.from_file(builtin_hdris()["courtyard"])
     r = render(truth, cam, env)
     image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
-    mats = delight(image, mask, truth, cam, "unknown")
+    mats = delight(image, mask, truth, cam, "unknown", ceiling=np.inf)  # a float render: nothing clips
     assert mats.scores["albedo_contrast"] > METAL_CONTRAST, mats.scores  # the metal hypothesis was tested ...
     assert mats.metallic[0] == 0.0, mats.scores  # ... and rejected
     a = mats.albedo[mats.seen].mean(1)
     assert np.percentile(a, 90) > 4 * np.percentile(a, 10), np.percentile(a, [10, 90])  # the print survives
+
+
+def test_only_an_input_that_clips_has_pixels_that_bound_their_radiance_from_below():
+    """An 8-bit photo clips at 1.0, so a pixel at 255 says only "at least this bright"; a float linear render (what
+    the add-on sends for a render made in Blender) does not clip, and its highlights above 1 are measurements the
+    fits must use (they were all discarded as clipped before)."""
+    from relight.core.input_image import InputImage
+    from relight.generate.delight.materials import unsaturated
+
+    hdr = np.full((4, 4, 3), 0.5, np.float32)
+    hdr[0, 0] = 3.0  # a highlight above 1
+    photo = InputImage.from_pixels(np.clip(hdr * 255, 0, 255).astype(np.uint8), "linear")
+    render_ = InputImage.from_pixels(hdr, "linear")
+    srgb_float = InputImage.from_pixels(hdr, "srgb")  # a display-encoded float image is clipped to [0, 1]
+    assert photo.ceiling == 1.0 and srgb_float.ceiling == 1.0 and render_.ceiling == float("inf")
+    assert not unsaturated(photo.linear[..., :3], photo.ceiling)[0, 0]
+    assert unsaturated(render_.linear[..., :3], render_.ceiling).all()

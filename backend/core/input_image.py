@@ -15,6 +15,8 @@ from .colour import linear_to_srgb, srgb_to_linear
 class InputImage:
     linear: np.ndarray  # [H, W, 4] float32 linear Rec.709, straight alpha in [0, 1], row 0 = top
     srgb: np.ndarray  # [H, W, 4] float32 sRGB-encoded in [0, 1], the same alpha
+    ceiling: float = 1.0  # the linear radiance the input clips at: 1.0 for a display-encoded or 8-bit image, inf
+    # for a float linear render (a pixel at the ceiling only bounds its radiance from below)
 
     @staticmethod
     def from_pixels(pixels: np.ndarray, colorspace: str = "srgb") -> "InputImage":
@@ -23,6 +25,7 @@ class InputImage:
         x = np.asarray(pixels)
         if x.ndim != 3 or x.shape[-1] not in (3, 4):
             raise ValueError(f"an image must be [H, W, 3] or [H, W, 4], got shape {x.shape}")
+        ceiling = 1.0 if x.dtype == np.uint8 else float("inf")  # 8 bits clip at 255 whatever the encoding
         x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else np.array(x, dtype=np.float32)
         if x.shape[-1] == 3:
             x = np.concatenate([x, np.ones_like(x[..., :1])], axis=-1)
@@ -31,10 +34,10 @@ class InputImage:
         if colorspace == "srgb":
             x[..., :3] = np.clip(x[..., :3], 0.0, 1.0)
             other[..., :3] = srgb_to_linear(x[..., :3])
-            return InputImage(linear=np.ascontiguousarray(other), srgb=np.ascontiguousarray(x))
+            return InputImage(linear=np.ascontiguousarray(other), srgb=np.ascontiguousarray(x), ceiling=1.0)
         if colorspace == "linear":
             other[..., :3] = linear_to_srgb(x[..., :3])
-            return InputImage(linear=np.ascontiguousarray(x), srgb=np.ascontiguousarray(other))
+            return InputImage(linear=np.ascontiguousarray(x), srgb=np.ascontiguousarray(other), ceiling=ceiling)
         raise ValueError(f"colorspace must be 'srgb' or 'linear', not {colorspace!r}")
 
     @staticmethod

@@ -31,7 +31,7 @@ from .self_check import reproduction_psnr, warnings_for
 from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
-PIPELINE_VERSION = "v0.2"  # part of every asset id: a pipeline change makes new assets, never stale ones
+PIPELINE_VERSION = "v0.3"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 
 
@@ -49,7 +49,8 @@ class GenerateInputs:
 
     def content_id(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{PIPELINE_VERSION}|{self.provider}|{self.light_hint}|{self.n_gaussians}|{self.delight}".encode())
+        h.update(f"{PIPELINE_VERSION}|{self.provider}|{self.light_hint}|{self.n_gaussians}|{self.delight}|"
+                 f"{self.image.ceiling}".encode())  # fmt: skip
         h.update(self.image.digest)
         if self.mesh is not None:
             h.update(np.ascontiguousarray(self.mesh[0], np.float32).tobytes())
@@ -119,7 +120,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     t = time.perf_counter()
     cam_world = camera_to_world(geo.camera, geo.model_matrix)
     mats = delight(img[..., :3], mask, asset, cam_world, inputs.light_hint, inputs.world, spacing,
-                   enabled=inputs.delight, progress=progress)
+                   enabled=inputs.delight, progress=progress, ceiling=inputs.image.ceiling)
     g.albedo, g.roughness, g.metallic = mats.albedo, mats.roughness, mats.metallic
     timings["delight"] = time.perf_counter() - t
 
@@ -127,7 +128,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     if mats.light is not None:  # the self-check: the asset under the light it was solved under, against the photo
         progress("self-check", 0.97, "re-rendering the input view under the solved light")
         t = time.perf_counter()
-        reproduction = reproduction_psnr(asset, cam_world, mats.light, img[..., :3], mask)
+        reproduction = reproduction_psnr(asset, cam_world, mats.light, img[..., :3], mask, inputs.image.ceiling)
         warnings = warnings_for(reproduction, inputs.light_hint)
         timings["self_check"] = time.perf_counter() - t
     asset.meta = {

@@ -18,16 +18,18 @@ CHECK_RENDER = RenderSettings(supersample=1, specular_samples=32)
 POOR_REPRODUCTION_DB = 25.0
 
 
-def reproduction_psnr(asset, camera_world: Camera, light: Environment, image: np.ndarray, mask: np.ndarray) -> float:
+def reproduction_psnr(asset, camera_world: Camera, light: Environment, image: np.ndarray, mask: np.ndarray,
+                      ceiling: float = 1.0) -> float:  # fmt: skip
     """PSNR (dB) of the asset rendered from camera_world under `light` against image [H, W, 3] (linear, straight
-    alpha) over mask [H, W] (the object), both AgX-encoded, at the material search's reduced resolution."""
+    alpha) over mask [H, W] (the object), both AgX-encoded, at the material search's reduced resolution; the render
+    clips at the photo's `ceiling` (InputImage.ceiling) as the photo did."""
     _, photo, inside = reduce_to_search_side(image, mask)  # [h, w, 3] box-averaged, [h, w] wholly on the object
     h, w = inside.shape
     r = render(asset, camera_world.resized(w, h), light, CHECK_RENDER)
     covered = inside & (r.alpha[..., 0] > 0.99)
     if covered.sum() < 16:
         return float("nan")
-    ours = r.hdr / np.maximum(r.alpha, 1e-6)
+    ours = np.minimum(r.hdr / np.maximum(r.alpha, 1e-6), ceiling)
     return psnr(agx(ours), agx(photo.astype(np.float32)), covered)
 
 

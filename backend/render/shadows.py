@@ -14,7 +14,7 @@ from .strong_lights import light_bits, with_strong_lights
 from .transfer import build_transfer, transfer_shadows
 
 _TRANSFERS = LRU(4)  # per (asset arrays, rank): transfer.Transfer
-_SHADOWS = LRU(4)  # per (asset arrays, environment, ground, rank): [N, 3] shadows
+_SHADOWS = LRU(8)  # per (asset arrays, environment, ground, rank): [N, 3] shadows
 
 
 def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
@@ -67,11 +67,12 @@ def prepare_preview(asset: RelightableAsset) -> None:
 
 
 def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int):
-    """gaussian_shadows, remembered per (asset Gaussians, environment, rotation, strength, ground): orbiting the
-    camera re-renders under the same light without recomputing the per-Gaussian shadowing. Entries pin the arrays
-    and prefiltered data they are keyed on, so an id in a key is never reused while cached."""
+    """gaussian_shadows, remembered per (asset geometry and materials, environment, rotation, strength, ground):
+    delighting's trial renders of one material share them, and orbiting the camera re-renders under the same light
+    without recomputing the per-Gaussian shadowing. Entries pin the arrays and prefiltered data they are keyed on,
+    so an id in a key is never reused while cached."""
     g = asset.gaussians
-    key = (asset.asset_id, id(g), id(g.albedo), id(g.metallic), id(g.vis_bits) if g.vis_bits is not None else 0,
-           env.identity, env.rotation_z, env.strength, None if ground is None else repr(ground), int(rank))
-    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank),
-                                pin=(g, g.albedo, g.metallic, env))
+    arrays = (g.means, g.normals, g.visibility, g.albedo, g.metallic, g.vis_bits)  # what the shadows depend on
+    key = (asset.asset_id, *map(id, arrays), env.identity, env.rotation_z, env.strength,
+           None if ground is None else repr(ground), int(rank))  # fmt: skip
+    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank), pin=(*arrays, env))

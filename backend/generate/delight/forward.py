@@ -9,16 +9,36 @@ from ...core.camera import Camera
 from ...core.envmap import Environment
 from ...render.frame import render
 from ...render.settings import FINAL, RenderSettings
+from relight_protocol.lru import LRU
 
 SEARCH_RENDER = RenderSettings(supersample=1, specular_samples=32)  # the material search's trial renders
 LIGHT_FIT_RENDER = RenderSettings(supersample=1, specular_samples=0)  # the light fit's lobe renders
+# ... through a metal: no diffuse term, so no light-dependent shadows to compute (a lobe light's shadows cost
+# ~20x the rest of its render, and the metal fit renders 96 lobes)
+METAL_FIT_RENDER = replace(LIGHT_FIT_RENDER, shadows=False)
+_UNIFORM = LRU(16)  # per (count, value): a read-only uniform per-Gaussian array
+
+
+def _uniform(n: int, value, width: int = 0) -> np.ndarray:
+    """[n] or [n, width] float32 filled with value, the same array object for the same (n, value): a trial asset's
+    materials then keep their identity from one trial to the next, and the renderer's shadow cache (keyed on the
+    material arrays, which the interreflection depends on) is reused across roughness trials."""
+    v = np.asarray(value, np.float32)
+    key = (n, width, v.tobytes())
+
+    def make():
+        a = np.broadcast_to(v, (n, width) if width else (n,)).copy()
+        a.flags.writeable = False
+        return a
+
+    return _UNIFORM.get_or_make(key, make)
 
 
 def with_materials(asset, albedo, roughness, metallic):
     g = asset.gaussians
     n = len(g)
-    g2 = replace(g, albedo=np.broadcast_to(np.asarray(albedo, np.float32), (n, 3)).copy(),
-                 roughness=np.full(n, roughness, np.float32), metallic=np.full(n, metallic, np.float32))
+    g2 = replace(g, albedo=_uniform(n, np.broadcast_to(np.asarray(albedo, np.float32), (3,)), 3),
+                 roughness=_uniform(n, roughness), metallic=_uniform(n, metallic))
     return replace(asset, gaussians=g2)
 
 

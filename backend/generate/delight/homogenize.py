@@ -23,13 +23,14 @@ from ...core.camera import Camera
 from ...core.colour import LUMINANCE as LUM  # [3] float64
 from ...core.envmap import Environment
 from ...render.occlusion import facing
-from .forward import LIGHT_FIT_RENDER, affine_response
+from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, affine_response
 from .light_fit import albedo_contrast, estimate_light, estimate_metal_light
 from .materials import (
     LOCAL_SIGMA,
     METAL_MIN_ALBEDO,
     regularised_inverse,
     search_material,
+    unsaturated,
 )
 from .unseen import complete_unseen, sample_image, visible_points
 
@@ -80,6 +81,7 @@ def delight(
     world: Environment | None = None,
     spacing: float = 0.01,
     enabled: bool = True,
+    ceiling: float = 1.0,  # the input's clipping level, linear (InputImage.ceiling; inf for a float render)
     progress=None,
 ) -> Materials:
     """Recover per-Gaussian PBR materials from the photo."""
@@ -102,7 +104,10 @@ def delight(
         small_cam = camera_world.resized(W // k, H // k)
         known = light_hint == "world" and world is not None
         scores = {}
-        env = world if known else estimate_light(asset, small_cam, small_img, small_valid)
+        # a clipped pixel only bounds its radiance from below: the light fits leave it out (the contrast tests keep
+        # it: there a lower bound on a bright pixel can only understate the contrast)
+        fit_valid = small_valid & unsaturated(small_img, ceiling)
+        env = world if known else estimate_light(asset, small_cam, small_img, fit_valid)
         contrast = 0.0
         # the contrast test trusts the geometry's shading: an inflated shape's normals are a guess, and their
         # errors alone put tens-to-one into the implied albedo (the inflated torus read as metal), so only the
@@ -117,9 +122,9 @@ def delight(
             # high contrast (print, paint). Only the metal is explained by a light fitted through its reflection:
             # its albedo then spans little, while a texture keeps its contrast under any light
             step("delight", 0.55, f"dielectric albedo would span {contrast:.0f}:1: testing a metal's reflection")
-            metal_env = estimate_metal_light(asset, small_cam, small_img, small_valid, METAL_PRIOR_ROUGHNESS)
+            metal_env = estimate_metal_light(asset, small_cam, small_img, fit_valid, METAL_PRIOR_ROUGHNESS)
             c0m, c1m, alpha_m, _ = affine_response(asset, small_cam, metal_env, METAL_PRIOR_ROUGHNESS, 1.0,
-                                                   LIGHT_FIT_RENDER)  # fmt: skip
+                                                   METAL_FIT_RENDER)  # fmt: skip
             contrast_m = albedo_contrast(small_img, c0m, c1m, small_valid & (alpha_s > 0.99) & (alpha_m > 0.99))
             scores["metal_albedo_contrast"] = contrast_m
             if contrast < METAL_EVIDENCE * contrast_m:
@@ -131,10 +136,11 @@ def delight(
             step("delight", 0.6, f"metal (albedo {contrast:.0f}:1 as a dielectric, {contrast_m:.0f}:1 as a metal)")
             metal, rough, env = 1.0, METAL_PRIOR_ROUGHNESS, metal_env
         else:
-            rough, metal = search_material(small_img, small_valid, asset, small_cam, env, known, scores, step)
+            rough, metal = search_material(small_img, small_valid, asset, small_cam, env, known, scores, step,
+                                           ceiling)  # fmt: skip
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         lo = METAL_MIN_ALBEDO * metal
-        albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo), lo, None)
+        albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo, ceiling), lo, None)
         light = env.sh9
         if not known:
             y = albedo_px[valid] @ LUM  # [P] albedo luminance before the scale prior

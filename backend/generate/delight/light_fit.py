@@ -12,7 +12,7 @@ from ...core.envmap import Environment
 from ...core.envmap import lobe_environments
 from ...core.visibility_rays import sphere_directions
 from ...render.frame import render
-from .forward import LIGHT_FIT_RENDER, with_materials
+from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, with_materials
 
 METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
 METAL_LOBE_SHARPNESS = 32.0
@@ -36,10 +36,11 @@ def estimate_metal_light(asset, camera: Camera, image: np.ndarray, valid: np.nda
     """Unknown input light for a metal: a mix of narrower lobes fitted through the metal's reflection (white
     albedo at `roughness`), so the reflected room is explained by the light, not baked into the albedo."""
     lights = _lobe_set(METAL_LOBES, METAL_LOBE_SHARPNESS, 32, 64)
-    return _fit_lobes(with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lights)
+    return _fit_lobes(with_materials(asset, 1.0, roughness, 1.0), camera, image, valid, lights, METAL_FIT_RENDER)
 
 
-def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lights: tuple) -> Environment:
+def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, lights: tuple,
+               settings=LIGHT_FIT_RENDER) -> Environment:  # fmt: skip
     """NNLS of the image luminance ([H, W, 3], valid [H, W]) on the renders of `white` (an asset with uniform
     white albedo) under each neutral lobe light of `lights` (from _lobe_set), with a little ridge to keep the
     weights spread."""
@@ -48,7 +49,7 @@ def _fit_lobes(white, camera: Camera, image: np.ndarray, valid: np.ndarray, ligh
 
     cols, ok = [], None
     for lobe_env in lights:
-        r = render(white, camera, lobe_env, LIGHT_FIT_RENDER)
+        r = render(white, camera, lobe_env, settings)
         a = r.alpha[..., 0]
         ok = valid & (a > 0.99) if ok is None else ok & (a > 0.99)
         cols.append((r.hdr / np.maximum(r.alpha, 1e-6)) @ LUM)

@@ -12,7 +12,7 @@ from .forward import SEARCH_RENDER, affine_response
 
 ROUGHNESS_CANDIDATES = (0.1, 0.2, 0.3, 0.45, 0.65, 0.85)
 METALLIC_CANDIDATES = (0.0, 1.0)
-SATURATED = 0.98  # linear; an 8-bit photo clips at 1.0, so such a pixel only bounds its radiance from below
+SATURATED = 0.98  # of the input's ceiling (InputImage.ceiling): a pixel there only bounds its radiance from below
 LOCAL_SIGMA = 1.5  # search-resolution pixels: the window over which the residual score holds albedo constant
 METAL_SLOPE = 0.5  # metal when the photo follows the reflection pattern at least this much (metal_slope: 1 metal, 0 not)
 METAL_TEST_MAX_ROUGHNESS = 0.45  # the metal hypothesis of the slope test is at most this rough (a sharp pattern)
@@ -41,29 +41,30 @@ def local_albedo(
     return np.clip(num / np.maximum(den, 1e-10), lo, hi)
 
 
-def unsaturated(obs: np.ndarray) -> np.ndarray:
-    """[H, W] bool: no channel at the photo's clipping level."""
-    return ~(obs >= SATURATED).any(-1)
+def unsaturated(obs: np.ndarray, ceiling: float = 1.0) -> np.ndarray:
+    """[H, W] bool: no channel of obs [H, W, 3] at the input's clipping level (`ceiling`, linear; inf: none)."""
+    return ~(obs >= SATURATED * ceiling).any(-1)
 
 
-def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0, hi: float = 1.0) -> float:
+def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0, hi: float = 1.0,
+                   ceiling: float = 1.0) -> float:  # fmt: skip
     """Lower explains the photo better: mean |sqrt(re-render) - sqrt(photo)| over `ok` [H, W] pixels, where the
     re-render uses the locally constant albedo (local_albedo) and clips like the photo. With the right material
     only the texture's variation inside the window is left; a highlight or reflection the candidate does not
     produce (or produces where the photo has none) is left whole; so is a material that needs an albedo outside
     [lo, hi] (a metal reflecting a bright room cannot be made dark enough by a plausible albedo). Arrays as in
-    local_albedo."""
-    a = local_albedo(obs, c0, c1, ok & unsaturated(obs), sigma, lo, hi)
-    pred = np.minimum(c0 + c1 * a, 1.0)
+    local_albedo; `ceiling` the input's clipping level (InputImage.ceiling)."""
+    a = local_albedo(obs, c0, c1, ok & unsaturated(obs, ceiling), sigma, lo, hi)
+    pred = np.minimum(c0 + c1 * a, ceiling)
     return float(np.mean(np.abs(np.sqrt(np.maximum(pred, 0.0)) - np.sqrt(np.maximum(obs, 0.0)))[ok]))
 
 
-def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0) -> np.ndarray:
+def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceiling: float = 1.0) -> np.ndarray:
     """[H, W, 3] per-pixel albedo, ridge-pulled towards a local albedo where the pixel says little: weak response
     (a metal reflecting a dark part of the room, deep shadow) or a clipped highlight. The local albedo is itself
     ridge-pulled towards a wider one, and that towards the object's mean, so a whole dark face still gets the
     albedo its brighter surroundings show. Arrays as in local_albedo; `valid` [H, W] bool."""
-    w = (unsaturated(obs) & valid)[..., None].astype(np.float64)  # [H, W, 1]
+    w = (unsaturated(obs, ceiling) & valid)[..., None].astype(np.float64)  # [H, W, 1]
     if not valid.any():
         return _invert(obs, c0, c1)
     lam = RIDGE * np.median((c1 * c1)[valid], axis=0)  # [3]
@@ -74,7 +75,7 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0) -> np
     return (num + lam * a) / (den + lam)
 
 
-def metal_slope(obs, diel: tuple, metal: tuple, ok) -> float:
+def metal_slope(obs, diel: tuple, metal: tuple, ok, ceiling: float = 1.0) -> float:
     """How much the photo's brightness follows a metal's reflection pattern rather than a dielectric's shading:
     the least-squares slope b of log(obs - c0_d) - log(c1_d) on log(c1_m) - log(c1_d) over `ok` pixels (luminance).
     A dielectric's photo is albedo x irradiance + its own highlight, so b ~ 0; a metal's is albedo x the reflected
@@ -82,7 +83,7 @@ def metal_slope(obs, diel: tuple, metal: tuple, ok) -> float:
     are (c0, c1) pairs of [H, W, 3] for the two hypotheses (metal c0 is unused); ok [H, W] bool."""
     d = (obs - diel[0]) @ LUM
     c1d, c1m = diel[1] @ LUM, metal[1] @ LUM
-    k = ok & unsaturated(obs) & (d > 1e-5) & (c1d > 1e-6) & (c1m > 1e-6)
+    k = ok & unsaturated(obs, ceiling) & (d > 1e-5) & (c1d > 1e-6) & (c1m > 1e-6)
     if k.sum() < 16:
         return 0.0
     y = np.log(d[k]) - np.log(c1d[k])
@@ -92,7 +93,7 @@ def metal_slope(obs, diel: tuple, metal: tuple, ok) -> float:
 
 
 def search_material(image, valid, asset, camera: Camera, env: Environment, known: bool, scores: dict,
-                    step) -> tuple[float, float]:  # fmt: skip
+                    step, ceiling: float = 1.0) -> tuple[float, float]:  # fmt: skip
     """(roughness, metallic) whose locally constant albedo re-renders image [H, W, 3] (valid [H, W], camera: the
     reduced search camera) best under env; with the light known, metal or not by metal_slope. Each candidate's
     residual, and the slope, go into scores."""
@@ -108,7 +109,7 @@ def search_material(image, valid, asset, camera: Camera, env: Environment, known
         c0, c1, alpha_s, _ = affine_response(asset, camera, env, r, m, SEARCH_RENDER)
         ok = valid & (alpha_s > 0.99)
         responses[(r, m)] = (c0, c1, ok)
-        s = residual_score(image, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi)
+        s = residual_score(image, c0, c1, ok, LOCAL_SIGMA, METAL_MIN_ALBEDO * m, hi, ceiling)
         scores[f"({r:.3f}, {m})"] = s
         return s
 
@@ -138,7 +139,7 @@ def search_material(image, valid, asset, camera: Camera, env: Environment, known
         if r_test > METAL_TEST_MAX_ROUGHNESS:
             r_test = max(r for (r, m) in responses if m == 1.0 and r <= METAL_TEST_MAX_ROUGHNESS)
         c0d, c1d, ok = responses[(best[0.0][1], 0.0)]
-        slope = metal_slope(image, (c0d, c1d), responses[(r_test, 1.0)][:2], ok)
+        slope = metal_slope(image, (c0d, c1d), responses[(r_test, 1.0)][:2], ok, ceiling)
         scores["metal_slope"] = slope
         metal = 1.0 if slope > METAL_SLOPE else 0.0
     return best[metal][1], metal
