@@ -28,7 +28,8 @@ ROTATIONS = (0.0, 2.2)  # radians, Mapping-node Z rotation
 # at rotation 0 only: a sun is a near-delta light 10^4 to 10^6 times brighter than the sky around it
 SKIES = {"sky_low": (math.radians(8.0), 1.0, 1.0, 1.0, 1.0), "sky_mid": (math.radians(35.0), 2.6, 1.0, 1.0, 1.0),
          "sky_high": (math.radians(65.0), 4.4, 1.0, 1.0, 1.0)}  # fmt: skip
-QUICK_CASES = (("torus", "forest", 0.0), ("bowl", "sunset", 2.2), ("sphere_on_ground", "courtyard", 0.0))
+QUICK_CASES = (("torus", "forest", 0.0), ("bowl", "sunset", 2.2), ("sphere_on_ground", "courtyard", 0.0),
+               ("sphere_on_ground", "sky_mid", 0.0))  # fmt: skip
 ALPHA_MASK = 0.01  # pixels where either image's alpha exceeds this are scored
 ATTRIBUTION_HDRIS = ("studio", "sunset")  # extra Cycles renders (second seed, direct only) at rotation 0
 BARS = {"mean_psnr": 32.0, "min_psnr": 27.0}
@@ -275,7 +276,7 @@ def add_eval_parser(sub):
     kinds = p.add_subparsers(dest="eval_kind", required=True)
     f = kinds.add_parser("forward", help="forward rendering vs Cycles: 6 objects x 8 HDRIs x 2 rotations")
     f.add_argument("--out", required=True, help="output folder (report.md, report.json, contact sheets)")
-    f.add_argument("--quick", action="store_true", help="3 small cases (CI)")
+    f.add_argument("--quick", action="store_true", help="4 small cases (CI), one under a sun")
     f.add_argument("--size", type=int, default=0, help="frame size in pixels (default 256, quick 96)")
     f.add_argument("--samples", type=int, default=0, help="Cycles samples (default 64, quick 16)")
     f.set_defaults(func=_cmd_forward)
