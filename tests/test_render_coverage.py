@@ -1,6 +1,7 @@
 """Issue 13, "no speckles": a relit frame covers exactly the asset's mesh. A flat face seen at a grazing angle at the
-final preset (2x supersampling, the hidden back surface culled) once let the background through between its
-edge-on surfels; now every pixel well inside the silhouette is opaque and shades like the mesh itself."""
+final preset (2x supersampling, the hidden back surface culled), and at the preview preset (1x), once let the
+background through between its edge-on surfels; now every pixel well inside the silhouette is opaque and shades like
+the mesh itself."""
 
 import numpy as np
 import pytest
@@ -12,10 +13,10 @@ from relight.core.envmap import Environment, builtin_hdris
 from relight.core.frames import camera_to_asset
 from relight.core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT as LAYOUT, SurfaceGaussians, quats_from_normals
 from relight.core.surface import sample_surface
-from relight.render.frame import render
+from relight.render.frame import HIDDEN_DEPTH_SIDE, render
 from relight.render.mesh_coverage import MIN_SPLAT_ALPHA, fill_coverage, mesh_coverage, nearest_pixels
 from relight.render.mesh_raster import clip_from_camera, rasterize, to_clip
-from relight.render.settings import FINAL
+from relight.render.settings import FINAL, PREVIEW
 from relight.render.shading import shade
 from relight.render.splat_project import ALPHA_THRESHOLD
 
@@ -151,18 +152,7 @@ def test_a_grazing_flat_face_is_opaque_and_shades_like_its_mesh(slab):
     # carried through the shader: 4e-7 relative when measured. The bound, 1e-4, leaves a wide margin over that and
     # sits far below what a thin pixel costs (under the old splat coverage the premultiplied colour was up to 64 %
     # too dark here, 20 % at the 99th percentile).
-    # "Away from the edges": a surfel reaches no farther than reach = sqrt(2 ln(opacity / ALPHA_THRESHOLD)) std devs
-    # (the rasterizer's cut-off, ~3.3), i.e. reach sigma f / z pixels on screen (foreshortening only shortens it; the
-    # projection's off-axis stretch is at most sqrt(1 + tan^2) of the half-diagonal field of view, 1.06 here);
-    # +1 px for pixel centres, + one output pixel (ss G-buffer pixels) because the cull of hidden surfels tests
-    # 3 x 3 output pixels and keeps back-facing ones that close to the silhouette. Pixels with one face label in a
-    # square of that radius then see that face's surfels only.
-    reach = np.sqrt(2.0 * np.log(OPACITY / ALPHA_THRESHOLD))
-    view = camera_to_asset(fine, asset.model_matrix)
-    z_near = float(np.min((asset.vertices @ view.viewmat[:3, :3].T + view.viewmat[:3, 3])[:, 2]))  # asset units
-    tan_half = 0.5 * fine.width / fine.K[0, 0] * np.sqrt(2.0)
-    r = int(np.ceil(reach * sigma * fine.K[0, 0] / z_near * np.sqrt(1.0 + tan_half**2))) + 1 + ss  # G-buffer px
-    one_face = covered & (minimum_filter(label, 2 * r + 1) == maximum_filter(label, 2 * r + 1))
+    one_face = covered & one_face_pixels(asset, camera, fine, sigma, label)
     compare = box_down(one_face[..., None].astype(np.float32), ss)[..., 0] == 1.0  # [SIZE, SIZE] output pixels
     grazing = box_down((label == GRAZING_FACE)[..., None].astype(np.float32), ss)[..., 0] == 1.0
     assert (compare & grazing).sum() >= 100, "the grazing face has pixels away from its edges to compare"
@@ -173,7 +163,59 @@ def test_a_grazing_flat_face_is_opaque_and_shades_like_its_mesh(slab):
     assert err[compare].max() < 1e-4, f"relative error {err[compare].max():.2e} at {worst} (of {compare.sum()} px)"
 
 
-def test_fill_takes_features_over_alpha_and_fills_empty_pixels_from_the_nearest_covered_one():
+@pytest.mark.parametrize("size", [SIZE, 3 * SIZE])
+def test_the_preview_has_no_holes_either(slab, size):
+    """The same slab and view at the preview preset (one sample per pixel: what the add-on shows while the artist
+    orbits), at a frame within HIDDEN_DEPTH_SIDE (the coverage is the hidden-Gaussian cull's own z-buffer's) and one
+    beyond it (the cull's z-buffer is coarser there, and scaling its coverage up would be wrong at the silhouette):
+    (a) opaque inside the silhouette, which is exactly the mesh's (the pixels whose centre it covers); (b) shaded
+    like the mesh's exact G-buffer, as at the final preset."""
+    asset, sigma = slab
+    assert (size <= HIDDEN_DEPTH_SIDE) == (size == SIZE)
+    camera = grazing_camera(asset).resized(size, size)
+    env = Environment.from_file(builtin_hdris()["studio"])
+    out = render(asset, camera, env, PREVIEW)
+    feats, label = mesh_gbuffer(asset, camera)
+    covered = label >= 0  # [size, size]
+
+    # (a) the splats' own coverage left 524 of 2707 pixels 2 px or more inside below alpha 0.98 at 128 px (lowest
+    # 0.30), 6657 of 26647 at 384 px (lowest 0.20)
+    inside = binary_erosion(covered, iterations=2)
+    alpha = out.alpha[..., 0]
+    holes = inside & (alpha < 0.98)
+    assert not holes.any(), f"{holes.sum()} of {inside.sum()} pixels inside the silhouette have alpha < 0.98 " \
+                            f"(lowest {alpha[inside].min():.3f})"
+    np.testing.assert_array_equal(alpha, covered.astype(np.float32))
+
+    # (b) as the final preset's (b), one sample per pixel and the preset's prefiltered specular
+    compare = covered & one_face_pixels(asset, camera, camera, sigma, label) & (label == GRAZING_FACE)
+    assert compare.sum() >= 100, "the grazing face has pixels away from its edges to compare"
+    ref = shade(feats, covered[..., None].astype(np.float32), camera, env, specular_samples=PREVIEW.specular_samples)
+    err = np.abs(out.hdr - ref["hdr"]).max(-1) / np.maximum(ref["hdr"].max(-1), 1e-3)
+    assert err[compare].max() < 1e-4, f"relative error {err[compare].max():.2e} (of {compare.sum()} px)"
+
+
+def one_face_pixels(asset: RelightableAsset, camera: Camera, gbuffer: Camera, sigma: float,
+                    label: np.ndarray) -> np.ndarray:  # fmt: skip
+    """[H, W] bool over the G-buffer's pixels (world camera `gbuffer`: `camera`, the frame's, at the G-buffer's
+    size; label [H, W] its face labels, mesh_gbuffer): those whose square of radius r holds one face label, so that
+    every surfel reaching them is that face's. A surfel reaches no farther than reach = sqrt(2 ln(opacity /
+    ALPHA_THRESHOLD)) std devs (the rasterizer's cut-off, ~3.3), i.e. reach sigma f / z pixels on screen
+    (foreshortening only shortens it; the projection's off-axis stretch is at most sqrt(1 + tan^2) of the
+    half-diagonal field of view, 1.06 here); +1 px for pixel centres, + one pixel of the hidden-Gaussian cull's
+    z-buffer (the frame's pixel up to HIDDEN_DEPTH_SIDE, coarser beyond), because the cull tests 3 x 3 of those and
+    keeps back-facing surfels that close to the silhouette."""
+    reach = np.sqrt(2.0 * np.log(OPACITY / ALPHA_THRESHOLD))
+    view = camera_to_asset(gbuffer, asset.model_matrix)
+    z_near = float(np.min((asset.vertices @ view.viewmat[:3, :3].T + view.viewmat[:3, 3])[:, 2]))  # asset units
+    tan_half = 0.5 * gbuffer.width / gbuffer.K[0, 0] * np.sqrt(2.0)
+    cull_pixel = gbuffer.width / camera.width * max(1.0, max(camera.width, camera.height) / HIDDEN_DEPTH_SIDE)
+    r = int(np.ceil(reach * sigma * gbuffer.K[0, 0] / z_near * np.sqrt(1.0 + tan_half**2) + 1 + cull_pixel))
+    return minimum_filter(label, 2 * r + 1) == maximum_filter(label, 2 * r + 1)
+
+
+@pytest.mark.parametrize("impl", ["numba", "numpy"])
+def test_fill_takes_features_over_alpha_and_fills_empty_pixels_from_the_nearest_covered_one(impl):
     """fill_coverage on a hand-made G-buffer: a thin pixel is brought to full strength, an empty one inside the
     coverage copies its nearest covered neighbour, and everything outside the coverage goes."""
     colors = np.zeros((4, 6, 2), np.float32)
@@ -184,7 +226,7 @@ def test_fill_takes_features_over_alpha_and_fills_empty_pixels_from_the_nearest_
     colors[2, 2], alphas[2, 2] = (0.0, 1e-4), MIN_SPLAT_ALPHA / 2  # below the floor: treated as empty
     covered = np.zeros((4, 6), bool)
     covered[1:3, 1:5] = True
-    out, a = fill_coverage(colors, alphas, covered)
+    out, a = fill_coverage(colors, alphas, covered, impl)
     np.testing.assert_array_equal(a[..., 0], covered.astype(np.float32))
     np.testing.assert_allclose(out[1, 1], (1.0, 0.5), rtol=1e-6)
     np.testing.assert_allclose(out[1, 4], (0.2, 0.6), rtol=1e-6)
@@ -193,8 +235,31 @@ def test_fill_takes_features_over_alpha_and_fills_empty_pixels_from_the_nearest_
     np.testing.assert_allclose(out[2, 4], (0.2, 0.6), rtol=1e-6)
     assert not out[~covered].any()
     # nothing to fill from: the splat buffers come back as they are
-    same = fill_coverage(colors, alphas, np.zeros((4, 6), bool) | (alphas[..., 0] == 0))
+    same = fill_coverage(colors, alphas, np.zeros((4, 6), bool) | (alphas[..., 0] == 0), impl)
     assert same[0] is colors and same[1] is alphas
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fill_kernel_matches_its_numpy_reference_bit_for_bit(seed):
+    """fill_coverage's numba pass against the numpy reference on a random premultiplied G-buffer (thin, empty and
+    below-the-floor pixels inside the coverage, a fringe outside it), into a new array and into `colors` itself."""
+    rng = np.random.default_rng(seed)
+    H, W = 48, 64
+    alphas = (rng.random((H, W, 1)) ** 3).astype(np.float32)
+    alphas[rng.random((H, W)) < 0.2] = 0.0
+    alphas[rng.random((H, W)) < 0.05] = MIN_SPLAT_ALPHA * 0.5
+    colors = ((rng.random((H, W, GBUFFER_CHANNELS)) - 0.3) * alphas).astype(np.float32)  # premultiplied: 0 where alpha is
+    covered = np.zeros((H, W), bool)
+    covered[6:40, 9:55] = rng.random((34, 46)) < 0.95
+    ref = fill_coverage(colors, alphas, covered, "numpy")
+    assert ref[0] is not colors and (covered & (alphas[..., 0] < MIN_SPLAT_ALPHA)).any()
+    fast = fill_coverage(colors, alphas, covered, "numba")
+    own = colors.copy()
+    in_place = fill_coverage(own, alphas, covered, "numba", out=own)
+    assert in_place[0] is own
+    for out, a in (fast, in_place):
+        np.testing.assert_array_equal(out, ref[0])
+        np.testing.assert_array_equal(a, ref[1])
 
 
 def test_mesh_coverage_matches_the_mesh_rasterizer(slab):

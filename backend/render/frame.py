@@ -17,7 +17,7 @@ from relight_protocol.lru import LRU
 from ..core.progress import no_progress
 from .ground import ground_gbuffer
 from .mesh_coverage import fill_coverage, mesh_coverage
-from .occlusion import facing, on_surface
+from .occlusion import depth_map, facing, on_surface
 from .settings import FINAL, RenderSettings
 from .shadows import cached_shadows
 from .splat_raster import rasterize
@@ -25,7 +25,7 @@ from .splat_raster import rasterize
 HIDDEN_DEPTH_SIDE = 256  # px: the z-buffer that finds hidden Gaussians is at most this size (its cost is per frame)
 EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
 
-_UNHIDDEN = LRU(4)  # per (geometry arrays, view): [N] opacities
+_CULLED = LRU(4)  # per (geometry arrays, view): ([N] opacities, [h, w] bool z-buffer coverage)
 _FEATURES = LRU(4)  # per (asset arrays, shadow): [N, GBUFFER_CHANNELS] features
 _COVERAGE = LRU(4)  # per (mesh arrays, view): [H, W] bool mesh coverage
 
@@ -44,14 +44,22 @@ def hidden_gaussians(asset: RelightableAsset, view: Camera) -> np.ndarray:
     are left out: surface splats are random samples, and where the front's coverage thins a back surface would
     show through (dark specks on a metal, whose back reflects a different part of the room). Facing away: a point
     on an open surface seen from behind is covered only by itself."""
+    return hidden_and_covered(asset, view)[0]
+
+
+def hidden_and_covered(asset: RelightableAsset, view: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """hidden_gaussians, with the mesh coverage its z-buffer finds on the way -> (hidden [N] bool, covered [h, w]
+    bool: the z-buffer's pixels whose centre the mesh covers). The z-buffer is `view` itself (h, w its height and
+    width) up to HIDDEN_DEPTH_SIDE px, else `view` scaled down to that: then covered is coarser than the view."""
     g = asset.gaussians
     k = min(1.0, HIDDEN_DEPTH_SIDE / max(view.width, view.height))
     if k < 1.0:  # the test is conservative (3 x 3 pixels), so a coarser z-buffer only keeps a few more near edges
         view = view.resized(max(1, round(view.width * k)), max(1, round(view.height * k)))
+    depth = depth_map(view, asset.vertices, asset.faces)  # ([h, w] camera depth, [h, w] covered)
     away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
     hidden = np.zeros(len(g), bool)
-    hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away])[1]
-    return hidden
+    hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away], depth=depth)[1]
+    return hidden, depth[1]
 
 
 def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
@@ -60,21 +68,26 @@ def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
     return x.reshape(H, ss, W, ss, C).mean((1, 3), dtype=np.float32)
 
 
-def _unhidden_opacities(asset: RelightableAsset, view: Camera) -> np.ndarray:
-    """[N] float32 opacities with the Gaussians hidden from `view` (hidden_gaussians) at 0, remembered for the last
-    few (geometry arrays, view) pairs: delight renders one asset's geometry (with trial materials) from one camera
-    under many lights, and a world rotation drag re-renders from an unchanged camera. Entries hold the arrays they
-    are keyed on, so an id in a key is never reused while cached."""
+def _culled(asset: RelightableAsset, view: Camera) -> tuple[np.ndarray, np.ndarray]:
+    """([N] float32 opacities with the Gaussians hidden from `view` at 0, [h, w] bool the mesh's coverage of the
+    z-buffer that found them: hidden_and_covered), remembered for the last few (geometry arrays, view) pairs:
+    delight renders one asset's geometry (with trial materials) from one camera under many lights, and a world
+    rotation drag re-renders from an unchanged camera. Entries hold the arrays they are keyed on, so an id in a key
+    is never reused while cached."""
     g = asset.gaussians
     arrays = (g.means, g.normals, g.opacities, asset.vertices, asset.faces)
     key = (asset.asset_id, *map(id, arrays), view.viewmat.tobytes(), view.K.tobytes(), view.width, view.height)
-    return _UNHIDDEN.get_or_make(key, lambda: np.where(hidden_gaussians(asset, view), 0.0, g.opacities).astype(np.float32),
-                                 pin=arrays)
+
+    def make():
+        hidden, covered = hidden_and_covered(asset, view)
+        return np.where(hidden, 0.0, g.opacities).astype(np.float32), covered
+
+    return _CULLED.get_or_make(key, make, pin=arrays)
 
 
 def _mesh_coverage(asset: RelightableAsset, view: Camera) -> np.ndarray:
     """[H, W] bool: the pixels of `view` (asset space, the G-buffer's size) the asset's mesh covers
-    (mesh_coverage.mesh_coverage), remembered for the last few (mesh arrays, view) pairs like _unhidden_opacities.
+    (mesh_coverage.mesh_coverage), remembered for the last few (mesh arrays, view) pairs like _culled.
     Entries hold the arrays they are keyed on."""
     arrays = (asset.vertices, asset.faces)
     key = (asset.asset_id, *map(id, arrays), view.viewmat.tobytes(), view.K.tobytes(), view.width, view.height)
@@ -107,7 +120,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
            background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
            backend: str = "auto") -> RenderResult:  # fmt: skip
     """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
-    hidden_gaussians; when supersampled, made to cover exactly the mesh's silhouette, mesh_coverage), shadows from
+    hidden_gaussians; made to cover exactly the mesh's silhouette, mesh_coverage), shadows from
     precomputed visibility, split-sum shading, optional ground plane with the cast shadow, AgX. `settings`
     (settings.RenderSettings) says how finely; background=True composites over the environment; backend picks the
     splat rasterizer (splat_raster.rasterize)."""
@@ -125,21 +138,24 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
-    opacities = _unhidden_opacities(asset, camera_to_asset(final, asset.model_matrix))
+    opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
                                   eps2d=EPS2D)  # fmt: skip
     colors, alphas = colors[0], alphas[0]  # [H, W, GBUFFER_CHANNELS] premultiplied, [H, W, 1]
     timings["rasterize"] = time.perf_counter() - t
-    if ss > 1:
-        # Coverage from the mesh (issue 13): alpha 1 inside its silhouette, 0 outside, the splats' features over their
-        # alpha; the box-down below antialiases the silhouette. Here it costs ~1 % of a frame of seconds. Not at 1x
-        # (PREVIEW), though it has the holes too (demo asset, 256 px: 1430 pixels inside the silhouette below alpha
-        # 0.98): each new view would pay a mesh raster, 3-7 ms with a jagged silhouette or 10-21 ms antialiased
-        # (2 x 2 samples), on frames of 28-40 ms: fps x 0.8 while orbiting, which the preview cannot spare.
-        t = time.perf_counter()
-        colors, alphas = fill_coverage(colors, alphas, _mesh_coverage(asset, view))
-        timings["coverage"] = time.perf_counter() - t
+    # Coverage from the mesh (issue 13): alpha 1 inside its silhouette, 0 outside, the splats' features over their
+    # alpha; when supersampled, the box-down below antialiases the silhouette. At 1x (PREVIEW) up to
+    # HIDDEN_DEPTH_SIDE px the cull's z-buffer has found it already: that z-buffer's view is the frame's scaled by
+    # k <= 1 and the G-buffer's by ss >= 1, so the same size means the same view. Otherwise a visibility-only mesh
+    # pass at the G-buffer's size (the cull's coarser coverage scaled up would be wrong at the silhouette): ~1 % of a
+    # final frame, 3-7 ms on a new 512 px preview view of 60-100 ms (demo asset, one thread). The fill runs on every
+    # frame: 0.2 ms at 256 px, 1.3 at 512, 4 at 1024.
+    t = time.perf_counter()
+    if covered.shape != (camera.height, camera.width):
+        covered = _mesh_coverage(asset, view)
+    colors, alphas = fill_coverage(colors, alphas, covered, out=colors)  # the rasterizer's buffer: ours to write
+    timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
     out = shade(colors, alphas, camera, env, specular_samples=specular_samples)

@@ -17,7 +17,7 @@ def depth_map(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[
     [H, W] bool). Depth is along the view axis (camera z), as `project` returns it."""
     H, W = camera.height, camera.width
     pos = to_clip(vertices, clip_from_camera(camera))
-    rast, _ = rasterize(pos, faces, (H, W))
+    rast, _ = rasterize(pos, faces, (H, W), grad_db=False)  # the same rast; its pixel derivatives are not needed
     zc = (np.c_[vertices, np.ones(len(vertices))] @ camera.viewmat.T)[:, 2:3]  # [V, 1] camera depth
     with torch.no_grad():
         zbuf = interpolate(torch.as_tensor(zc, dtype=torch.float32), rast, faces)[0][0, ..., 0].numpy()
@@ -36,13 +36,15 @@ def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 def on_surface(camera: Camera, vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
-               tolerance: float = DEPTH_TOLERANCE) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+               tolerance: float = DEPTH_TOLERANCE, depth: tuple[np.ndarray, np.ndarray] | None = None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Points against the mesh's z-buffer -> (front [N] bool: in the image on a covered pixel and within tolerance x
     extent of the z-buffer's depth there; hidden [N] bool: on a covered pixel and farther than tolerance x extent
     behind the farthest covered depth of its 3 x 3 pixels, so a surface steep in depth across a pixel is not taken
-    for one hidden behind itself; pixel coords [N, 2]). Points off the image or off the mesh's coverage are neither."""
+    for one hidden behind itself; pixel coords [N, 2]). Points off the image or off the mesh's coverage are neither.
+    `depth`: depth_map(camera, vertices, faces) when the caller has it already (it is computed otherwise)."""
     H, W = camera.height, camera.width
-    zbuf, cov = depth_map(camera, vertices, faces)
+    zbuf, cov = depth_map(camera, vertices, faces) if depth is None else depth
     xy, z = project(camera, points)
     ix, iy = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
     i = np.nonzero((z > 0) & (ix >= 0) & (iy >= 0) & (ix < W) & (iy < H))[0]
