@@ -143,7 +143,7 @@ def transfer_error(asset, env) -> dict:
     from ..render.settings import PREVIEW
     from ..render.shadows import gaussian_shadows
 
-    exact = gaussian_shadows(asset, env)
+    exact = gaussian_shadows(asset, env, exact_lights=False)  # the transfer approximates the cell sum
     if exact is None:
         return {}
     fast = gaussian_shadows(asset, env, rank=PREVIEW.shadow_rank)

@@ -132,7 +132,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
 
     timings = {}
     t = time.perf_counter()
-    shadow = cached_shadows(asset, env, ground, settings.shadow_rank) if settings.shadows else None
+    shadow = cached_shadows(asset, env, ground, settings.shadow_rank, settings.exact_lights) if settings.shadows else None
     timings["visibility"] = time.perf_counter() - t
     t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)
@@ -152,9 +152,10 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     # final frame, 3-7 ms on a new 512 px preview view of 60-100 ms (demo asset, one thread). The fill runs on every
     # frame: 0.2 ms at 256 px, 1.3 at 512, 4 at 1024.
     t = time.perf_counter()
-    if covered.shape != (camera.height, camera.width):
-        covered = _mesh_coverage(asset, view)
-    colors, alphas = fill_coverage(colors, alphas, covered, out=colors)  # the rasterizer's buffer: ours to write
+    if settings.mesh_coverage:
+        if covered.shape != (camera.height, camera.width):
+            covered = _mesh_coverage(asset, view)
+        colors, alphas = fill_coverage(colors, alphas, covered, out=colors)  # the rasterizer's buffer: ours to write
     timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()

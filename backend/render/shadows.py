@@ -18,7 +18,7 @@ _SHADOWS = LRU(8)  # per (asset arrays, environment, ground, rank): [N, 3] shado
 
 
 def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
-                     interreflection: bool = True, rank: int = 0) -> np.ndarray | None:  # fmt: skip
+                     interreflection: bool = True, rank: int = 0, exact_lights: bool = True) -> np.ndarray | None:  # fmt: skip
     """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
     precomputed visibility bits). Directions the object blocks see its own light (approximated by the Gaussian's
     own diffuse radiance when interreflection is on); below a ground plane they see the lit ground.
@@ -39,7 +39,9 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
         return transfer_shadows(_transfer_for(asset, rank), radiance, g.albedo * (1.0 - g.metallic[:, None]),
                                 below, gr, interreflection)  # fmt: skip
     n_world = (g.normals @ R.T).astype(np.float32)
-    bits, dirs, radiance = with_strong_lights(env, g.vis_bits, dirs, radiance, lambda d: light_bits(asset, d))
+    bits = g.vis_bits
+    if exact_lights:  # strong lights' own shadow rays (strong_lights.py; not yet on the transfer's path above)
+        bits, dirs, radiance = with_strong_lights(env, bits, dirs, radiance, lambda d: light_bits(asset, d))
     shadow = light_visibility(bits, n_world, dirs, radiance, up, gr)
     if not interreflection:
         return shadow
@@ -66,7 +68,8 @@ def prepare_preview(asset: RelightableAsset) -> None:
         _transfer_for(asset, PREVIEW.shadow_rank)
 
 
-def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int):
+def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int,
+                   exact_lights: bool = True):  # fmt: skip
     """gaussian_shadows, remembered per (asset geometry and materials, environment, rotation, strength, ground):
     delighting's trial renders of one material share them, and orbiting the camera re-renders under the same light
     without recomputing the per-Gaussian shadowing. Entries pin the arrays and prefiltered data they are keyed on,
@@ -74,5 +77,6 @@ def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlan
     g = asset.gaussians
     arrays = (g.means, g.normals, g.visibility, g.albedo, g.metallic, g.vis_bits)  # what the shadows depend on
     key = (asset.asset_id, *map(id, arrays), env.identity, env.rotation_z, env.strength,
-           None if ground is None else repr(ground), int(rank))  # fmt: skip
-    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank), pin=(*arrays, env))
+           None if ground is None else repr(ground), int(rank), bool(exact_lights))  # fmt: skip
+    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights),
+                                pin=(*arrays, env))  # fmt: skip

@@ -11,8 +11,9 @@ from ...render.frame import render
 from ...render.settings import FINAL, RenderSettings
 from relight_protocol.lru import LRU
 
-SEARCH_RENDER = RenderSettings(supersample=1, specular_samples=32)  # the material search's trial renders
-LIGHT_FIT_RENDER = RenderSettings(supersample=1, specular_samples=0)  # the light fit's lobe renders
+# the material search's trial renders, and the light fit's lobe renders (splat coverage: settings.mesh_coverage)
+SEARCH_RENDER = RenderSettings(supersample=1, specular_samples=32, mesh_coverage=False)
+LIGHT_FIT_RENDER = RenderSettings(supersample=1, specular_samples=0, mesh_coverage=False)
 # ... through a metal: no diffuse term, so no light-dependent shadows to compute (a lobe light's shadows cost
 # ~20x the rest of its render, and the metal fit renders 96 lobes)
 METAL_FIT_RENDER = replace(LIGHT_FIT_RENDER, shadows=False)
