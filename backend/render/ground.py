@@ -9,9 +9,9 @@ from ..core.envmap import Environment
 from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
-from ..core.visibility_rays import ao_from_bits, sphere_directions, surface_occupancy, visibility_bits
+from ..core.visibility_rays import ao_from_bits, sphere_directions, visibility_bits
 from .light_visibility import light_visibility
-from .strong_lights import light_bits, with_strong_lights
+from .strong_lights import asset_occupancy, light_bits, with_strong_lights
 
 GROUND_GRID = 160  # shadow samples per side of the ground patch around the asset
 GROUND_EXTENT = 3.0  # ground patch half-size in units of the asset's bounding radius
@@ -46,7 +46,7 @@ def _ground_points(asset: RelightableAsset, x0: float, y0: float, cell: float, z
 def _ray_march_ground(asset: RelightableAsset, ground: GroundPlane):
     x0, y0, cell = _ground_grid(asset)
     pa, up_a = _ground_points(asset, x0, y0, cell, ground.z)
-    occ = surface_occupancy(asset.vertices, asset.faces, asset.vertex_normals)
+    occ = asset_occupancy(asset)
     dirs = sphere_directions()
     bits = visibility_bits(occ, pa, np.tile(up_a, (len(pa), 1)), dirs, offset_voxels=0.0)
     ao = ao_from_bits(bits, np.tile(up_a, (len(pa), 1)), dirs)
@@ -88,9 +88,12 @@ def ground_gbuffer(asset: RelightableAsset, camera: Camera, env: Environment, gr
     g = asset.gaussians
     n_world = (g.normals @ asset.rotation.T).astype(np.float32)
     bounce = np.mean(g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * g.visibility[:, None], 0)
-    pa, up_a = _ground_points(asset, x0, y0, cell, ground.z)
-    bits, dirs, radiance = with_strong_lights(env, bits, dirs, env.cell_radiance(dirs), lambda d: light_bits(
-        asset, d, pa, np.tile(up_a, (len(pa), 1)), ("ground", repr(ground)), offset_voxels=0.0))  # fmt: skip
+
+    def ground_bits_towards(d):  # only under a strong light: the ground grid's points and the march towards it
+        pa, up_a = _ground_points(asset, x0, y0, cell, ground.z)
+        return light_bits(asset, d, pa, np.tile(up_a, (len(pa), 1)), ("ground", repr(ground)), offset_voxels=0.0)
+
+    bits, dirs, radiance = with_strong_lights(env, bits, dirs, env.cell_radiance(dirs), ground_bits_towards)
     ratio = light_visibility(bits, np.repeat(up, len(bits), 0), dirs, radiance, bounce=bounce)
     G = GROUND_GRID
     q = p[hit]

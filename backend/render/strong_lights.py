@@ -53,6 +53,14 @@ def _power(env: Environment) -> float:
     return _POWER.get_or_make(env.identity, total) * float(env.strength)
 
 
+def asset_occupancy(asset: RelightableAsset) -> np.ndarray:
+    """[VIS_GRID]^3 bool occupancy of the asset's mesh (visibility_rays.surface_occupancy), the grid its rays are
+    marched through, remembered per geometry (the ground's shadow grid marches through the same one)."""
+    return _OCCUPANCY.get_or_make((asset.asset_id, id(asset.vertices), id(asset.faces)),
+                                  lambda: surface_occupancy(asset.vertices, asset.faces, asset.vertex_normals),
+                                  pin=(asset.vertices, asset.faces))  # fmt: skip
+
+
 def light_bits(asset: RelightableAsset, dirs_world: np.ndarray, points: np.ndarray | None = None,
                normals: np.ndarray | None = None, key=(), offset_voxels: float = 2.0) -> np.ndarray:  # fmt: skip
     """[N, ceil(K / 8)] uint8 visibility bits towards each world direction of dirs_world [K, 3] (bit set: the ray
@@ -61,8 +69,7 @@ def light_bits(asset: RelightableAsset, dirs_world: np.ndarray, points: np.ndarr
     points, directions)."""
     g = asset.gaussians
     geo = (asset.asset_id, id(asset.vertices), id(asset.faces))
-    occ = _OCCUPANCY.get_or_make(geo, lambda: surface_occupancy(asset.vertices, asset.faces, asset.vertex_normals),
-                                 pin=(asset.vertices, asset.faces))  # fmt: skip
+    occ = asset_occupancy(asset)
     if points is None:
         points, normals, key = g.means, g.normals, (id(g.means), id(g.normals))
     dirs_asset = (np.asarray(dirs_world, np.float64) @ asset.rotation.astype(np.float64)).astype(np.float32)  # R^T d
