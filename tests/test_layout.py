@@ -1,5 +1,5 @@
-"""The backend's layout holds: every import goes upstream (core <- render <- generate <- export <- service, the
-evaluation apart), the Cycles ground truth never imports the renderer it judges, and modules stay small."""
+"""The backend's layout holds: every import goes upstream (core <- render <- generate <- export <- reconstruct <-
+service, the evaluation apart), the Cycles ground truth never imports the renderer it judges, and modules stay small."""
 
 import ast
 from pathlib import Path
@@ -15,9 +15,10 @@ ALLOWED = {
     "render": {"core", "render"},  # the forward model: generate inverts it, so it must not import generate
     "generate": {"core", "render", "generate"},
     "export": {"core", "render", "export"},
-    "service": {"core", "render", "generate", "export", "service"},
-    "evaluate": {"core", "render", "generate", "export", "service", "evaluate", "top"},
-    "top": {"core", "render", "generate", "export", "service", "evaluate", "top"},  # cli.py, demo.py
+    "reconstruct": {"core", "render", "generate", "export", "reconstruct"},  # multi-view G-buffers -> baked mesh
+    "service": {"core", "render", "generate", "export", "reconstruct", "service"},
+    "evaluate": {"core", "render", "generate", "export", "reconstruct", "service", "evaluate", "top"},
+    "top": {"core", "render", "generate", "export", "reconstruct", "service", "evaluate", "top"},  # cli.py, demo.py
 }
 # inside generate/: the stages in the order the data flows; a stage imports only from itself and earlier stages
 GENERATE_ORDER = ["segment", "geometry", "voxel", "visibility", "gaussians", "delight", "pipeline"]
