@@ -12,8 +12,8 @@ from .errors import InvalidRequest, ProtocolError, UnknownMessageType
 from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, PROVIDERS,  # noqa: F401 (the protocol's words)
                          RENDER_QUALITIES)
 
-ACTIONS = ("hello", "ping", "generate", "render", "bake", "cancel")
-JOB_ACTIONS = ("generate", "render", "bake")  # run as cancellable jobs with progress
+ACTIONS = ("hello", "ping", "generate", "reconstruct", "render", "bake", "cancel")
+JOB_ACTIONS = ("generate", "reconstruct", "render", "bake")  # run as cancellable jobs with progress
 PROGRESS = "progress"
 ERROR_REPLY = "error_reply"  # reply to frames so broken that no request type is known
 
@@ -251,6 +251,21 @@ def validate_generate(content: dict) -> dict:
     return out
 
 
+def validate_reconstruct(content: dict) -> dict:
+    """{archive: the G-buffer folder as zip bytes (relight_protocol.archive.pack_folder), name, texture_size,
+    optimise}. The folder's content is checked by the backend's loader, which names the view and the domain."""
+    archive = as_array(require(content, "archive"), "archive", ("uint8",), 1)
+    if archive.size == 0:
+        raise InvalidRequest("archive is empty")
+    return {
+        "archive": archive,
+        "name": as_str(content.get("name", "reconstruction"), "name", limits.MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+        "texture_size": as_int(content.get("texture_size", DEFAULT_TEXTURE_SIZE), "texture_size", 16,
+                               limits.MAX_TEXTURE_SIZE, "MAX_TEXTURE_SIZE"),
+        "optimise": as_bool(content.get("optimise", True), "optimise"),
+    }
+
+
 def validate_render(content: dict) -> dict:
     world = content.get("world")
     return {
@@ -279,6 +294,7 @@ VALIDATORS = {
     "hello": lambda content: {},
     "ping": lambda content: {},
     "generate": validate_generate,
+    "reconstruct": validate_reconstruct,
     "render": validate_render,
     "bake": validate_bake,
     "cancel": validate_cancel,

@@ -2,7 +2,7 @@
 
 from .errors import VersionMismatch
 
-PROTOCOL_VERSION = "1.0"  # "major.minor"; same major => compatible, unknown minor tolerated
+PROTOCOL_VERSION = "1.1"  # "major.minor"; same major => compatible, unknown minor tolerated
 
 
 def parse_version(text: str) -> tuple[int, int]:

@@ -29,6 +29,9 @@ class RelightableAsset:
     input_camera: Camera  # the input image's camera, asset space
     thumbnail: np.ndarray  # [h, w, 4] uint8 sRGB input image (for contact sheets and the UI)
     meta: dict = field(default_factory=dict)  # provider, light hint, estimated light, timings
+    # a GLB made with the asset (a reconstruction's own baked maps, normal map included): `bake` returns it as is
+    # rather than re-baking the Gaussians; saved as baked.glb beside the arrays
+    baked_glb: bytes | None = None
 
     @property
     def scale(self) -> float:
@@ -57,6 +60,8 @@ class RelightableAsset:
                 "input_camera": self.input_camera.to_dict(), "meta": self.meta,
             }
             (tmp / "asset.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
+            if self.baked_glb is not None:
+                (tmp / "baked.glb").write_bytes(self.baked_glb)
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
@@ -77,6 +82,7 @@ class RelightableAsset:
             vertex_normals=d["vertex_normals"], gaussians=SurfaceGaussians.from_arrays(d), voxels=d["voxels"],
             model_matrix=d["model_matrix"], input_camera=Camera.from_dict(meta["input_camera"]),
             thumbnail=d["thumbnail"], meta=meta["meta"],
+            baked_glb=(folder / "baked.glb").read_bytes() if (folder / "baked.glb").exists() else None,
         )
 
 
