@@ -16,9 +16,9 @@ _FLOAT, _UINT = 5126, 5125
 _ARRAY_BUFFER, _ELEMENT_ARRAY_BUFFER = 34962, 34963
 
 
-def _png(img: np.ndarray) -> bytes:
-    """[H, W, 3|4] uint8 RGB(A) -> PNG bytes."""
-    bgr = img[..., [2, 1, 0, 3][: img.shape[-1]]] if img.shape[-1] in (3, 4) else img
+def png_bytes(img: np.ndarray) -> bytes:
+    """[H, W] grey or [H, W, 3|4] RGB(A), uint8 (or uint16) -> PNG bytes."""
+    bgr = img[..., [2, 1, 0, 3][: img.shape[-1]]] if img.ndim == 3 and img.shape[-1] in (3, 4) else img
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr))
     if not ok:
         raise RuntimeError("PNG encoding failed")
@@ -30,7 +30,7 @@ def encode_textures(albedo, roughness, metallic, occlusion) -> tuple[bytes, byte
     base = np.clip(np.round(linear_to_srgb(np.clip(albedo, 0, 1)) * 255), 0, 255).astype(np.uint8)
     orm = np.stack([occlusion, roughness, metallic], -1)
     orm = np.clip(np.round(orm * 255), 0, 255).astype(np.uint8)
-    return _png(base), _png(orm)
+    return png_bytes(base), png_bytes(orm)
 
 
 def write_glb(
@@ -41,8 +41,15 @@ def write_glb(
     base_color_png: bytes,
     orm_png: bytes,
     name: str = "relight_asset",
+    tangents: np.ndarray | None = None,  # [V, 4] Blender world space xyz, w = +-1 bitangent sign (glTF TANGENT)
+    normal_png: bytes | None = None,  # tangent-space normal map, n * 0.5 + 0.5, non-colour (glTF normalTexture)
+    occlusion: bool = True,  # whether orm_png's R channel is ambient occlusion (occlusionTexture)
 ) -> bytes:
-    """Assemble a GLB: one mesh, one node, one metallic-roughness material. Returns the file's bytes."""
+    """Assemble a GLB: one mesh, one node, one metallic-roughness material (roughness in the ORM's G, metallic in
+    its B). With normal_png, the material gets a normalTexture; pass the tangents it was baked against with it.
+    Returns the file's bytes."""
+    if normal_png is not None and tangents is None:
+        raise ValueError("write_glb: a normal map needs the tangents it was baked against")
     pos = axes.blender_to_gltf_points(vertices).astype(np.float32)
     nrm = axes.blender_to_gltf_points(normals).astype(np.float32)
     chunks: list[bytes] = []
@@ -73,31 +80,43 @@ def write_glb(
     a_nrm = add_accessor(nrm, _FLOAT, "VEC3", _ARRAY_BUFFER)
     a_uv = add_accessor(np.ascontiguousarray(uvs, np.float32), _FLOAT, "VEC2", _ARRAY_BUFFER)
     a_idx = add_accessor(np.ascontiguousarray(faces, np.uint32).reshape(-1), _UINT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
+    attributes = {"POSITION": a_pos, "NORMAL": a_nrm, "TEXCOORD_0": a_uv}
+    if tangents is not None:
+        tan = np.asarray(tangents, np.float32)
+        # a rotation keeps handedness, so only xyz change axes; w (the bitangent's sign) stays
+        tan = np.concatenate([axes.blender_to_gltf_points(tan[:, :3]), tan[:, 3:4]], 1).astype(np.float32)
+        attributes["TANGENT"] = add_accessor(np.ascontiguousarray(tan), _FLOAT, "VEC4", _ARRAY_BUFFER)
     v_base = add_view(base_color_png)
     v_orm = add_view(orm_png)
+    images = [
+        {"bufferView": v_base, "mimeType": "image/png", "name": f"{name}_basecolor"},
+        {"bufferView": v_orm, "mimeType": "image/png", "name": f"{name}_orm"},
+    ]
+    material = {
+        "name": f"{name}_pbr",
+        "pbrMetallicRoughness": {
+            "baseColorTexture": {"index": 0},
+            "metallicRoughnessTexture": {"index": 1},
+            "metallicFactor": 1.0,
+            "roughnessFactor": 1.0,
+        },
+    }
+    if occlusion:
+        material["occlusionTexture"] = {"index": 1}
+    if normal_png is not None:
+        images.append({"bufferView": add_view(normal_png), "mimeType": "image/png", "name": f"{name}_normal"})
+        material["normalTexture"] = {"index": 2}
     doc = {
         "asset": {"version": "2.0", "generator": "Relight"},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
         "nodes": [{"mesh": 0, "name": name}],
         "meshes": [{"name": name, "primitives": [{
-            "attributes": {"POSITION": a_pos, "NORMAL": a_nrm, "TEXCOORD_0": a_uv},
+            "attributes": attributes,
             "indices": a_idx, "material": 0, "mode": 4}]}],
-        "materials": [{
-            "name": f"{name}_pbr",
-            "pbrMetallicRoughness": {
-                "baseColorTexture": {"index": 0},
-                "metallicRoughnessTexture": {"index": 1},
-                "metallicFactor": 1.0,
-                "roughnessFactor": 1.0,
-            },
-            "occlusionTexture": {"index": 1},
-        }],
-        "textures": [{"source": 0, "sampler": 0}, {"source": 1, "sampler": 0}],
-        "images": [
-            {"bufferView": v_base, "mimeType": "image/png", "name": f"{name}_basecolor"},
-            {"bufferView": v_orm, "mimeType": "image/png", "name": f"{name}_orm"},
-        ],
+        "materials": [material],
+        "textures": [{"source": k, "sampler": 0} for k in range(len(images))],
+        "images": images,
         "samplers": [{"magFilter": 9729, "minFilter": 9987, "wrapS": 33071, "wrapT": 33071}],
         "accessors": accessors,
         "bufferViews": views,
