@@ -188,6 +188,19 @@ def test_a_texel_hidden_in_a_view_takes_nothing_from_it():
     assert facing.sum() > 5 and (alb[facing, 1] > 0.6).all()  # the front box's face, seen head-on, took the green
 
 
+def test_missing_domains_get_defaults_and_progress_is_reported():
+    v, f = unit_box(subdivide=0)
+    views = render_gbuffers(v, f, rig())
+    views.roughness = views.metallic = views.normal = None  # e.g. a G-buffer set of albedo only
+    seen = []
+    rm = bake_views(views, v, f, size=64, progress=lambda stage, frac, msg="": seen.append((stage, frac)))
+    np.testing.assert_allclose(rm.albedo, 0.6, atol=1e-5)  # render_gbuffers' default albedo, baked back
+    assert (rm.roughness == 0.5).all() and (rm.metallic == 0.0).all()
+    assert (rm.normal_map == [0, 0, 1]).all()
+    fracs = [fr for st, fr in seen]
+    assert {st for st, _ in seen} == {"bake"} and fracs == sorted(fracs) and fracs[-1] == 1.0
+
+
 # ------------------------------------------------------------------------------------------------ normal maps
 
 

@@ -120,13 +120,13 @@ def view_taps(surf: TexelSurface, camera: Camera, depth: np.ndarray, mask: np.nd
 
 
 def view_channels(views: MultiViewSet, i: int) -> tuple[np.ndarray, list[str]]:
-    """View i's G-buffer as [H * W, C] float64 (albedo 3, roughness 1, metallic 1, normal 3, those present) and the
+    """View i's G-buffer as [H * W, C] float32 (albedo 3, roughness 1, metallic 1, normal 3, those present) and the
     names of the domains it holds, in that order."""
     cols, names = [], []
     for name, width in (("albedo", 3), ("roughness", 1), ("metallic", 1), ("normal", 3)):
         img = getattr(views, name)
         if img is not None:
-            cols.append(np.asarray(img[i], np.float64).reshape(-1, width))
+            cols.append(np.asarray(img[i], np.float32).reshape(-1, width))
             names.append(name)
     return np.concatenate(cols, 1), names
 
@@ -144,8 +144,8 @@ def blend_views(views: MultiViewSet, surf: TexelSurface, vertices, faces, progre
         chans, _ = view_channels(views, i)
         if acc is None:
             acc = np.zeros((P, chans.shape[1]))
-        sample = np.einsum("pk,pkc->pc", tap, chans[idx])  # bilinear over the valid taps
-        acc += weight[:, None] * sample
+        for k in range(4):  # bilinear over the valid taps, one tap at a time ([P, C] float32 each, not [P, 4, C])
+            acc += (weight * tap[:, k]).astype(np.float32)[:, None] * chans[idx[:, k]]
         wsum += weight
     return acc / np.maximum(wsum, 1e-12)[:, None], wsum
 
