@@ -1,6 +1,7 @@
 """Visual hull: a voxel grid carved by the views' masks (and by their depth, where given), meshed by marching cubes.
 
-A voxel survives when its centre projects inside every mask whose frame it falls in. Masks are dilated by
+A voxel survives when its centre projects inside every view's frame and mask (the object is taken to be whole in
+every view, as in Zero123++'s rig; a voxel no view can rule out would otherwise survive far from the object). Masks are dilated by
 `dilate_px` pixels (1 by default) before carving: the hull stays conservative under +-1 pixel of mask error (rounding
 of a generated mask, a slightly eroded matte) while growing by under half a voxel at the rig's scale (one pixel is
 4 / 597 = 0.0067 world units at the origin for 320^2 Zero123++ views; a 128^3 voxel over the object is ~0.016).
@@ -57,7 +58,7 @@ def carve(views: MultiViewSet, lo: np.ndarray, hi: np.ndarray, resolution: int, 
     pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)  # [R^3, 3] world
     voxel = float(np.max(hi - lo)) / R
     outside = np.zeros(len(pts), np.int16)
-    seen = np.zeros(len(pts), bool)
+    seen = np.ones(len(pts), bool)
     H, W = views.size
     for v, cam in enumerate(views.cameras):
         if v == exclude:
@@ -68,7 +69,7 @@ def carve(views: MultiViewSet, lo: np.ndarray, hi: np.ndarray, resolution: int, 
         c, r, z = project(cam, pts)
         ci, ri = np.floor(c).astype(np.int64), np.floor(r).astype(np.int64)
         inframe = (z > 0) & (ci >= 0) & (ci < W) & (ri >= 0) & (ri < H)
-        seen |= inframe
+        seen &= inframe  # the object is whole in every view: a voxel out of any frame is not the object
         hit = np.zeros(len(pts), bool)
         hit[inframe] = m[ri[inframe], ci[inframe]]
         outside += (inframe & ~hit).astype(np.int16)
@@ -77,7 +78,7 @@ def carve(views: MultiViewSet, lo: np.ndarray, hi: np.ndarray, resolution: int, 
             dv = np.zeros(len(pts), np.float32)
             dv[inframe] = d[ri[inframe], ci[inframe]]
             outside += ((dv > 0) & (z < dv - 1.5 * voxel)).astype(np.int16) * (outlier_views + 1)
-    return (seen & (outside <= outlier_views)).reshape(R, R, R)
+    return (seen & (outside <= outlier_views)).reshape(R, R, R)  # seen by every view, outside at most the allowed
 
 
 def clean_occupancy(occ: np.ndarray) -> np.ndarray:
