@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import trimesh
 from mesh_fixtures import icosphere
-from scipy.spatial import cKDTree
-
 from relight.core.camera import Camera
 from relight.core.surface import vertex_normals
 from relight.export.gltf import read_glb_json
@@ -15,6 +13,7 @@ from relight.export.reconstructed import glb_bytes, write_obj
 from relight.reconstruct.bake_maps import bake_views
 from relight.reconstruct.bake_normals import tangent_to_world, vertex_tangents
 from relight.reconstruct.synthetic import render_gbuffers
+from scipy.spatial import cKDTree
 
 VIEW = 320  # pixels, Zero123++'s view size
 RADIUS, FOV = 4.0, 30.0  # the rig's radius and field of view (a unit cube fills about 0.8 of the frame)
@@ -168,9 +167,10 @@ def test_a_texel_hidden_in_a_view_takes_nothing_from_it():
     scene = trimesh.util.concatenate([trimesh.Trimesh(*trimesh.remesh.subdivide(m.vertices, m.faces))
                                       for m in (back, front)])
     v, f = scene.vertices.astype(np.float32), scene.faces.astype(np.int64)
-    eyes = [(0, -RADIUS, 0)] + [RADIUS * np.array([np.sin(a), -np.cos(a), 0.3]) for a in np.radians([-45, 45, 135, -135])]
+    around = np.radians([-45, 45, 135, -135])
+    eyes = [(0, -RADIUS, 0)] + [RADIUS * np.array([np.sin(a), -np.cos(a), 0.3]) for a in around]
     cams = [Camera.look_at(e, (0, 0, 0), FOV, VIEW, VIEW) for e in eyes]
-    grey = lambda p: np.full((len(p), 3), 0.5)  # noqa: E731
+    grey = lambda p: np.full((len(p), 3), 0.5)
     views = render_gbuffers(v, f, cams, albedo=grey)
     cam0 = cams[0]
     painted = views.mask[0] & (views.depth[0] < RADIUS - 0.3)  # view 0's pixels of the front box ...
@@ -250,7 +250,7 @@ def test_baking_the_meshs_own_smooth_normals_gives_a_flat_map():
 
 def test_a_baked_normal_field_decodes_back_to_the_world_normals():
     v, vn, rm = sphere_normals_bake(0.3)
-    pts, uvs, fid, bary = surface_samples(rm, 20000)
+    _, uvs, fid, bary = surface_samples(rm, 20000)
     # the true (perturbed) normal at each point: the original mesh's vertex normals, by position
     orig = cKDTree(v).query(rm.vertices)[1]
     truth = interpolated(rm, fid, bary, vn[orig])
@@ -281,8 +281,8 @@ def test_glb_and_obj_import_into_blender_with_every_map(box_bake, tmp_path):
     import bpy
 
     _, _, rm = box_bake
-    arrays = dict(vertices=rm.vertices, normals=rm.normals, uvs=rm.uvs, faces=rm.faces, albedo=rm.albedo,
-                  roughness=rm.roughness, metallic=rm.metallic, normal_map=rm.normal_map)
+    arrays = {"vertices": rm.vertices, "normals": rm.normals, "uvs": rm.uvs, "faces": rm.faces, "albedo": rm.albedo,
+              "roughness": rm.roughness, "metallic": rm.metallic, "normal_map": rm.normal_map}
     data = glb_bytes(tangents=rm.tangents, name="box", **arrays)
     doc = read_glb_json(data)
     prim = doc["meshes"][0]["primitives"][0]

@@ -45,7 +45,8 @@ class TexelSurface:
 def texel_surface(vertices, normals, tangents, uvs, faces, size: int) -> TexelSurface:
     """UV-space raster of the charts: [V, 3] world, [V, 3], [V, 4], [V, 2] glTF uvs, [F, 3] -> TexelSurface.
 
-    Row j of the atlas covers v = (j + 0.5) / size (row 0 is v = 0, glTF's top), column i covers u = (i + 0.5) / size."""
+    Row j of the atlas covers v = (j + 0.5) / size (row 0 is v = 0, glTF's top), column i covers
+    u = (i + 0.5) / size."""
     f64 = np.asarray(faces, np.int64)
     clip = np.zeros((len(uvs), 4), np.float32)
     clip[:, 0] = uvs[:, 0] * 2 - 1
@@ -184,7 +185,8 @@ def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, siz
     timings = {}
     n_in = len(faces)
     step("bake", 0.0, f"preparing {n_in} faces")
-    v0, f0, n0 = simplify(np.asarray(vertices, np.float32), np.asarray(faces, np.int64), max_faces)  # n0: angle-weighted
+    # n0: angle-weighted vertex normals (core.surface.vertex_normals)
+    v0, f0, n0 = simplify(np.asarray(vertices, np.float32), np.asarray(faces, np.int64), max_faces)
     step("bake", 0.05, f"unwrapping UVs of {len(f0)} faces (xatlas)")
     t = time.perf_counter()
     vmap, faces_uv, uvs = unwrap(v0, f0, n0, size)
@@ -222,7 +224,7 @@ def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, siz
     timings["fill_s"] = time.perf_counter() - t
     timings["bake_s"] = time.perf_counter() - t0
     step("bake", 1.0, "baked")
-    meta = {"timings": timings, "faces_in": int(n_in), "faces": int(len(faces_uv)), "texel_size": surf.texel_size,
+    meta = {"timings": timings, "faces_in": int(n_in), "faces": len(faces_uv), "texel_size": surf.texel_size,
             "chart_texels": int(surf.covered.sum()), "seen_fraction": float(seen.mean()) if len(seen) else 0.0,
             "angle_power": ANGLE_POWER}
     return ReconstructedMesh(
