@@ -3,7 +3,8 @@ view (depth-tested against the mesh's own z-buffer there, and inside the view's 
 on-surface filling of texels no view sees, and seam dilation. MultiViewSet + mesh in, ReconstructedMesh out.
 
 The blend weight of a view at a texel is max(0, n . v)^ANGLE_POWER (n the texel's geometric normal, v the unit
-direction to the camera) times the share of its bilinear taps that pass the mask and depth tests."""
+direction to the camera), times the share of its bilinear taps that pass the mask and depth tests, times a feather
+min(1, d / FEATHER_PX) of the taps' distance d (pixels) to the mask's outside."""
 
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ MIN_COS = 0.05  # a view seeing a texel more grazing than this (87 degrees) give
 DEPTH_TOL_TEXELS = 3.0  # depth-test tolerance in texel sizes (world units per texel), plus the pixel term below
 DEPTH_TOL_PIXELS = 1.5  # ... plus this many pixel footprints times tan(view angle) (capped at MAX_TAN)
 MAX_TAN = 4.0
+FEATHER_PX = 3.0  # a view's weight ramps up over this many pixels inside its mask (silhouette pixels are mixed)
 FILL_NEIGHBOURS = 4  # unseen texels take the inverse-distance blend of this many nearest seen texels (3D)
 DEFAULTS = {"albedo": 0.6, "roughness": 0.5, "metallic": 0.0}  # values used when the views lack a domain
 
@@ -133,8 +135,8 @@ def view_channels(views: MultiViewSet, i: int) -> tuple[np.ndarray, list[str]]:
 
 
 def blend_views(views: MultiViewSet, surf: TexelSurface, vertices, faces, progress=no_progress):
-    """Angle-weighted, depth-tested blend of every view at every texel -> (values [P, C] with the channels of
-    view_channels, weight sum [P]: 0 where no view sees the texel)."""
+    """Angle-weighted, depth-tested, silhouette-feathered blend of every view at every texel -> (values [P, C] with
+    the channels of view_channels, weight sum [P]: 0 where no view sees the texel)."""
     P = len(surf.points)
     acc = None
     wsum = np.zeros(P)
@@ -143,6 +145,8 @@ def blend_views(views: MultiViewSet, surf: TexelSurface, vertices, faces, progre
         depth = mesh_depth(cam, vertices, faces)
         weight, idx, tap = view_taps(surf, cam, depth, np.asarray(views.mask[i], bool))
         chans, _ = view_channels(views, i)
+        edge = np.minimum(distance_transform_edt(views.mask[i]) / FEATHER_PX, 1.0).reshape(-1)  # [H * W]
+        weight = weight * (tap * edge[idx]).sum(1)  # views seeing a texel near their silhouette say less
         if acc is None:
             acc = np.zeros((P, chans.shape[1]))
         for k in range(4):  # bilinear over the valid taps, one tap at a time ([P, C] float32 each, not [P, 4, C])
