@@ -2,10 +2,13 @@
 are baked onto those meshes and the maps are read back at surface points; the GLB and OBJ go through Blender's own
 importers."""
 
+import struct
+
 import numpy as np
 import pytest
 import trimesh
 from mesh_fixtures import icosphere
+from relight.core import axes
 from relight.core.camera import Camera
 from relight.core.surface import vertex_normals
 from relight.export.gltf import read_glb_json
@@ -321,24 +324,53 @@ def test_glb_and_obj_import_into_blender_with_every_map(box_bake, tmp_path):
             np.testing.assert_allclose(px[..., channel], want, atol=0.5 / 255 + 1e-6)
 
 
-def test_blender_builds_the_same_tangent_frame_from_the_uvs(box_bake, tmp_path):
+def glb_accessor(data: bytes, index: int) -> np.ndarray:
+    """Float accessor `index` of a GLB (tightly packed, as write_glb writes them) -> [count, components]."""
+    doc = read_glb_json(data)
+    acc = doc["accessors"][index]
+    view = doc["bufferViews"][acc["bufferView"]]
+    start = 20 + struct.unpack_from("<I", data, 12)[0] + 8 + view.get("byteOffset", 0)
+    width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
+    return np.frombuffer(data, np.float32, acc["count"] * width, start).reshape(-1, width)
+
+
+def test_the_glb_carries_the_tangents_in_gltf_axes(box_bake):
+    _, _, rm = box_bake
+    data = glb_bytes(rm.vertices, rm.normals, rm.tangents, rm.uvs, rm.faces, rm.albedo, rm.roughness, rm.metallic,
+                     rm.normal_map)
+    attrs = read_glb_json(data)["meshes"][0]["primitives"][0]["attributes"]
+    tan = glb_accessor(data, attrs["TANGENT"])
+    np.testing.assert_array_equal(tan[:, :3], axes.blender_to_gltf_points(rm.tangents[:, :3]))
+    np.testing.assert_array_equal(tan[:, 3], rm.tangents[:, 3])  # a rotation keeps the handedness
+    np.testing.assert_array_equal(glb_accessor(data, attrs["NORMAL"]), axes.blender_to_gltf_points(rm.normals))
+
+
+@pytest.mark.parametrize("kind", ["glb", "obj"])
+def test_blender_builds_the_same_tangent_frame_from_the_uvs(box_bake, tmp_path, kind):
     """Blender ignores imported tangents and computes MikkTSpace from the UVs: the map is only right if the frame it
     was baked against agrees (tangent direction and bitangent sign)."""
     import bpy
 
     _, _, rm = box_bake
-    glb = tmp_path / "box.glb"
-    glb.write_bytes(glb_bytes(rm.vertices, rm.normals, rm.tangents, rm.uvs, rm.faces, rm.albedo, rm.roughness,
-                              rm.metallic, rm.normal_map))
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    bpy.ops.import_scene.gltf(filepath=str(glb))
-    mesh = next(o for o in bpy.data.objects if o.type == "MESH").data
+    if kind == "glb":
+        glb = tmp_path / "box.glb"
+        glb.write_bytes(glb_bytes(rm.vertices, rm.normals, rm.tangents, rm.uvs, rm.faces, rm.albedo, rm.roughness,
+                                  rm.metallic, rm.normal_map))
+        bpy.ops.import_scene.gltf(filepath=str(glb))
+    else:
+        path = write_obj(tmp_path / "obj", rm.vertices, rm.normals, rm.uvs, rm.faces, rm.albedo, rm.roughness,
+                         rm.metallic, rm.normal_map)
+        bpy.ops.wm.obj_import(filepath=str(path))
+    obj = next(o for o in bpy.data.objects if o.type == "MESH")
+    mesh = obj.data
     mesh.calc_tangents()
     uv_layer = mesh.uv_layers.active.data
     n = len(mesh.loops)
-    pos = np.array([mesh.vertices[lp.vertex_index].co for lp in mesh.loops])
+    world = np.array(obj.matrix_world)  # the OBJ importer puts its axis conversion on the object, not the vertices
+    pos = np.array([mesh.vertices[lp.vertex_index].co for lp in mesh.loops]) @ world[:3, :3].T + world[:3, 3]
     uv = np.array([uv_layer[i].uv for i in range(n)])
-    tan = np.array([lp.tangent for lp in mesh.loops])
+    tan = np.array([lp.tangent for lp in mesh.loops]) @ world[:3, :3].T  # a rotation: tangents stay unit
     sign = np.array([lp.bitangent_sign for lp in mesh.loops])
     key = np.concatenate([rm.vertices, np.stack([rm.uvs[:, 0], 1 - rm.uvs[:, 1]], 1)], 1)  # Blender's v is flipped
     d, idx = cKDTree(key).query(np.concatenate([pos, uv], 1))
