@@ -204,6 +204,16 @@ def test_missing_domains_get_defaults_and_progress_is_reported():
     assert {st for st, _ in seen} == {"bake"} and fracs == sorted(fracs) and fracs[-1] == 1.0
 
 
+def test_inputs_that_do_not_fit_get_clear_errors():
+    v, f = unit_box(subdivide=0)
+    views = render_gbuffers(v, f, rig(views=(0, 1)))
+    with pytest.raises(ValueError, match="no faces"):
+        bake_views(views, v, f[:0], size=32)
+    views.cameras[1] = views.cameras[1].resized(160, 160)
+    with pytest.raises(ValueError, match="camera 1 is 160x160 but the views are 320x320"):
+        bake_views(views, v, f, size=32)
+
+
 # ------------------------------------------------------------------------------------------------ normal maps
 
 

@@ -179,11 +179,27 @@ def dilate(image: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return image[iy, ix]
 
 
+def check_inputs(views: MultiViewSet, vertices, faces) -> None:
+    """Raise ValueError naming what does not fit: no faces, non-finite vertices, a camera whose size is not the
+    images', or a view without a mask."""
+    if len(faces) == 0:
+        raise ValueError("bake_views: the mesh has no faces")
+    if not np.isfinite(np.asarray(vertices, np.float64)).all():
+        raise ValueError("bake_views: the mesh has non-finite vertices")
+    H, W = views.size
+    for i, cam in enumerate(views.cameras):
+        if (cam.height, cam.width) != (H, W):
+            raise ValueError(f"bake_views: camera {i} is {cam.width}x{cam.height} but the views are {W}x{H}")
+    if views.mask.shape[0] != views.n_views:
+        raise ValueError(f"bake_views: {views.mask.shape[0]} masks for {views.n_views} cameras")
+
+
 def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, size: int = 1024, progress=None,
                max_faces: int = MAX_BAKE_FACES) -> ReconstructedMesh:
     """Unwrap `vertices` [V, 3] world / `faces` [F, 3] and bake the views' albedo, roughness, metallic and normals
     into size^2 maps. Meshes over max_faces are decimated first (quadric, export.bake.simplify). Domains the views
     lack get DEFAULTS (a missing normal domain gives a flat normal map)."""
+    check_inputs(views, vertices, faces)
     step = progress or no_progress
     t0 = time.perf_counter()
     timings = {}
