@@ -204,6 +204,19 @@ def test_missing_domains_get_defaults_and_progress_is_reported():
     assert {st for st, _ in seen} == {"bake"} and fracs == sorted(fracs) and fracs[-1] == 1.0
 
 
+def test_a_mesh_over_the_face_budget_is_decimated_before_unwrapping():
+    v, f = icosphere(3)  # 1280 faces
+    v = v * 0.5
+    views = render_gbuffers(v, f, rig(), albedo=edge_field)
+    rm = bake_views(views, v, f, size=256, max_faces=400)
+    assert len(rm.faces) <= 400 and rm.meta["faces_in"] == 1280 and rm.meta["faces"] == len(rm.faces)
+    pts, uvs, _, _ = surface_samples(rm, 5000)
+    far = edge_distance(pts) > 2 * PIXEL + 2 * rm.meta["texel_size"]
+    # the coarser mesh lies inside the sphere by up to its sagitta; its z-buffer still agrees with itself, and the
+    # colours land where the views put them (the decimated surface's points project onto the true surface's pixels)
+    assert (np.abs(sample_map(rm.albedo, uvs) - edge_field(pts)).max(1)[far] < 0.01).mean() > 0.95
+
+
 def test_inputs_that_do_not_fit_get_clear_errors():
     v, f = unit_box(subdivide=0)
     views = render_gbuffers(v, f, rig(views=(0, 1)))
