@@ -231,8 +231,10 @@ def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, siz
         if name in names:
             maps[name] = values[:, col:col + width]
             col += width
-    material = np.concatenate([maps.get(n, np.full((len(seen), w), DEFAULTS[n]))
-                               for n, w in (("albedo", 3), ("roughness", 1), ("metallic", 1))], 1)
+    layout = (("albedo", 3), ("roughness", 1), ("metallic", 1))
+    default = np.concatenate([np.full(w, DEFAULTS[n]) for n, w in layout])  # [5]
+    material = np.concatenate([maps.get(n, np.full((len(seen), w), DEFAULTS[n])) for n, w in layout], 1)
+    material[~seen] = default  # stays where no view sees anything at all
     material = fill_on_surface(surf.points, material, seen)
     tnorm = np.tile(FLAT, (len(seen), 1))
     if "normal" in maps and seen.any():
