@@ -9,7 +9,7 @@ import trimesh
 
 from relight.core.camera import Camera
 from relight.core.imageio import read_rgba, write_rgba
-from relight.reconstruct.inputs import ViewInputError, load_views, validate, write_views
+from relight.reconstruct.inputs import ViewInputError, load_views, validate_views, write_views
 from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct import zero123
 from relight.reconstruct.zero123 import zero123_cameras
@@ -144,4 +144,4 @@ def test_zero123pp_form_needs_the_rig(views, tmp_path):
     with pytest.raises(ViewInputError, match="view 0, camera: .*not the Zero123"):
         write_views(moved, tmp_path / "out", form="zero123pp")
     assert not (tmp_path / "out").exists()
-    validate(views)  # the original is fine
+    validate_views(views)  # the original is fine

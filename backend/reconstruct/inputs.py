@@ -49,10 +49,13 @@ class ViewInputError(ValueError):
         self.view, self.domain = view, domain
 
 
+ReconstructInputError = ViewInputError  # the name the reconstruction pipeline documents
+
+
 # ----------------------------------------------------------------------------------------------------------- checks
 
 
-def validate(views: MultiViewSet, hull_resolution: int = 32) -> None:
+def validate_views(views: MultiViewSet, hull_resolution: int = 32) -> None:
     """Raise ViewInputError unless every domain is present where required, the sizes agree, values are finite,
     every mask is non-empty, values are finite inside the masks (outside them they are not used) and every camera sees the hull the other views carve."""
     V = views.n_views
@@ -162,7 +165,7 @@ def _assemble(cameras: list[Camera], images: dict, normal_space: str, meta: dict
     mask = np.stack(images.pop("mask"))
     arrays = {d: np.stack(imgs) for d, imgs in images.items()}
     views = MultiViewSet(cameras, mask, meta=meta, **arrays)
-    validate(views)  # finite inside the mask; outside it (a renderer's infinite background depth) is ignored
+    validate_views(views)  # finite inside the mask; outside it (a renderer's infinite background depth) is ignored
     if views.depth is not None:
         views.depth = np.where(mask, np.nan_to_num(views.depth, posinf=0, neginf=0), 0.0).astype(np.float32)
     return views
@@ -266,7 +269,7 @@ def write_views(views: MultiViewSet, folder, form: str = "folder", normal_space:
         raise ViewInputError(f"form must be 'folder' or 'zero123pp', got {form!r}")
     if normal_space not in ("world", "view") or rgb_encoding not in ("srgb", "linear"):
         raise ViewInputError(f"normal_space {normal_space!r} / rgb {rgb_encoding!r} not understood")
-    validate(views)
+    validate_views(views)
     H, W = views.size
     if form == "zero123pp":
         rig = zero123.zero123_cameras(W)

@@ -26,7 +26,7 @@ class OptimiseSettings:
     """working resolution: each view is area-resampled to size x size pixels"""
     faces: int = 12000
     """face budget: the hull is decimated to it, and every remesh returns to it"""
-    lr: float = 0.002
+    lr: float = 0.004
     """Adam step, as a fraction of the mesh's bounding-box diagonal"""
     mask_weight: float = 1.0
     """antialiased coverage vs the (area-resampled) mask, mean squared over all pixels"""
@@ -34,10 +34,12 @@ class OptimiseSettings:
     """1 - cos between interpolated vertex normals and the normal buffer, mean over the mask's interior"""
     depth_weight: float = 0.5
     """|z - depth| over the mask's interior, in units of the bounding-box diagonal"""
-    laplacian_weight: float = 20.0
+    laplacian_weight: float = 40.0
     """squared uniform Laplacian of the normalised positions (times faces / 1000: per-vertex scale)"""
     consistency_weight: float = 0.002
     """1 - cos between the normals of faces sharing an edge"""
+    lr_decay: float = 0.25
+    """the step's final fraction of `lr` (cosine schedule from 1 to it over the steps)"""
     remesh_at: tuple[float, ...] = (0.35, 0.7)
     """fractions of the steps after which the mesh is remeshed to the face budget"""
     time_budget_s: float = 35.0
@@ -83,7 +85,7 @@ def vertex_normals(v: torch.Tensor, tri: torch.Tensor) -> torch.Tensor:
     return n / n.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-class _Topology:
+class MeshTopology:
     """Per-mesh constants: the triangle tensor, antialias's edge table, the unique edges and adjacent face pairs."""
 
     def __init__(self, faces: np.ndarray, n_vertices: int, device):
@@ -101,14 +103,14 @@ class _Topology:
         self.degree = torch.as_tensor(np.maximum(deg, 1), device=device)[:, None]
 
 
-def laplacian(v: torch.Tensor, topo: _Topology) -> torch.Tensor:
+def laplacian(v: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
     """[V, 3] -> [V, 3] uniform Laplacian: each vertex minus the mean of its neighbours."""
     a, b = topo.edges[:, 0], topo.edges[:, 1]
     s = torch.zeros_like(v).index_add_(0, a, v[b]).index_add_(0, b, v[a])
     return v - s / topo.degree
 
 
-def normal_consistency(v: torch.Tensor, topo: _Topology) -> torch.Tensor:
+def normal_consistency(v: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
     """Mean (1 - cos) between the unit normals of faces sharing an edge."""
     t = v[topo.tri]
     fn = torch.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0], dim=1)
@@ -116,7 +118,7 @@ def normal_consistency(v: torch.Tensor, topo: _Topology) -> torch.Tensor:
     return (1 - (fn[topo.pairs[:, 0]] * fn[topo.pairs[:, 1]]).sum(1)).mean()
 
 
-def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: _Topology, tg: dict,
+def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshTopology, tg: dict,
                 size: int) -> dict:
     """Data terms of normalised positions u [V, 3] (world = centre + scale u) against the working targets."""
     v = centre + scale * u
@@ -176,7 +178,7 @@ def _optimise(views, vertices, faces, progress, steps, s):
                 v_np = (centre + scale * u.detach()).numpy()
                 v_np, f_np = remesh(v_np, f_np, s.faces)
                 stats["remeshes"] += 1
-            topo = _Topology(f_np, len(v_np), "cpu")
+            topo = MeshTopology(f_np, len(v_np), "cpu")
             u = ((torch.tensor(v_np, dtype=torch.float32) - centre) / scale).requires_grad_(True)
             opt = torch.optim.Adam([u], lr=s.lr)
         opt.zero_grad()
@@ -186,6 +188,9 @@ def _optimise(views, vertices, faces, progress, steps, s):
         weights.update(laplacian=s.laplacian_weight, consistency=s.consistency_weight)
         loss = sum(weights[k] * t for k, t in terms.items())
         loss.backward()
+        with torch.no_grad():
+            for group in opt.param_groups:
+                group["lr"] = s.lr * (s.lr_decay + (1 - s.lr_decay) * 0.5 * (1 + np.cos(np.pi * it / steps)))
         opt.step()
         record = {k: float(t.detach()) for k, t in terms.items()}
         stats["first"] = stats["first"] or record
