@@ -198,7 +198,7 @@ def degrade(views: MultiViewSet, kinds: tuple[str, ...], seed: int = 0) -> Multi
         elif kind == "depth":
             s = 1.0 + rng.uniform(-DEPTH_SCALE, DEPTH_SCALE, views.n_views)
             d["depth"] = (d["depth"] * s[:, None, None]).astype(np.float32)
-            info["depth_scales"] = [round(float(x), 4) for x in s]
+            info["depth_scales"] = [float(x) for x in s]
         elif kind == "albedo":
             for i in range(views.n_views):
                 d["albedo"][i] = np.where(d["mask"][i][..., None], _jpeg_albedo(d["albedo"][i], rng), 0.0)
