@@ -1,4 +1,4 @@
-"""The `relight` command: demo, serve, generate, render, bake — the same pipeline in-process or as a service."""
+"""The `relight` command: demo, serve, generate, reconstruct, render, bake — the same pipeline in-process or as a service."""
 
 import argparse
 import json
@@ -24,7 +24,13 @@ def _cmd_generate(args) -> int:
     from .demo import print_progress
     from .generate.pipeline import GenerateInputs, generate
 
-    asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem), print_progress)
+    mesh = None
+    if args.mesh:  # the same reader the server uses for a mesh file sent with a generate request
+        from .generate.geometry.mesh_file import read_mesh_file
+
+        mesh = read_mesh_file(args.mesh, args.up)
+    asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh),
+                     print_progress)
     _store(args).put(asset)
     meta = asset.meta
     if meta.get("reproduction_psnr") is not None:  # on stderr: stdout is the asset id, for scripts
@@ -33,6 +39,33 @@ def _cmd_generate(args) -> int:
     for warning in meta.get("warnings", []):
         print(f"relight generate: warning: {warning}", file=sys.stderr)
     print(asset.asset_id)
+    return 0
+
+
+def _cmd_reconstruct(args) -> int:
+    from .demo import print_progress
+    from .reconstruct.asset import asset_from_reconstruction, content_id
+    from .reconstruct.files import glb_bytes, write_obj
+    from .reconstruct.inputs import load_views
+    from .reconstruct.pipeline import ReconstructSettings, reconstruct
+
+    settings = ReconstructSettings(texture_size=args.texture_size, optimise=not args.no_optimise)
+    views = load_views(Path(args.views))
+    mesh = reconstruct(views, print_progress, settings)
+    name = Path(args.out).stem
+    glb = glb_bytes(mesh, name)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_bytes(glb)
+    if args.obj:
+        write_obj(mesh, Path(args.obj), name)
+    t = mesh.meta["timings"]
+    print("relight reconstruct: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr)
+    if not args.no_store:  # also a stored asset, so `relight render ID` and the add-on can relight it
+        asset = asset_from_reconstruction(mesh, views, content_id(views, settings.key()), name)
+        asset.baked_glb = glb
+        _store(args).put(asset)
+        print(f"relight reconstruct: stored as asset {asset.asset_id}", file=sys.stderr)
+    print(args.out)
     return 0
 
 
@@ -96,8 +129,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("generate", help="build an asset from an image into the store; prints its id")
     p.add_argument("image")
+    p.add_argument("--mesh", default=None, help="the object's mesh: .glb, .gltf (embedded), .obj, .ply or .stl "
+                   "(default: inflate the silhouette)")
+    p.add_argument("--up", choices=("auto", "y", "z"), default="auto",
+                   help="the mesh file's up axis (auto: Y for glTF and OBJ, Z for PLY and STL)")
     p.add_argument("--store", default=None)
     p.set_defaults(func=_cmd_generate)
+
+    p = sub.add_parser("reconstruct", help="multi-view G-buffers (MAGE's tiled layout, or per-view images with "
+                       "cameras.json) -> a baked PBR mesh (GLB), also kept in the store")
+    p.add_argument("views", help="folder of G-buffer images (see docs/MULTIVIEW.md)")
+    p.add_argument("--out", required=True, help="the GLB to write")
+    p.add_argument("--obj", default=None, help="also write OBJ + MTL + textures into this folder")
+    p.add_argument("--texture-size", type=int, default=1024)
+    p.add_argument("--no-optimise", action="store_true", help="bake onto the visual hull (no mesh optimisation)")
+    p.add_argument("--no-store", action="store_true", help="do not keep the result in the asset store")
+    p.add_argument("--store", default=None)
+    p.set_defaults(func=_cmd_reconstruct)
 
     p = sub.add_parser("render", help="relight a stored asset from its input camera")
     p.add_argument("asset_id")

@@ -105,6 +105,13 @@ def glb_output_dir() -> str:
     return path
 
 
+def _apply_reconstruct(scene, content: dict) -> str:
+    """A reconstruction is an asset like a generated one (Preview Relit works on it) and comes with its own GLB,
+    which is imported at once."""
+    ready = _apply_generate(scene, content)
+    return f"{ready}; {_apply_bake(scene, content)}"
+
+
 def _apply_bake(scene, content: dict) -> str:
     from . import scene_io
 
@@ -120,7 +127,8 @@ def _apply_bake(scene, content: dict) -> str:
     return f"Imported {len(objects)} object(s) from {path}"
 
 
-_APPLY = {"generate": _apply_generate, "render": _apply_render, "bake": _apply_bake}
+_APPLY = {"generate": _apply_generate, "reconstruct": _apply_reconstruct, "render": _apply_render,
+          "bake": _apply_bake}
 
 
 def apply_reply(job: Job, content: dict) -> str:

@@ -9,8 +9,8 @@ import numpy as np
 from . import limits
 from .envelope import Message
 from .errors import InvalidRequest, ProtocolError, UnknownMessageType
-from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, PROVIDERS,  # noqa: F401 (the protocol's words)
-                         RENDER_QUALITIES)
+from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, MESH_FORMATS,  # noqa: F401
+                         MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
 
 ACTIONS = ("hello", "ping", "generate", "reconstruct", "render", "bake", "cancel")
 JOB_ACTIONS = ("generate", "reconstruct", "render", "bake")  # run as cancellable jobs with progress
@@ -224,6 +224,16 @@ def validate_mesh(value, where: str = "mesh") -> dict:
             "matrix_world": matrix}
 
 
+def validate_mesh_file(value, where: str = "mesh_file") -> dict:
+    """{data: the file's bytes as a uint8 array, format: one of MESH_FORMATS, up: one of MESH_UP}; the backend's
+    one mesh-file reader checks the content."""
+    data = as_array(require(value, "data", where), f"{where}.data", ("uint8",), 1)
+    if data.size == 0:
+        raise InvalidRequest(f"{where}.data is empty")
+    return {"data": data, "format": as_choice(require(value, "format", where), f"{where}.format", MESH_FORMATS),
+            "up": as_choice(value.get("up", "auto"), f"{where}.up", MESH_UP)}
+
+
 def validate_generate(content: dict) -> dict:
     image = as_array(require(content, "image"), "image", ("uint8", "float32"), 3, (3, 4))
     h, w = image.shape[:2]
@@ -239,12 +249,15 @@ def validate_generate(content: dict) -> dict:
         "provider": as_choice(content.get("provider", "auto"), "provider", PROVIDERS),
         "light_hint": as_choice(content.get("light_hint", "unknown"), "light_hint", LIGHT_HINTS),
         "mesh": validate_mesh(content["mesh"]) if content.get("mesh") is not None else None,
+        "mesh_file": validate_mesh_file(content["mesh_file"]) if content.get("mesh_file") is not None else None,
         "camera": validate_camera(content["camera"]) if content.get("camera") is not None else None,
         "world": validate_world(content["world"]) if content.get("world") is not None else None,
     }
     if image.dtype == np.float32 and not np.all(np.isfinite(image)):
         raise InvalidRequest("image contains NaN or infinite pixels")
-    if out["provider"] == "scene" and out["mesh"] is None:
+    if out["mesh"] is not None and out["mesh_file"] is not None:
+        raise InvalidRequest("send either mesh (arrays) or mesh_file (a file's bytes), not both")
+    if out["provider"] == "scene" and out["mesh"] is None and out["mesh_file"] is None:
         raise InvalidRequest("provider 'scene' needs a mesh; select a mesh object or use provider 'inflate'")
     if out["light_hint"] == "world" and out["world"] is None:
         raise InvalidRequest("light_hint 'world' needs the world environment in the 'world' field")

@@ -27,6 +27,8 @@ RENDER_QUALITY_LABELS = {
     "final": ("Final", "Supersampled, with per-pixel sampled reflections (several seconds)"),
 }
 
+MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl")  # mesh files a generate request (or `--mesh`) may carry
+MESH_UP = ("auto", "y", "z")  # a mesh file's up axis: "auto" is the format's convention (glTF, OBJ: Y; PLY, STL: Z)
 COLORSPACES = ("srgb", "linear")  # how a request's image pixels are encoded
 BAKE_FORMATS = ("glb",)
 DEFAULT_TEXTURE_SIZE = 1024  # baked PBR texture side, pixels

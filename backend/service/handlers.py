@@ -2,9 +2,12 @@
 the product's inputs, built here once -> reply content. The server imports this module on the first job, as it
 pulls in torch and numba; a failed import is reported by name to every job request."""
 
+import tempfile
 import time
 
 import numpy as np
+from relight_protocol.archive import unpack_archive
+from relight_protocol.errors import InvalidRequest
 from relight_protocol.lru import LRU
 
 from ..core.camera import Camera
@@ -12,7 +15,12 @@ from ..core.envmap import Environment, default_environment
 from ..core.input_image import InputImage
 from ..export.bake import bake_glb
 from ..export.filenames import safe_filename
+from ..generate.geometry.mesh_file import MeshFileError, read_mesh_bytes
 from ..generate.pipeline import GenerateInputs, generate
+from ..reconstruct.asset import asset_from_reconstruction, content_id
+from ..reconstruct.files import glb_bytes
+from ..reconstruct.inputs import ReconstructInputError, load_views
+from ..reconstruct.pipeline import ReconstructSettings, reconstruct
 from ..render.frame import render
 from ..render.settings import PRESETS
 from ..render.shadows import prepare_preview
@@ -40,6 +48,18 @@ def mesh_to_world(mesh: dict) -> tuple[np.ndarray, np.ndarray]:
     return v.astype(np.float32), mesh["faces"]
 
 
+def request_mesh(req: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The request's mesh in world space: arrays with their matrix_world, or a mesh file read by the same reader as
+    `relight generate --mesh` (an unusable file is an InvalidRequest naming it)."""
+    if req.get("mesh_file") is not None:
+        mf = req["mesh_file"]
+        try:
+            return read_mesh_bytes(mf["data"].tobytes(), mf["format"], f"the sent .{mf['format']} file", mf["up"])
+        except MeshFileError as e:
+            raise InvalidRequest(str(e)) from None
+    return mesh_to_world(req["mesh"]) if req["mesh"] is not None else None
+
+
 def generate_inputs(req: dict) -> GenerateInputs:
     """A validated generate request -> the pipeline's inputs."""
     return GenerateInputs(
@@ -47,7 +67,7 @@ def generate_inputs(req: dict) -> GenerateInputs:
         name=req["name"],
         provider=req["provider"],
         light_hint=req["light_hint"],
-        mesh=mesh_to_world(req["mesh"]) if req["mesh"] is not None else None,
+        mesh=request_mesh(req),
         camera=camera(req["camera"]) if req["camera"] is not None else None,
         world=environment(req["world"]) if req["world"] is not None else None,
     )
@@ -73,6 +93,39 @@ def run_generate(server, req: dict, progress) -> dict:
     return {"asset_id": asset.asset_id, "name": asset.name, "stats": stats, "self_check": self_check(asset)}
 
 
+def run_reconstruct(server, req: dict, progress) -> dict:
+    """The G-buffer folder (a zip on the wire) -> the one loader the CLI uses -> reconstruct -> a stored asset that
+    carries its own GLB. Bad views come back as InvalidRequest naming the view and the domain."""
+    t0 = time.perf_counter()
+    settings = ReconstructSettings(texture_size=req["texture_size"], optimise=req["optimise"])
+    with tempfile.TemporaryDirectory(prefix="relight-views-") as folder:
+        unpack_archive(req["archive"].tobytes(), folder)
+        try:
+            views = load_views(folder)
+        except ReconstructInputError as e:
+            raise InvalidRequest(str(e)) from None
+    asset_id = content_id(views, settings.key())
+    reused = server.store.has(asset_id)
+    if reused:
+        asset = server.asset(asset_id)
+        progress("done", 1.0, f"asset {asset_id} was reconstructed before; reusing it")
+    else:
+        try:
+            mesh = reconstruct(views, progress, settings)
+        except ReconstructInputError as e:
+            raise InvalidRequest(str(e)) from None
+        progress("done", 0.99, "surface Gaussians from the baked maps")
+        asset = asset_from_reconstruction(mesh, views, asset_id, req["name"])
+        asset.baked_glb = glb_bytes(mesh, req["name"])
+        server.store.put(asset)
+    prepare_preview(server.asset(asset.asset_id))
+    stats = {"seconds": round(time.perf_counter() - t0, 3), "reused": reused, "views": views.n_views,
+             "faces": int(len(asset.faces)), "gaussians": int(len(asset.gaussians)),
+             "timings": asset.meta.get("timings", {})}  # fmt: skip
+    return {"asset_id": asset.asset_id, "name": asset.name, "stats": stats, "self_check": self_check(asset),
+            "data": np.frombuffer(asset.baked_glb, dtype=np.uint8), "filename": safe_filename(asset.name, ".glb")}
+
+
 def self_check(asset) -> dict:
     """What the artist is shown of how sure the asset is: the reproduction figure (dB, None when not checked: no
     delighting, or an asset made before the check existed), the solved roughness and metallic, warnings."""
@@ -93,9 +146,13 @@ def run_render(server, req: dict, progress) -> dict:
 
 def run_bake(server, req: dict, progress) -> dict:
     asset = server.asset(req["asset_id"])
-    data = bake_glb(asset, texture_size=req["texture_size"], progress=progress)
+    if asset.baked_glb is not None:  # a reconstruction: its own maps (normal map included), as baked
+        progress("bake", 1.0, "the reconstruction's own baked GLB")
+        data = asset.baked_glb
+    else:
+        data = bake_glb(asset, texture_size=req["texture_size"], progress=progress)
     return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(asset.name, ".glb"),
             "format": req["format"]}
 
 
-JOB_HANDLERS = {"generate": run_generate, "render": run_render, "bake": run_bake}  # action -> handler
+JOB_HANDLERS = {"generate": run_generate, "reconstruct": run_reconstruct, "render": run_render, "bake": run_bake}  # action -> handler

@@ -1,4 +1,5 @@
-"""Operators: check the backend, open an image, Generate / Preview / Import, Cancel, start and stop a local backend.
+"""Operators: check the backend, open an image, Generate / Preview / Import, Import from Multi-View G-Buffers,
+Cancel, start and stop a local backend.
 
 Each operator only gathers inputs (through scene_io) and starts a job; session.tick() applies the results.
 """
@@ -169,6 +170,41 @@ class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
         return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
 
 
+class RELIGHT_OT_reconstruct(_JobOperator, bpy.types.Operator):
+    """Reconstruct a baked PBR mesh from a folder of multi-view G-buffers (MAGE's tiled layout, or per-view images
+    with cameras.json) and import it"""
+
+    bl_idname = "relight.reconstruct"
+    bl_label = "Import from Multi-View G-Buffers"
+
+    directory: bpy.props.StringProperty(subtype="DIR_PATH")
+    filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+
+    def invoke(self, context, event):
+        context.window_manager.fileselect_add(self)
+        return {"RUNNING_MODAL"}
+
+    def gather(self, context):
+        import os
+
+        import numpy as np
+
+        from .. import scene_io
+        from ..relight_protocol.archive import pack_folder
+        from ..relight_protocol.errors import ProtocolError
+
+        folder = bpy.path.abspath(self.directory).rstrip("/\\")
+        if not folder or not os.path.isdir(folder):
+            raise scene_io.SceneIOError(f"Not a folder: {self.directory!r}; pick the folder that holds the G-buffer images")
+        try:
+            archive = pack_folder(folder)
+        except (ProtocolError, OSError) as e:
+            raise scene_io.SceneIOError(f"Could not read the G-buffer folder: {e}") from None
+        name = os.path.basename(folder) or "reconstruction"
+        return "reconstruct", {"archive": np.frombuffer(archive, np.uint8), "name": name,
+                               "texture_size": int(context.scene.relight.texture_size)}
+
+
 class RELIGHT_OT_cancel(bpy.types.Operator):
     """Ask the backend to stop the running job"""
 
@@ -221,6 +257,7 @@ CLASSES = (
     RELIGHT_OT_generate,
     RELIGHT_OT_preview,
     RELIGHT_OT_import_mesh,
+    RELIGHT_OT_reconstruct,
     RELIGHT_OT_cancel,
     RELIGHT_OT_start_local_backend,
     RELIGHT_OT_stop_local_backend,

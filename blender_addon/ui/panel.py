@@ -46,6 +46,8 @@ class RELIGHT_PT_main(bpy.types.Panel):
         col.prop(props, "preview_quality", text="")
         col.prop(props, "texture_size")
         col.operator("relight.import_mesh", icon="IMPORT")
+        col.separator()
+        col.operator("relight.reconstruct", icon="MESH_ICOSPHERE")
 
         if status.last_warning:
             layout.label(text=status.last_warning, icon="ERROR")
