@@ -13,7 +13,7 @@ from relight.core.camera import Camera
 from relight.core.surface import vertex_normals
 from relight.export.gltf import read_glb_json
 from relight.export.reconstructed import glb_bytes, write_obj
-from relight.reconstruct.bake_maps import bake_views
+from relight.reconstruct.bake_maps import bake_views, blend_views, texel_surface
 from relight.reconstruct.bake_normals import tangent_to_world, vertex_tangents
 from relight.reconstruct.synthetic import render_gbuffers
 from scipy.spatial import cKDTree
@@ -160,6 +160,32 @@ def test_texels_no_view_sees_are_filled_from_the_surface_around_them():
     assert (np.abs(alb - RED).max(1) < 0.05).mean() > 0.2 and (np.abs(alb - BLUE).max(1) < 0.05).mean() > 0.2
     nm = sample_map(rm.normal_map, uvs)[bottom]
     np.testing.assert_allclose(nm, np.tile([0, 0, 1.0], (len(nm), 1)), atol=1e-6)  # unseen: flat
+
+
+def test_the_fill_stays_on_its_side_of_a_thin_wall():
+    # a 4 cm plate, red in front (y > 0) and blue behind, with a block 3 cm behind it that hides the middle of the
+    # plate's back from every view: the nearest seen texels in 3D are the plate's red front, 4 cm away through the
+    # plate; on the surface they are the blue back around the block
+    plate = trimesh.creation.box(extents=(1.0, 0.04, 1.0))
+    block = trimesh.creation.box(extents=(0.4, 0.1, 0.4))
+    block.apply_translation((0, -0.10, 0))
+    scene = trimesh.util.concatenate([trimesh.Trimesh(*trimesh.remesh.subdivide(m.vertices, m.faces))
+                                      for m in (plate, block)])
+    v, f = scene.vertices.astype(np.float32), scene.faces.astype(np.int64)
+    eyes = [RADIUS * np.array([np.sin(a), np.cos(a), 0.25]) for a in np.radians([45, -45, 135, -135])]
+    cams = [Camera.look_at(e, (0, 0, 0), FOV, VIEW, VIEW) for e in eyes]
+    views = render_gbuffers(v, f, cams, albedo=lambda p: np.where((p[:, 1] > 0)[:, None], RED, BLUE))
+    rm = bake_views(views, v, f, size=256)
+    pts, uvs, _, _ = surface_samples(rm, 40000)
+    hidden = (np.abs(pts[:, 1] + 0.02) < 1e-6) & (np.abs(pts[:, 0]) < 0.1) & (np.abs(pts[:, 2]) < 0.1)
+    assert hidden.sum() > 100
+    # the patch really is unseen: its texels get no weight from any view (so the colour there is the fill's)
+    surf = texel_surface(rm.vertices, rm.normals, rm.tangents, rm.uvs, rm.faces.astype(np.int64), 256)
+    _, wsum = blend_views(views, surf, v, f)
+    patch = (np.abs(surf.points[:, 1] + 0.02) < 1e-6) & (np.abs(surf.points[:, 0]) < 0.1) \
+        & (np.abs(surf.points[:, 2]) < 0.1)
+    assert patch.sum() > 100 and (wsum[patch] == 0).all()
+    np.testing.assert_allclose(sample_map(rm.albedo, uvs)[hidden], np.tile(BLUE, (hidden.sum(), 1)), atol=0.01)
 
 
 def test_a_texel_hidden_in_a_view_takes_nothing_from_it():

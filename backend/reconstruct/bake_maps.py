@@ -28,7 +28,8 @@ DEPTH_TOL_TEXELS = 3.0  # depth-test tolerance in texel sizes (world units per t
 DEPTH_TOL_PIXELS = 1.5  # ... plus this many pixel footprints times tan(view angle) (capped at MAX_TAN)
 MAX_TAN = 4.0
 FEATHER_PX = 3.0  # a view's weight ramps up over this many pixels inside its mask (silhouette pixels are mixed)
-FILL_NEIGHBOURS = 4  # unseen texels take the inverse-distance blend of this many nearest seen texels (3D)
+FILL_NEIGHBOURS = 4  # unseen texels take the inverse-distance blend of this many nearest seen texels ...
+FILL_NORMAL_SCALE = 0.25  # ... nearest in (position, s * normal), s this fraction of the mesh's bounding diagonal
 DEFAULTS = {"albedo": 0.6, "roughness": 0.5, "metallic": 0.0}  # values used when the views lack a domain
 
 
@@ -155,14 +156,21 @@ def blend_views(views: MultiViewSet, surf: TexelSurface, vertices, faces, progre
     return acc / np.maximum(wsum, 1e-12)[:, None], wsum
 
 
-def fill_on_surface(points: np.ndarray, values: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """Texels no view sees take the inverse-distance blend of the FILL_NEIGHBOURS nearest seen texels in 3D (on
-    the surface, not across the atlas): points [P, 3], values [P, C], seen [P] bool -> [P, C]."""
+def fill_on_surface(points: np.ndarray, normals: np.ndarray, values: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """Texels no view sees take the inverse-distance blend of the FILL_NEIGHBOURS nearest seen texels, nearest in
+    (position, s * normal) with s = FILL_NORMAL_SCALE x the bounding diagonal: points [P, 3], unit normals [P, 3],
+    values [P, C], seen [P] bool -> [P, C].
+
+    The normal term keeps the fill on its own side of a thin wall: a texel across a 1 cm plate is 1 cm away but
+    faces the other way (2 s further in normal), so the seen surface around the unseen patch wins. Where every seen
+    texel faces away (the unseen bottom of a box) the term is about the same for all and position decides."""
     out = values.copy()
     if seen.all() or not seen.any():
         return out
+    s = FILL_NORMAL_SCALE * float(np.linalg.norm(points.max(0) - points.min(0)))
+    key = np.concatenate([points, s * normals], 1)  # [P, 6]
     k = min(FILL_NEIGHBOURS, int(seen.sum()))
-    d, j = cKDTree(points[seen]).query(points[~seen], k=k)
+    d, j = cKDTree(key[seen]).query(key[~seen], k=k)
     d, j = d.reshape(len(d), k), j.reshape(len(j), k)
     w = 1.0 / np.maximum(d, 1e-9)
     w /= w.sum(1, keepdims=True)
@@ -235,7 +243,7 @@ def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, siz
     default = np.concatenate([np.full(w, DEFAULTS[n]) for n, w in layout])  # [5]
     material = np.concatenate([maps.get(n, np.full((len(seen), w), DEFAULTS[n])) for n, w in layout], 1)
     material[~seen] = default  # stays where no view sees anything at all
-    material = fill_on_surface(surf.points, material, seen)
+    material = fill_on_surface(surf.points, surf.geo_normals, material, seen)
     tnorm = np.tile(FLAT, (len(seen), 1))
     if "normal" in maps and seen.any():
         tnorm[seen] = world_to_tangent(maps["normal"][seen], surf.normals[seen], surf.tangents[seen])
