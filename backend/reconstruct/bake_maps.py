@@ -18,6 +18,7 @@ from ..core.camera import Camera
 from ..core.progress import no_progress
 from ..export.bake import simplify, unwrap
 from ..render.mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from ..render.mesh_visible_triangles import visible_triangles
 from .bake_normals import FLAT, vertex_tangents, world_to_tangent
 from .views import MultiViewSet, ReconstructedMesh
 
@@ -75,14 +76,25 @@ def texel_surface(vertices, normals, tangents, uvs, faces, size: int) -> TexelSu
 
 
 def mesh_depth(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    """[H, W] float32 camera-space z of the mesh seen from `camera` (its own z-buffer), +inf where it is empty."""
+    """[H, W] float32 camera-space z of the mesh seen from `camera` (its own z-buffer), +inf where it is empty.
+
+    Which triangle each pixel sees comes from the project rasterizer's depth test; the z is exact: the pixel centre's
+    ray (x, y, 1) z meets the triangle's plane n . X = n . P0 (camera space) at z = n . P0 / n . (x, y, 1)."""
     f64 = np.asarray(faces, np.int64)
-    with torch.no_grad():
-        rast, _ = rasterize(to_clip(vertices, clip_from_camera(camera)), f64, (camera.height, camera.width),
-                            grad_db=False)
-        pts = interpolate(torch.as_tensor(vertices, dtype=torch.float32), rast, f64)[0][0].numpy()  # [H, W, 3]
-    z = pts.astype(np.float64) @ camera.viewmat[2, :3] + camera.viewmat[2, 3]
-    return np.where(rast[0, ..., 3].numpy() > 0, z, np.inf).astype(np.float32)
+    H, W = camera.height, camera.width
+    tid = visible_triangles(to_clip(vertices, clip_from_camera(camera))[0], f64, (H, W)).numpy()  # [H, W] id + 1
+    cam = np.asarray(vertices, np.float64) @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]  # [V, 3]
+    tri = cam[f64]  # [F, 3, 3]
+    n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # [F, 3] plane normals (camera space)
+    offset = (n * tri[:, 0]).sum(1)  # [F]
+    j, i = np.nonzero(tid)
+    t = tid[j, i] - 1
+    ray = np.stack([(i + 0.5 - camera.K[0, 2]) / camera.K[0, 0], (j + 0.5 - camera.K[1, 2]) / camera.K[1, 1],
+                    np.ones(len(i))], 1)  # [P, 3] camera-space rays with z = 1
+    den = (n[t] * ray).sum(1)
+    depth = np.full((H, W), np.inf, np.float32)
+    depth[j, i] = offset[t] / np.where(np.abs(den) > 1e-30, den, 1e-30)
+    return depth
 
 
 def view_taps(surf: TexelSurface, camera: Camera, depth: np.ndarray, mask: np.ndarray):
