@@ -44,6 +44,8 @@ class OptimiseSettings:
     """fractions of the steps after which the mesh is remeshed to the face budget"""
     time_budget_s: float = 35.0
     """stop early once the optimisation has taken this long"""
+    device: str | None = None
+    """torch device; None: CUDA when available (the rasterizer then dispatches to nvdiffrast if it imports), else CPU"""
     threads: int | None = 1
     """torch intra-op threads while optimising (restored after); None leaves torch's setting. The ops are small: on
     the 2-core machine shared with other jobs one thread ran a step in 0.18 s where two spun for 1.5 s"""
@@ -163,11 +165,12 @@ def optimise_mesh(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, 
 def _optimise(views, vertices, faces, progress, steps, s):
     """optimise_mesh's loop (see there)."""
     t0 = time.perf_counter()
+    dev = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     v_np, f_np = decimate(vertices, faces, s.faces)
     lo, hi = v_np.min(0), v_np.max(0)
-    centre = torch.tensor(0.5 * (lo + hi), dtype=torch.float32)
+    centre = torch.tensor(0.5 * (lo + hi), dtype=torch.float32, device=dev)
     scale = float(np.linalg.norm(hi - lo))
-    tg = working_targets(views, s.size)
+    tg = working_targets(views, s.size, dev)
     weights = {"mask": s.mask_weight, "normal": s.normal_weight, "depth": s.depth_weight}
     remesh_steps = {int(round(a * steps)) for a in s.remesh_at if 0 < a < 1}
     stats = {"steps": 0, "first": {}, "last": {}, "remeshes": 0}
@@ -175,11 +178,11 @@ def _optimise(views, vertices, faces, progress, steps, s):
     for it in range(steps):
         if u is None or it in remesh_steps:
             if u is not None:
-                v_np = (centre + scale * u.detach()).numpy()
+                v_np = (centre + scale * u.detach()).cpu().numpy()
                 v_np, f_np = remesh(v_np, f_np, s.faces)
                 stats["remeshes"] += 1
-            topo = MeshTopology(f_np, len(v_np), "cpu")
-            u = ((torch.tensor(v_np, dtype=torch.float32) - centre) / scale).requires_grad_(True)
+            topo = MeshTopology(f_np, len(v_np), dev)
+            u = ((torch.tensor(v_np, dtype=torch.float32, device=dev) - centre) / scale).requires_grad_(True)
             opt = torch.optim.Adam([u], lr=s.lr)
         opt.zero_grad()
         terms = view_losses(u, centre, scale, topo, tg, s.size)
@@ -200,7 +203,10 @@ def _optimise(views, vertices, faces, progress, steps, s):
             progress("optimise", it / steps, f"step {it}/{steps}, mask {record['mask']:.5f}")
         if time.perf_counter() - t0 > s.time_budget_s:
             break
-    v_out = (centre + scale * u.detach()).numpy().astype(np.float32)
+    v_out = (centre + scale * u.detach()).cpu().numpy().astype(np.float32)
+    t = v_out[f_np].astype(np.float64)
+    if np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() < 0:  # keep the winding outward
+        f_np = f_np[:, ::-1].copy()
     stats.update(seconds=time.perf_counter() - t0, faces=int(len(f_np)), vertices=int(len(v_out)))
     progress("optimise", 1.0, f"{stats['steps']} steps, {len(f_np)} faces")
     return v_out, np.asarray(f_np, np.int64), stats
