@@ -643,6 +643,56 @@ def test_generate_preview_import_full_flow(object_image_path, relight_addon, rel
     print(f"\nadd-on full flow: generate {t_generate:.1f} s, preview {t_preview:.1f} s, import {t_import:.1f} s")
 
 
+def test_import_from_multiview_gbuffers(relight_addon, relight_server_module, tmp_path):
+    """A folder of G-buffers in MAGE's tiled layout -> Import from Multi-View G-Buffers (tick) -> an asset that
+    previews, and an imported mesh whose Principled BSDF has every map connected, the normal map included."""
+    import trimesh
+
+    from relight.reconstruct.inputs import write_views
+    from relight.reconstruct.synthetic import render_gbuffers
+    from relight.reconstruct.zero123 import zero123_cameras
+
+    _use_server(relight_server_module)
+    session = relight_addon.session
+    scene, status = bpy.context.scene, bpy.context.window_manager.relight
+    box = trimesh.creation.box((0.9, 0.7, 0.8))
+    views = render_gbuffers(np.asarray(box.vertices, np.float32), np.asarray(box.faces), zero123_cameras(96),
+                            albedo=lambda p: np.where(p[:, :1] > 0, [[0.8, 0.2, 0.1]], [[0.1, 0.2, 0.8]]))
+    write_views(views, tmp_path / "mug_views", form="zero123pp")
+    scene.relight.texture_size = 256
+
+    before = set(bpy.data.objects)
+    assert bpy.ops.relight.reconstruct(directory=str(tmp_path / "mug_views"), optimise=False) == {"FINISHED"}
+    assert status.job_action == "reconstruct"
+    tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    assert scene.relight.asset_id and scene.relight.asset_name == "mug_views"
+    meshes = [o for o in bpy.data.objects if o not in before and o.type == "MESH"]
+    assert len(meshes) == 1
+    bsdf = next(n for n in meshes[0].active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    for name in ("Base Color", "Roughness", "Metallic", "Normal"):
+        node = _principled_input_source(bsdf, name)
+        assert node.type == "TEX_IMAGE" and tuple(node.image.size) == (256, 256), name
+    make_hdri_world("forest")
+    make_camera(location=(3.5, 1.0, 1.0), target=(0.0, 0.0, 0.0), width=64, height=64)
+    assert bpy.ops.relight.preview() == {"FINISHED"}
+    tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    alpha = image_pixels(bpy.data.images["Relight Preview"])[..., 3]
+    assert 0.02 < (alpha > 0.5).mean() < 0.9
+
+
+def test_reconstruct_from_a_folder_that_is_not_one_reports_clearly(relight_addon, tmp_path):
+    status = bpy.context.window_manager.relight
+    with pytest.raises(RuntimeError, match="Not a folder"):
+        bpy.ops.relight.reconstruct(directory=str(tmp_path / "missing"))
+    assert "Not a folder" in status.last_error
+    with pytest.raises(RuntimeError, match="no files in it"):  # an empty folder
+        bpy.ops.relight.reconstruct(directory=str(tmp_path))
+    assert "G-buffer" in status.last_error
+    assert relight_addon.session.SESSION.running_job() is None
+
+
 def test_cancel_generate(object_image_path, relight_addon, relight_server_module):
     _use_server(relight_server_module)
     session = relight_addon.session

@@ -179,6 +179,9 @@ class RELIGHT_OT_reconstruct(_JobOperator, bpy.types.Operator):
 
     directory: bpy.props.StringProperty(subtype="DIR_PATH")
     filter_folder: bpy.props.BoolProperty(default=True, options={"HIDDEN", "SKIP_SAVE"})
+    optimise: bpy.props.BoolProperty(name="Optimise Mesh", default=True,
+                                     description="Fit the mesh to the views' masks, normals and depth (off: bake onto "
+                                     "the visual hull, faster, no concavities)")
 
     def invoke(self, context, event):
         context.window_manager.fileselect_add(self)
@@ -202,7 +205,7 @@ class RELIGHT_OT_reconstruct(_JobOperator, bpy.types.Operator):
             raise scene_io.SceneIOError(f"Could not read the G-buffer folder: {e}") from None
         name = os.path.basename(folder) or "reconstruction"
         return "reconstruct", {"archive": np.frombuffer(archive, np.uint8), "name": name,
-                               "texture_size": int(context.scene.relight.texture_size)}
+                               "texture_size": int(context.scene.relight.texture_size), "optimise": bool(self.optimise)}
 
 
 class RELIGHT_OT_cancel(bpy.types.Operator):
