@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from ..core.camera import Camera
 from ..core.progress import no_progress
 from ..export.bake import simplify, unwrap
-from ..render.mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from ..render.mesh_raster import clip_from_camera, to_clip
 from ..render.mesh_visible_triangles import visible_triangles
 from .bake_normals import FLAT, vertex_tangents, world_to_tangent
 from .views import MultiViewSet, ReconstructedMesh
@@ -48,6 +48,7 @@ class TexelSurface:
 
 def texel_surface(vertices, normals, tangents, uvs, faces, size: int) -> TexelSurface:
     """UV-space raster of the charts: [V, 3] world, [V, 3], [V, 4], [V, 2] glTF uvs, [F, 3] -> TexelSurface.
+    The project rasterizer's depth test says which triangle covers each texel centre; barycentrics are affine there.
 
     Row j of the atlas covers v = (j + 0.5) / size (row 0 is v = 0, glTF's top), column i covers
     u = (i + 0.5) / size."""
@@ -56,12 +57,20 @@ def texel_surface(vertices, normals, tangents, uvs, faces, size: int) -> TexelSu
     clip[:, 0] = uvs[:, 0] * 2 - 1
     clip[:, 1] = uvs[:, 1] * 2 - 1
     clip[:, 3] = 1
-    with torch.no_grad():
-        rast, _ = rasterize(torch.from_numpy(clip)[None], f64, (size, size), grad_db=False)
-        attrs = np.concatenate([vertices, normals, tangents], 1).astype(np.float32)  # [V, 10]
-        out = interpolate(torch.from_numpy(attrs), rast, f64)[0][0].numpy()  # [S, S, 10]
-    tid = rast[0, ..., 3].numpy().astype(np.int64)  # [S, S] triangle id + 1
+    tid = visible_triangles(torch.from_numpy(clip), f64, (size, size)).numpy()  # [S, S] triangle id + 1
     covered = tid > 0
+    j, i = np.nonzero(covered)  # row-major, as covered's boolean indexing
+    t = tid[j, i] - 1
+    corner = np.asarray(uvs, np.float64)[f64[t]] * size  # [P, 3, 2] texels; UV space is affine (w = 1)
+    e1, e2 = corner[:, 1] - corner[:, 0], corner[:, 2] - corner[:, 0]
+    q = np.stack([i + 0.5, j + 0.5], 1) - corner[:, 0]
+    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    det = np.where(np.abs(det) > 1e-30, det, 1e-30)
+    b1 = (q[:, 0] * e2[:, 1] - q[:, 1] * e2[:, 0]) / det
+    b2 = (e1[:, 0] * q[:, 1] - e1[:, 1] * q[:, 0]) / det
+    bary = np.stack([1 - b1 - b2, b1, b2], 1)  # [P, 3]
+    attrs = np.concatenate([vertices, normals, tangents], 1).astype(np.float64)  # [V, 10]
+    px = sum(bary[:, k:k + 1] * attrs[f64[t, k]] for k in range(3))  # [P, 10], no [P, 3, 10] temporary
     v = np.asarray(vertices, np.float64)
     tri = v[f64]
     fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])  # [F, 3]
@@ -71,7 +80,6 @@ def texel_surface(vertices, normals, tangents, uvs, faces, size: int) -> TexelSu
     area_uv = 0.5 * np.abs(np.cross(t[:, 1] - t[:, 0], t[:, 2] - t[:, 0]))
     ok = area_uv > 1e-9
     texel = float(np.median(np.sqrt(area3[ok] / area_uv[ok]))) if ok.any() else 1.0 / size
-    px = out[covered].astype(np.float64)
     return TexelSurface(covered, px[:, :3], fn[tid[covered] - 1], px[:, 3:6], px[:, 6:10], texel)
 
 
