@@ -23,7 +23,8 @@ from .bake_normals import FLAT, vertex_tangents, world_to_tangent
 from .views import MultiViewSet, ReconstructedMesh
 
 MAX_BAKE_FACES = 20_000  # above this the mesh is decimated first: xatlas time grows fast with faces
-ANGLE_POWER = 2.0  # k in weight = max(0, n . v)^k (see the report of issue #14: MAGE's code has no baker)
+ANGLE_POWER = 2.0  # k in weight = max(0, n . v)^k; MAGE's public code (onpix/mage) stops at the G-buffer images
+# and states no baking rule, so k = 2 is this project's choice: a view at 60 degrees counts a quarter of a head-on one
 MIN_COS = 0.05  # a view seeing a texel more grazing than this (87 degrees) gives it nothing
 DEPTH_TOL_TEXELS = 3.0  # depth-test tolerance in texel sizes (world units per texel), plus the pixel term below
 DEPTH_TOL_PIXELS = 1.5  # ... plus this many pixel footprints times tan(view angle) (capped at MAX_TAN)
