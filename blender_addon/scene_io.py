@@ -10,7 +10,8 @@ import math
 import bpy
 import numpy as np
 
-from .relight_protocol.conventions import EQUIRECT_PANO_EULER, blender_camera_to_viewmat, srgb_to_linear
+from .relight_protocol.conventions import (EQUIRECT_PANO_EULER, blender_camera_to_viewmat, srgb_to_linear,
+                                          viewmat_to_blender_camera)
 from .relight_protocol.lru import LRU
 
 PREVIEW_IMAGE_NAME = "Relight Preview"
@@ -266,6 +267,43 @@ def camera_to_dict(cam_obj, scene) -> dict:
     viewmat = blender_camera_to_viewmat(m)  # [4, 4] world -> camera, x right, y down, looks down +Z
     K = camera_intrinsics(cam_obj.data, scene, width, height)
     return {"viewmat": viewmat.tolist(), "K": K.tolist(), "width": int(width), "height": int(height)}
+
+
+MATCH_CAMERA_NAME = "Relight Match Camera"
+
+
+def camera_from_dict(cam: dict, scene, image=None, name: str = MATCH_CAMERA_NAME):
+    """The inverse of camera_to_dict: a camera {viewmat, K, width, height} -> the Blender camera object `name`
+    (created, or updated when it exists), made the scene's active camera, with the render size set to the camera's
+    (the photo's) so its frame is the photo's, and `image` as its background picture. Returns the object."""
+    import mathutils
+
+    width, height = int(cam["width"]), int(cam["height"])
+    K = np.asarray(cam["K"], dtype=np.float64)
+    obj = bpy.data.objects.get(name)
+    if obj is None or obj.type != "CAMERA":
+        obj = bpy.data.objects.new(name, bpy.data.cameras.new(name))
+    if obj.name not in scene.collection.all_objects:
+        scene.collection.objects.link(obj)
+    data = obj.data
+    data.type = "PERSP"
+    horizontal = width >= height
+    data.sensor_fit = "HORIZONTAL" if horizontal else "VERTICAL"
+    span = width if horizontal else height
+    sensor = data.sensor_width if horizontal else data.sensor_height
+    data.lens = float(K[0, 0] if horizontal else K[1, 1]) / span * sensor
+    data.shift_x = float(width / 2.0 - K[0, 2]) / span
+    data.shift_y = float(K[1, 2] - height / 2.0) / span
+    obj.matrix_world = mathutils.Matrix(viewmat_to_blender_camera(cam["viewmat"]).tolist())
+    r = scene.render
+    r.resolution_x, r.resolution_y, r.resolution_percentage = width, height, 100
+    r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+    if image is not None:
+        data.show_background_images = True
+        bg = data.background_images[0] if len(data.background_images) else data.background_images.new()
+        bg.image, bg.alpha, bg.display_depth = image, 0.6, "FRONT"
+    scene.camera = obj
+    return obj
 
 
 def mesh_to_arrays(obj, depsgraph=None) -> dict:

@@ -112,6 +112,19 @@ def _apply_reconstruct(scene, content: dict) -> str:
     return f"{ready}; {_apply_bake(scene, content)}"
 
 
+def _apply_match_photo(scene, content: dict) -> str:
+    from . import scene_io
+
+    with _context_for(scene):
+        cam = scene_io.camera_from_dict(content["camera"], scene, image=scene.relight.image)
+    iou = content.get("iou")
+    fit = f" (silhouette IoU {iou:.2f})" if isinstance(iou, (int, float)) else ""
+    warning = content.get("warning")
+    if warning:
+        bpy.context.window_manager.relight.last_warning = str(warning)[:300]
+    return f"Camera '{cam.name}' sees the mesh as the photo does{fit}"
+
+
 def _apply_bake(scene, content: dict) -> str:
     from . import scene_io
 
@@ -127,8 +140,8 @@ def _apply_bake(scene, content: dict) -> str:
     return f"Imported {len(objects)} object(s) from {path}"
 
 
-_APPLY = {"generate": _apply_generate, "reconstruct": _apply_reconstruct, "render": _apply_render,
-          "bake": _apply_bake}
+_APPLY = {"generate": _apply_generate, "reconstruct": _apply_reconstruct, "match_photo": _apply_match_photo,
+          "render": _apply_render, "bake": _apply_bake}
 
 
 def apply_reply(job: Job, content: dict) -> str:

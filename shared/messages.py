@@ -12,8 +12,8 @@ from .errors import InvalidRequest, ProtocolError, UnknownMessageType
 from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, MESH_FORMATS,  # noqa: F401
                          MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
 
-ACTIONS = ("hello", "ping", "generate", "reconstruct", "render", "bake", "cancel")
-JOB_ACTIONS = ("generate", "reconstruct", "render", "bake")  # run as cancellable jobs with progress
+ACTIONS = ("hello", "ping", "generate", "reconstruct", "match_photo", "render", "bake", "cancel")
+JOB_ACTIONS = ("generate", "reconstruct", "match_photo", "render", "bake")  # run as cancellable jobs with progress
 PROGRESS = "progress"
 ERROR_REPLY = "error_reply"  # reply to frames so broken that no request type is known
 
@@ -234,17 +234,41 @@ def validate_mesh_file(value, where: str = "mesh_file") -> dict:
             "up": as_choice(value.get("up", "auto"), f"{where}.up", MESH_UP)}
 
 
-def validate_generate(content: dict) -> dict:
+def validate_image(content: dict) -> tuple[np.ndarray, str]:
+    """The request's photo [H, W, 3|4] uint8 or float32 (finite) and how it is encoded (colorspace)."""
     image = as_array(require(content, "image"), "image", ("uint8", "float32"), 3, (3, 4))
     h, w = image.shape[:2]
     if max(h, w) > limits.MAX_IMAGE_SIDE:
         raise limits.over("MAX_IMAGE_SIDE", f"image is {w}x{h} pixels")
     if h < 1 or w < 1:
         raise InvalidRequest(f"image is empty ({w}x{h} pixels)")
+    if image.dtype == np.float32 and not np.all(np.isfinite(image)):
+        raise InvalidRequest("image contains NaN or infinite pixels")
     default_cs = "srgb" if image.dtype == np.uint8 else "linear"
+    return image, as_choice(content.get("colorspace", default_cs), "colorspace", COLORSPACES)
+
+
+def validate_match_photo(content: dict) -> dict:
+    """{image, colorspace, mesh (arrays) or mesh_file, focal_px (optional, pixels: fixed when given)}."""
+    image, colorspace = validate_image(content)
+    out = {"image": image, "colorspace": colorspace,
+           "mesh": validate_mesh(content["mesh"]) if content.get("mesh") is not None else None,
+           "mesh_file": validate_mesh_file(content["mesh_file"]) if content.get("mesh_file") is not None else None,
+           "focal_px": None}
+    if (out["mesh"] is None) == (out["mesh_file"] is None):
+        raise InvalidRequest("match_photo needs the mesh to fit: send mesh (arrays) or mesh_file, exactly one")
+    if content.get("focal_px") is not None:
+        out["focal_px"] = as_float(content["focal_px"], "focal_px")
+        if out["focal_px"] <= 0:
+            raise InvalidRequest(f"focal_px must be > 0 pixels, got {out['focal_px']}")
+    return out
+
+
+def validate_generate(content: dict) -> dict:
+    image, colorspace = validate_image(content)
     out = {
         "image": image,
-        "colorspace": as_choice(content.get("colorspace", default_cs), "colorspace", COLORSPACES),
+        "colorspace": colorspace,
         "name": as_str(content.get("name", "asset"), "name", limits.MAX_NAME_CHARS, "MAX_NAME_CHARS"),
         "provider": as_choice(content.get("provider", "auto"), "provider", PROVIDERS),
         "light_hint": as_choice(content.get("light_hint", "unknown"), "light_hint", LIGHT_HINTS),
@@ -253,8 +277,6 @@ def validate_generate(content: dict) -> dict:
         "camera": validate_camera(content["camera"]) if content.get("camera") is not None else None,
         "world": validate_world(content["world"]) if content.get("world") is not None else None,
     }
-    if image.dtype == np.float32 and not np.all(np.isfinite(image)):
-        raise InvalidRequest("image contains NaN or infinite pixels")
     if out["mesh"] is not None and out["mesh_file"] is not None:
         raise InvalidRequest("send either mesh (arrays) or mesh_file (a file's bytes), not both")
     if out["provider"] == "scene" and out["mesh"] is None and out["mesh_file"] is None:
@@ -308,6 +330,7 @@ VALIDATORS = {
     "ping": lambda content: {},
     "generate": validate_generate,
     "reconstruct": validate_reconstruct,
+    "match_photo": validate_match_photo,
     "render": validate_render,
     "bake": validate_bake,
     "cancel": validate_cancel,

@@ -69,6 +69,28 @@ def test_camera_projection_matches_blender(relight_addon, fit, width, height, sh
         np.testing.assert_allclose([u, v], [ndc.x * width, (1.0 - ndc.y) * height], atol=1e-3)
 
 
+@pytest.mark.parametrize("width,height", [(160, 120), (90, 150)])
+def test_a_camera_sent_back_becomes_the_same_blender_camera(relight_addon, width, height):
+    """camera_from_dict (Match Photo's result) is the inverse of camera_to_dict: the created camera, at the render
+    size it sets, sends the very viewmat and K it was made from; the photo becomes its background."""
+    from relight.core.camera import Camera
+
+    scene = bpy.context.scene
+    cam = Camera.look_at((2.0, -3.0, 1.0), (0.1, 0.2, 0.3), 42.0, width, height)
+    cam.K[0, 2] += 7.0  # an off-centre principal point: lens shift
+    cam.K[1, 2] -= 4.0
+    photo = bpy.data.images.new("photo", width, height)
+    obj = relight_addon.scene_io.camera_from_dict(cam.to_dict(), scene, image=photo)
+    bpy.context.view_layer.update()
+    assert scene.camera == obj and obj.data.background_images[0].image == photo
+    d = relight_addon.scene_io.camera_to_dict(obj, scene)
+    assert (d["width"], d["height"]) == (width, height)
+    np.testing.assert_allclose(d["K"], cam.K, atol=1e-4)
+    np.testing.assert_allclose(d["viewmat"], cam.viewmat, atol=1e-5)
+    again = relight_addon.scene_io.camera_from_dict(cam.to_dict(), scene)
+    assert again == obj  # updated, not duplicated
+
+
 def test_camera_errors(relight_addon):
     scene = bpy.context.scene
     with pytest.raises(relight_addon.scene_io.SceneIOError, match="no active camera"):

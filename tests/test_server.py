@@ -113,7 +113,7 @@ def test_hello_and_ping(server):
     assert hello.msg_type == "hello_reply" and hello.status == "ok"
     assert hello.content["protocol_version"] == PROTOCOL_VERSION
     assert hello.content["device"] == "cpu"  # no GPU on these machines
-    assert set(hello.content["capabilities"]) == {"generate", "reconstruct", "render", "bake", "cancel"}
+    assert set(hello.content["capabilities"]) == {"generate", "reconstruct", "match_photo", "render", "bake", "cancel"}
     assert set(hello.content["providers"]) == {"inflate", "scene"}
     assert hello.content["limits"] == limits.as_dict()
     assert isinstance(hello.content["server_version"], str)

@@ -126,6 +126,21 @@ def run_reconstruct(server, req: dict, progress) -> dict:
             "data": np.frombuffer(asset.baked_glb, dtype=np.uint8), "filename": safe_filename(asset.name, ".glb")}
 
 
+def run_match_photo(server, req: dict, progress) -> dict:
+    """The photo's object mask and a mesh -> the camera that sees the mesh as the photo does (silhouette
+    alignment), world space, with the IoU it reached and a warning when the outline does not match."""
+    from ..generate.geometry.camera_fit import fit_camera
+    from ..generate.segment import segment
+
+    image = InputImage.from_pixels(req["image"], req["colorspace"])
+    progress("segment", 0.05, "finding the object in the photo")
+    mask = segment(image.srgb)
+    vertices, faces = request_mesh(req)
+    fit = fit_camera(vertices, faces, mask, focal_px=req["focal_px"], progress=progress)
+    return {"camera": fit.camera.to_dict(), "iou": float(fit.iou), "warning": fit.warning,
+            "seconds": round(float(fit.seconds), 3)}
+
+
 def self_check(asset) -> dict:
     """What the artist is shown of how sure the asset is: the reproduction figure (dB, None when not checked: no
     delighting, or an asset made before the check existed), the solved roughness and metallic, warnings."""
@@ -155,4 +170,5 @@ def run_bake(server, req: dict, progress) -> dict:
             "format": req["format"]}
 
 
-JOB_HANDLERS = {"generate": run_generate, "reconstruct": run_reconstruct, "render": run_render, "bake": run_bake}  # action -> handler
+JOB_HANDLERS = {"generate": run_generate, "reconstruct": run_reconstruct, "match_photo": run_match_photo,
+                "render": run_render, "bake": run_bake}  # action -> handler  # action -> handler

@@ -242,7 +242,7 @@ class Server:
             "server_version": __version__,
             "protocol_version": PROTOCOL_VERSION,
             "device": self.device,
-            "capabilities": ["generate", "reconstruct", "render", "bake", "cancel"],
+            "capabilities": ["generate", "reconstruct", "match_photo", "render", "bake", "cancel"],
             "providers": list(GEOMETRY_PROVIDERS),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,

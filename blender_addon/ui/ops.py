@@ -170,6 +170,34 @@ class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
         return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
 
 
+class RELIGHT_OT_match_photo(_JobOperator, bpy.types.Operator):
+    """Find the camera that sees the selected mesh as the image shows it (silhouette alignment) and make it the
+    active camera "Relight Match Camera", with the image as its background"""
+
+    bl_idname = "relight.match_photo"
+    bl_label = "Match Photo"
+
+    keep_focal: bpy.props.BoolProperty(name="Keep Focal Length", default=False,
+                                       description="Keep the active camera's focal length (known from the photo's "
+                                       "EXIF or the lens) instead of fitting it")
+
+    def gather(self, context):
+        from .. import scene_io
+
+        props = context.scene.relight
+        if props.image is None:
+            raise scene_io.SceneIOError("No image selected: pick the photo in the Relight panel first")
+        if props.mesh_object is None:
+            raise scene_io.SceneIOError("No mesh selected: Match Photo fits a camera to the mesh in the Mesh field")
+        content = {"mesh": scene_io.mesh_to_arrays(props.mesh_object, context.evaluated_depsgraph_get())}
+        content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
+        if self.keep_focal:
+            h, w = content["image"].shape[:2]
+            cam = scene_io.camera_to_dict(context.scene.camera, context.scene)
+            content["focal_px"] = float(cam["K"][0][0]) * w / float(cam["width"])  # at the photo's width
+        return "match_photo", content
+
+
 class RELIGHT_OT_reconstruct(_JobOperator, bpy.types.Operator):
     """Reconstruct a baked PBR mesh from a folder of multi-view G-buffers (MAGE's tiled layout, or per-view images
     with cameras.json) and import it"""
@@ -261,6 +289,7 @@ CLASSES = (
     RELIGHT_OT_preview,
     RELIGHT_OT_import_mesh,
     RELIGHT_OT_reconstruct,
+    RELIGHT_OT_match_photo,
     RELIGHT_OT_cancel,
     RELIGHT_OT_start_local_backend,
     RELIGHT_OT_stop_local_backend,
