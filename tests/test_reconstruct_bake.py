@@ -14,6 +14,7 @@ from relight.core.surface import vertex_normals
 from relight.export.gltf import read_glb_json
 from relight.export.reconstructed import glb_bytes, write_obj
 from relight.reconstruct.bake_maps import (
+    MIN_TANGENT_Z,
     bake_views,
     blend_views,
     mesh_depth,
@@ -282,6 +283,14 @@ def test_tangents_follow_u_and_the_bitangent_points_up_the_image():
     np.testing.assert_allclose(t, np.tile([1, 0, 0, 1.0], (4, 1)), atol=1e-6)
     mirrored = vertex_tangents(v, n, np.stack([1 - v[:, 0], 1 - v[:, 1]], 1), f)  # u runs along -X
     np.testing.assert_allclose(mirrored, np.tile([-1, 0, 0, -1.0], (4, 1)), atol=1e-6)  # B still +Y
+
+
+def test_map_normals_stay_in_front_of_the_surface():
+    v, f = icosphere(2)
+    views = render_gbuffers(v * 0.5, f, rig(), smooth_normals=-vertex_normals(v, f))  # G-buffer normals inside out
+    rm = bake_views(views, v * 0.5, f, size=64)
+    assert (rm.normal_map[..., 2] >= MIN_TANGENT_Z / np.hypot(1, MIN_TANGENT_Z) - 1e-6).all()
+    np.testing.assert_allclose(np.linalg.norm(rm.normal_map, axis=-1), 1, atol=1e-5)
 
 
 def sphere_normals_bake(perturb: float, seed: int = 1):

@@ -32,6 +32,8 @@ MAX_TAN = 4.0
 FEATHER_PX = 3.0  # a view's weight ramps up over this many pixels inside its mask (silhouette pixels are mixed)
 FILL_NEIGHBOURS = 4  # unseen texels take the inverse-distance blend of this many nearest seen texels ...
 FILL_NORMAL_SCALE = 0.25  # ... nearest in (position, s * normal), s this fraction of the mesh's bounding diagonal
+MIN_TANGENT_Z = 0.1  # tangent-space normals are kept this far in front of the surface (a map normal pointing into
+# the surface, e.g. a hull bridging a concavity the views' normals see, would shade black)
 DEFAULTS = {"albedo": 0.6, "roughness": 0.5, "metallic": 0.0}  # values used when the views lack a domain
 
 
@@ -267,7 +269,9 @@ def bake_views(views: MultiViewSet, vertices: np.ndarray, faces: np.ndarray, siz
     material = fill_on_surface(surf.points, surf.geo_normals, material, seen)
     tnorm = np.tile(FLAT, (len(seen), 1))
     if "normal" in maps and seen.any():
-        tnorm[seen] = world_to_tangent(maps["normal"][seen], surf.normals[seen], surf.tangents[seen])
+        ts = world_to_tangent(maps["normal"][seen], surf.normals[seen], surf.tangents[seen])
+        ts[:, 2] = np.maximum(ts[:, 2], MIN_TANGENT_Z)
+        tnorm[seen] = ts / np.linalg.norm(ts, axis=1, keepdims=True)
     tex = np.zeros((size, size, 8), np.float32)
     tex[..., 7] = 1.0
     tex[surf.covered] = np.concatenate([material, tnorm], 1)
