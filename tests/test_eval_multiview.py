@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from relight.evaluate import multiview_metrics as mm
 
 SMALL = 128  # px: the pass tests' own small views (cached apart from the eval's 320^2 ones)
@@ -50,7 +49,8 @@ def test_cycles_world_normals_match_the_rasterizer(sphere_truth):
     # against the same interpolated vertex normals: the same surface normal up to float noise
     # against flat face normals: bounded by the faceting, the mean over faces of the largest angle between a face's
     # normal and its vertex normals (a smooth normal cannot stray further from its face's)
-    fn = np.cross(gt.vertices[gt.faces[:, 1]] - gt.vertices[gt.faces[:, 0]], gt.vertices[gt.faces[:, 2]] - gt.vertices[gt.faces[:, 0]])
+    tri = gt.vertices[gt.faces]  # [F, 3, 3]
+    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
     fn /= np.linalg.norm(fn, axis=1, keepdims=True)
     facet = float(np.mean(np.max(_angles(fn[:, None, :], n[gt.faces].astype(np.float64)), 1)))
     for i in range(len(cyc["mask"])):
@@ -182,10 +182,9 @@ def test_render_albedo_follows_the_gltf_uv_convention():
 
 
 def _synthetic_views():
+    import trimesh
     from relight.evaluate.multiview_scenes import TEXTURES, albedo_field, input_cameras
     from relight.reconstruct.synthetic import render_gbuffers
-
-    import trimesh
 
     s = trimesh.creation.icosphere(subdivisions=4, radius=0.45)
     return render_gbuffers(np.asarray(s.vertices), np.asarray(s.faces), input_cameras(96),

@@ -175,19 +175,38 @@ def evaluate_object(shape: str, cfg: MultiviewConfig, reconstructor: Reconstruct
     return row, strip
 
 
+TILE = 224  # px, contact-sheet tile
+
+
+def _crop(img: np.ndarray, mask: np.ndarray, margin: int = 12) -> np.ndarray:
+    """[H, W, 3] uint8 cropped to the square around `mask` [H, W] (plus margin), resized to TILE x TILE."""
+    import cv2
+
+    ys, xs = np.nonzero(mask)
+    if not len(ys):
+        return cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_AREA)
+    cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+    h = max(ys.max() - ys.min(), xs.max() - xs.min()) / 2 + margin
+    y0, x0 = int(max(cy - h, 0)), int(max(cx - h, 0))
+    y1, x1 = int(min(cy + h, img.shape[0])), int(min(cx + h, img.shape[1]))
+    return cv2.resize(np.ascontiguousarray(img[y0:y1, x0:x1]), (TILE, TILE), interpolation=cv2.INTER_AREA)
+
+
 def contact_strip(gt, mesh: ReconstructedMesh, relit_pics) -> np.ndarray:
-    """First held-out view: input RGB (view 0) | true albedo | baked albedo | Cycles relit | ours relit | |relit
-    error| x5, each [H, W, 3] sRGB uint8."""
+    """Cropped to the object: input RGB (view 0, AgX) | at the first held-out view: true albedo | baked albedo |
+    Cycles relit | ours relit | |relit error| x 5. -> [TILE, k TILE, 3] sRGB uint8."""
     from ..core.colour import agx, linear_to_srgb
 
     enc = lambda x: (np.clip(linear_to_srgb(np.clip(x, 0, 1)), 0, 1) * 255).astype(np.uint8)  # noqa: E731
     rgb = gt.inputs.rgb[0] if gt.inputs.rgb is not None else gt.inputs.albedo[0]
-    tiles = [(np.clip(agx(rgb), 0, 1) * 255).astype(np.uint8), enc(gt.held_out.albedo[0]),
-             enc(render_albedo(mesh, gt.held_out.cameras[0])[0])]  # fmt: skip
+    ours_albedo, cov = render_albedo(mesh, gt.held_out.cameras[0])
+    region = gt.held_out.mask[0] | cov
+    tiles = [_crop((np.clip(agx(rgb), 0, 1) * 255).astype(np.uint8), gt.inputs.mask[0]),
+             _crop(enc(gt.held_out.albedo[0]), region), _crop(enc(ours_albedo), region)]  # fmt: skip
     if relit_pics:
         ours, ref = relit_pics[0]
         err = np.clip(np.abs(ours - ref) * 5, 0, 1)
-        tiles += [(ref * 255).astype(np.uint8), (ours * 255).astype(np.uint8), (err * 255).astype(np.uint8)]
+        tiles += [_crop((x * 255).astype(np.uint8), region) for x in (ref, ours, err)]
     return np.concatenate(tiles, 1)
 
 

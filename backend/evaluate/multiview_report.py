@@ -163,6 +163,7 @@ def markdown(s: dict, rows: list[dict], cfg, command: str = "") -> str:
               "- Cycles ground truth per object (seconds when built; cached afterwards): " +
               ", ".join(f"{r['object']} {_f(r['cycles_seconds'], 1)}{' (cached)' if r['ground_truth_cached'] else ''}"
                         for r in rows), "",
-              "## Contact sheet", "", "`contact_sheet.png`, a row per object at the first held-out view: input RGB "
-              "(view 0, AgX) | true albedo | baked albedo | Cycles relit | ours relit | |relit error| × 5."]  # fmt: skip
+              "## Contact sheet", "", "`contact_sheet.png`, a row per object, each tile cropped to the object: input "
+              "RGB (view 0, AgX) | then at the first held-out view: true albedo | baked albedo | Cycles relit | ours "
+              "relit | |relit error| × 5."]  # fmt: skip
     return "\n".join(lines) + "\n"
