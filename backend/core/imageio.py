@@ -7,10 +7,15 @@ import numpy as np
 
 
 def read_rgba(path: str | Path) -> np.ndarray:
-    """Image file -> [H, W, 4] float32 in [0, 1], as stored (sRGB-encoded for ordinary PNG/JPEG)."""
+    """Image file -> [H, W, 4] float32 in [0, 1], as stored (sRGB-encoded for ordinary PNG/JPEG), turned upright by
+    its EXIF orientation (a phone's portrait JPEG is stored sideways with a flag saying so)."""
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise FileNotFoundError(f"cannot read image {path}")
+    if img.ndim == 2 or img.shape[-1] == 3:
+        # IMREAD_UNCHANGED ignores the EXIF orientation; the colour read applies it (and photos with EXIF carry
+        # no alpha: JPEG). ANYDEPTH keeps 16-bit files 16-bit.
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     img = img.astype(np.float32) / scale
     if img.ndim == 2:
