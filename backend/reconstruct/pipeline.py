@@ -67,6 +67,9 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     mesh = bake_views(views, v, f, size=s.texture_size, progress=_within(progress, "bake"))
     timings["bake"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
+    bake_split = mesh.meta.pop("timings", None)  # the bake's own split (unwrap, raster, project, fill) is kept
     mesh.meta = {**mesh.meta, **stats, "timings": timings, "views": views.n_views}
+    if bake_split:
+        mesh.meta["bake_timings"] = bake_split
     progress("done", 1.0, f"{len(mesh.faces)} faces, {s.texture_size}^2 maps in {timings['total']:.1f} s")
     return mesh
