@@ -123,9 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_serve_parser(sub)
     add_bench_parser(sub)  # `relight bench` (backend/evaluate/bench.py)
+    from .evaluate.multiview import add_multiview_eval
     from .evaluate.relight import add_relight_eval
 
-    add_relight_eval(add_eval_parser(sub))  # `relight eval forward` and `relight eval relight`
+    kinds = add_eval_parser(sub)  # `relight eval forward`
+    add_relight_eval(kinds)  # `relight eval relight`
+    add_multiview_eval(kinds)  # `relight eval multiview`
 
     p = sub.add_parser("generate", help="build an asset from an image into the store; prints its id")
     p.add_argument("image")
