@@ -30,8 +30,10 @@ class OptimiseSettings:
     """Adam step, as a fraction of the mesh's bounding-box diagonal"""
     mask_weight: float = 1.0
     """antialiased coverage vs the (area-resampled) mask, mean squared over all pixels"""
-    normal_weight: float = 0.05
-    """1 - cos between interpolated vertex normals and the normal buffer, mean over the mask's interior"""
+    normal_weight: float | None = None
+    """1 - cos between interpolated vertex normals and the normal buffer, mean over the mask's interior. None: 0.05
+    with depth, 0.2 without. Measured at 90 steps, 6k faces: a box from masks and normals alone 0.033 -> 0.012
+    Chamfer going from 0.05 to 0.2; a bowl with depth 0.0136 -> 0.0173 (depth already holds the shape there)"""
     depth_weight: float = 0.5
     """|z - depth| over the mask's interior, in units of the bounding-box diagonal"""
     laplacian_weight: float = 40.0
@@ -171,7 +173,8 @@ def _optimise(views, vertices, faces, progress, steps, s):
     centre = torch.tensor(0.5 * (lo + hi), dtype=torch.float32, device=dev)
     scale = float(np.linalg.norm(hi - lo))
     tg = working_targets(views, s.size, dev)
-    weights = {"mask": s.mask_weight, "normal": s.normal_weight, "depth": s.depth_weight}
+    nw = s.normal_weight if s.normal_weight is not None else (0.05 if views.depth is not None else 0.2)
+    weights = {"mask": s.mask_weight, "normal": nw, "depth": s.depth_weight}
     remesh_steps = {int(round(a * steps)) for a in s.remesh_at if 0 < a < 1}
     stats = {"steps": 0, "first": {}, "last": {}, "remeshes": 0}
     u = None
