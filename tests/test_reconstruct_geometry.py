@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 import trimesh
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from relight.core.frames import normalise
 from relight.evaluate.cycles_scenes import lathe
-from relight.reconstruct.hull import visual_hull
+from relight.reconstruct.hull import HullError, visual_hull
 from relight.reconstruct.optimise import MeshTopology, OptimiseSettings, optimise_mesh, view_losses, working_targets
 from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct.zero123 import zero123_cameras
@@ -76,6 +77,21 @@ def test_hull_is_conservative_and_depth_brings_it_within_the_voxel_bound(shape):
     dv, df = visual_hull(views, R)  # with depth: carved to 1.5 voxels in front of the seen surface
     assert chamfer((v, f), (dv, df)) < 2.0 * vox + 1.0 / S  # margin + half a voxel + the dilated pixel
     assert chamfer((v, f), (dv, df)) < chamfer((v, f), (hv, hf))
+
+
+def test_hull_tolerates_a_one_pixel_erosion_of_every_mask():
+    """Generated mattes run a pixel short: the 1-pixel dilation keeps the hull around the object all the same."""
+    v, f = _unit(*(lambda m: (m.vertices, m.faces))(trimesh.creation.icosphere(4, 1.0)))
+    views = render_gbuffers(v, f, zero123_cameras(S))
+    views.mask = np.stack([ndimage.binary_erosion(m) for m in views.mask])
+    R = 96
+    hv, hf = visual_hull(views, R, use_depth=False)
+    true = trimesh.Trimesh(v, f)
+    assert trimesh.Trimesh(hv, hf).volume >= true.volume - true.area * 0.5 * _voxel(hv, R)
+    with pytest.raises(HullError, match="carve away"):
+        views.mask[2] = np.zeros_like(views.mask[2])
+        views.mask[2, :4, :4] = True  # a matte of a speck in the corner: nothing is in every mask
+        visual_hull(views, R)
 
 
 def test_optimisation_forms_the_bowl_the_hull_cannot_see():
