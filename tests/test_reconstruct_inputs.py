@@ -76,6 +76,16 @@ def test_mask_from_rgb_alpha_and_optional_domains(views, tmp_path):
     assert back.depth is None and back.normal is None and back.roughness is None
 
 
+def test_mask_from_normal_length_when_rgb_has_no_alpha(views, tmp_path):
+    """Zero123++'s own sheets: opaque rgb on grey, normals grey (the zero vector) off the object."""
+    d = tmp_path / "v"
+    write_views(views, d, form="zero123pp")
+    (d / "mask.png").unlink()
+    write_rgba(d / "rgb.png", read_rgba(d / "rgb.png")[..., :3])  # no alpha
+    back = load_views(d)
+    np.testing.assert_array_equal(back.mask, views.mask)
+
+
 def test_missing_required_domain_is_named(views, tmp_path):
     d = tmp_path / "v"
     write_views(views, d, form="zero123pp")
@@ -83,8 +93,8 @@ def test_missing_required_domain_is_named(views, tmp_path):
     with pytest.raises(ViewInputError, match="albedo: missing .*optional: rgb, normal, depth"):
         load_views(d)
     write_views(views, d, form="zero123pp")
-    (d / "mask.png").unlink()
-    (d / "rgb.png").unlink()
+    for name in ("mask.png", "rgb.png", "normal.png"):
+        (d / name).unlink()
     with pytest.raises(ViewInputError, match="mask: missing"):
         load_views(d)
 

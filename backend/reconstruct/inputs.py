@@ -7,7 +7,8 @@
 - "folder": per-view images plus cameras.json: {"normal_space": ..., "rgb": ..., "views": [{**Camera.to_dict(),
   "files": {domain: file name}}]}, cameras world-to-camera OpenCV as core.camera.Camera.
 
-Required domains: mask (mask.png, or the rgb image's alpha) and albedo. Optional: rgb, normal, depth, roughness,
+Required domains: mask (mask.png; else the rgb image's alpha if it has one; else where the normal image is not the
+zero vector, as Zero123++'s own matting does) and albedo. Optional: rgb, normal, depth, roughness,
 metallic. PNGs decode as: rgb (when "srgb") and albedo sRGB -> linear through relight_protocol's one curve; normals
 from [0, 1] to [-1, 1] and renormalised; roughness, metallic and mask linear grey (mask: > 0.5).
 
@@ -147,13 +148,23 @@ def _read_depth(path: Path) -> np.ndarray:
     return read_hdr_image(path)[..., 0]
 
 
+def _implied_mask(images: dict, rgb: list | None, normal: list | None) -> None:
+    """No mask file: the rgb images' alpha if they have one (some alpha below 1/2), else the normal images' length
+    (Zero123++'s normal sheets are grey (0.5: the zero vector) off the object; its matting_postprocess takes length
+    > 0.6 as object and < 0.2 as background; the midpoint 0.4 splits them). Sets images["mask"] when it can."""
+    if rgb is not None and any((x[..., 3] < 0.5).any() for x in rgb):
+        images["mask"] = [x[..., 3] > 0.5 for x in rgb]
+    elif normal is not None:
+        images["mask"] = [np.linalg.norm(x[..., :3] * 2 - 1, axis=-1) > 0.4 for x in normal]
+
+
 def _assemble(cameras: list[Camera], images: dict, normal_space: str, meta: dict) -> MultiViewSet:
     """Per-domain lists of decoded views -> a validated MultiViewSet (view-space normals rotated to world)."""
     if normal_space not in ("world", "view"):
         raise ViewInputError(f"normal_space must be 'world' or 'view', got {normal_space!r}", domain="normal")
     for d in REQUIRED:
         if d not in images:
-            raise ViewInputError("missing (required: mask, or rgb with alpha, and albedo; optional: "
+            raise ViewInputError("missing (required: mask, or rgb with alpha, or normal, and albedo; optional: "
                                  + ", ".join(OPTIONAL) + ")", domain=d)
     ref = images["mask"][0].shape[:2]
     for d, imgs in images.items():  # sizes first, so the error names the view and domain rather than np.stack
@@ -177,7 +188,7 @@ def _load_sheets(folder: Path) -> MultiViewSet:
     if spec.get("layout", "zero123pp") != "zero123pp":
         raise ViewInputError(f"layout.json: unknown layout {spec.get('layout')!r} (expected 'zero123pp')")
     rgb_enc = spec.get("rgb", "srgb")
-    images, files = {}, {}
+    images, files, raw = {}, {}, {}
     for d, name in SHEET_FILES.items():
         path = folder / name
         if d == "depth" and not path.exists():
@@ -194,8 +205,9 @@ def _load_sheets(folder: Path) -> MultiViewSet:
             images[d] = list(tiles)
             continue
         images[d] = [_decode(d, t, rgb_enc) for t in tiles]
-        if d == "rgb" and "mask" not in files:
-            images["mask"] = [t[..., 3] > 0.5 for t in tiles]
+        raw[d] = tiles
+    if "mask" not in images:
+        _implied_mask(images, raw.get("rgb"), raw.get("normal"))
     size = (images.get("mask") or images.get("albedo") or [np.zeros((zero123.VIEW_SIZE,) * 2)])[0].shape[0]
     meta = {"source": "zero123pp", "normal_space": spec.get("normal_space", "world"), "files": files,
             "path": str(folder)}
@@ -208,7 +220,7 @@ def _load_folder(folder: Path) -> MultiViewSet:
     entries = spec.get("views")
     if not entries:
         raise ViewInputError("cameras.json lists no views")
-    cameras, images, files = [], {}, []
+    cameras, images, files, raw = [], {}, [], {}
     for v, e in enumerate(entries):
         try:
             cameras.append(Camera.from_dict(e))
@@ -223,11 +235,11 @@ def _load_folder(folder: Path) -> MultiViewSet:
         for v, name in enumerate(named):
             if not name or not (folder / name).exists():
                 raise ViewInputError(f"file {name!r} not found (other views have this domain)", v, d)
-            out.append(_read_depth(folder / name) if d == "depth" else
-                       _decode(d, read_rgba(folder / name), spec.get("rgb", "srgb")))
-        images[d] = out
-    if "mask" not in images and "rgb" in images:
-        images["mask"] = [read_rgba(folder / f["rgb"])[..., 3] > 0.5 for f in files]
+            out.append(_read_depth(folder / name) if d == "depth" else read_rgba(folder / name))
+        raw[d] = out
+        images[d] = out if d == "depth" else [_decode(d, x, spec.get("rgb", "srgb")) for x in out]
+    if "mask" not in images:
+        _implied_mask(images, raw.get("rgb"), raw.get("normal"))
     meta = {"source": "folder", "normal_space": spec.get("normal_space", "world"), "files": files,
             "path": str(folder)}
     return _assemble(cameras, images, meta["normal_space"], meta)
