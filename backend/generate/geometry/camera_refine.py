@@ -1,0 +1,162 @@
+"""Camera refinement through the differentiable rasterizer: rotation, translation and (optionally) focal length
+optimised with Adam so the mesh's antialiased silhouette covers the mask.
+
+Loss per step, at one resolution of a coarse-to-fine ladder:
+- soft IoU of the antialiased coverage (render.mesh_antialias gives its gradients at silhouette edges) and the mask
+  (area-filtered to that resolution);
+- pulls from afar, beyond a one-pixel dead zone so they leave the fit to the IoU once it is close: every projected
+  vertex outside the mask by its distance to it (the mask's distance transform, sampled bilinearly), and every mask
+  pixel the render misses by the distance to its nearest projected vertex (a one-sided chamfer).
+Parameters: a rotation vector left-multiplying the start rotation (camera frame), the image-plane offset t_xy / t_z,
+log t_z, and log focal (focal / image width)."""
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+from scipy.ndimage import distance_transform_edt
+from scipy.spatial import cKDTree
+
+from ...render.mesh_antialias import antialias, antialias_construct_topology_hash
+from ...render.mesh_raster import rasterize
+from .camera_pose import ObjectFrame, Pose
+
+PULL_WEIGHT = 0.05  # weight of the distance pulls (per pixel of distance, relative to the IoU loss)
+DEAD_ZONE_PX = 1.0  # distances below this many pixels (at the step's resolution) are left to the IoU term
+MAX_CHAMFER_PIXELS = 2000  # missed mask pixels sampled per step for the chamfer pull
+
+
+@dataclass
+class Level:
+    """One rung of the coarse-to-fine ladder: the mask at that resolution and what the loss reads from it."""
+
+    size: tuple[int, int]  # (H, W) pixels
+    target: torch.Tensor  # [1, H, W, 1] float32 mask coverage in [0, 1] (area-filtered)
+    outside: torch.Tensor  # [1, 1, H, W] float32 pixels from each pixel to the mask (0 inside)
+    inside: np.ndarray  # [P, 2] int (row, column) of the mask's pixels at this resolution
+
+    @staticmethod
+    def of(mask: np.ndarray, long_side: int) -> "Level":
+        """mask [H, W] bool -> the level whose longer side is `long_side` pixels (never above the mask's own)."""
+        H, W = mask.shape
+        s = min(1.0, long_side / max(H, W))
+        h, w = max(1, round(H * s)), max(1, round(W * s))
+        m = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) if s < 1 else mask.astype(
+            np.float32)
+        hard = m > 0.5
+        ys, xs = np.nonzero(hard)
+        dist = distance_transform_edt(~hard).astype(np.float32)
+        return Level((h, w), torch.from_numpy(m)[None, :, :, None], torch.from_numpy(dist)[None, None],
+                     np.stack([ys, xs], 1))
+
+
+def rotation_from_vector(w: torch.Tensor) -> torch.Tensor:
+    """[3] rotation vector (radians) -> [3, 3] rotation matrix (Rodrigues), differentiable also at 0."""
+    theta2 = (w * w).sum()
+    theta = torch.sqrt(theta2 + 1e-20)
+    K = torch.zeros(3, 3, dtype=w.dtype)
+    K[0, 1], K[0, 2], K[1, 0], K[1, 2], K[2, 0], K[2, 1] = -w[2], w[1], w[2], -w[0], -w[1], w[0]
+    small = theta2 < 1e-8  # Taylor terms near 0
+    a = torch.where(small, 1 - theta2 / 6, torch.sin(theta) / theta)
+    b = torch.where(small, 0.5 - theta2 / 24, (1 - torch.cos(theta)) / (theta2 + 1e-20))
+    return torch.eye(3, dtype=w.dtype) + a * K + b * (K @ K)
+
+
+class PoseParameters(torch.nn.Module):
+    """A Pose as free parameters around its start: x_cam = exp(w) R0 x + t, t = depth * (q, 1), focal = exp(g)."""
+
+    def __init__(self, pose: Pose):
+        super().__init__()
+        self.R0 = torch.as_tensor(pose.R, dtype=torch.float32)
+        depth = float(pose.t[2])
+        self.w = torch.nn.Parameter(torch.zeros(3))
+        self.q = torch.nn.Parameter(torch.tensor(pose.t[:2] / depth, dtype=torch.float32))  # image-plane offset
+        self.log_depth = torch.nn.Parameter(torch.tensor(np.log(depth), dtype=torch.float32))
+        self.log_focal = torch.nn.Parameter(torch.tensor(np.log(pose.focal), dtype=torch.float32))
+
+    def clip(self, unit: torch.Tensor, aspect: float, far: float) -> torch.Tensor:
+        """[V, 3] unit-frame vertices, image width / height, far plane (radii) -> [1, V, 4] clip positions (the
+        principal point at the image centre: NDC x = 2 focal x / z, NDC y = 2 focal aspect y / z)."""
+        depth = torch.exp(self.log_depth)
+        t = torch.cat([self.q * depth, depth[None]])
+        xc = unit @ (rotation_from_vector(self.w) @ self.R0).T + t  # [V, 3]
+        f2 = 2 * torch.exp(self.log_focal)
+        near = 0.01
+        z = (far + near) / (far - near) * xc[:, 2] - 2 * far * near / (far - near)
+        return torch.stack([f2 * xc[:, 0], f2 * aspect * xc[:, 1], z, xc[:, 2]], 1)[None]
+
+    def pose(self) -> Pose:
+        """The current parameters as a Pose."""
+        with torch.no_grad():
+            R = (rotation_from_vector(self.w) @ self.R0).double().numpy()
+            depth = float(torch.exp(self.log_depth))
+            t = np.array([*(self.q.double().numpy() * depth), depth])
+            return Pose(R, t, float(torch.exp(self.log_focal)))
+
+
+def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Tensor, topology: torch.Tensor,
+                    level: Level, aspect: float, far: float) -> tuple[torch.Tensor, float]:  # fmt: skip
+    """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution."""
+    H, W = level.size
+    pos = params.clip(unit, aspect, far)  # [1, V, 4]
+    with torch.no_grad():
+        rast, _ = rasterize(pos.detach(), faces, (H, W), grad_db=False)  # which triangle, no gradients
+    hard = (rast[..., 3:4] > 0).float()  # [1, H, W, 1]
+    cov = antialias(hard, rast, pos, faces, topology_hash=topology)  # edges covered by their true fraction
+    m = level.target
+    inter = (cov * m).sum()
+    loss = 1 - inter / (cov.sum() + m.sum() - inter).clamp(min=1e-6)
+    with torch.no_grad():
+        h_inter = (hard * m).sum()
+        hard_iou = float(h_inter / (hard.sum() + m.sum() - h_inter).clamp(min=1e-6))
+
+    ndc = pos[0, :, :2] / pos[0, :, 3:4].clamp(min=1e-6)  # [V, 2]: grid_sample's coordinates (align_corners=False)
+    out_d = torch.nn.functional.grid_sample(level.outside, ndc[None, None], mode="bilinear", padding_mode="border",
+                                            align_corners=False)[0, 0, 0]  # fmt: skip  # [V] pixels
+    pull = (out_d - DEAD_ZONE_PX).clamp(min=0).mean()
+    with torch.no_grad():
+        px = ((ndc + 1) * 0.5 * torch.tensor([W, H], dtype=ndc.dtype)).numpy()  # [V, 2] pixels
+        ij = level.inside[hard[0, :, :, 0].numpy()[level.inside[:, 0], level.inside[:, 1]] == 0]
+        missed = ij[:, ::-1] + 0.5  # [P, 2] (x, y) pixel centres of the mask the render misses
+        if len(missed) > MAX_CHAMFER_PIXELS:
+            missed = missed[np.linspace(0, len(missed) - 1, MAX_CHAMFER_PIXELS).astype(int)]
+    if len(missed):
+        dist, nearest = cKDTree(px).query(missed)
+        far_enough = dist > DEAD_ZONE_PX
+        if far_enough.any():
+            gap = torch.from_numpy(missed[far_enough]).float() - (ndc[nearest[far_enough]] + 1) * 0.5 * torch.tensor(
+                [W, H], dtype=ndc.dtype)  # fmt: skip
+            pull = pull + (gap.norm(dim=1) - DEAD_ZONE_PX).mean() * far_enough.mean()
+    return loss + PULL_WEIGHT * pull, hard_iou
+
+
+def refine(frame: ObjectFrame, pose: Pose, level: Level, steps: int, fit_focal: bool,
+           topology: torch.Tensor | None = None) -> tuple[Pose, float]:  # fmt: skip
+    """Adam on `pose` for `steps` steps at `level` -> (the pose of the best step, its hard IoU at that level).
+    Learning rates are per pixel of the level: one step moves the silhouette by about a pixel."""
+    H, W = level.size
+    unit = torch.from_numpy(frame.unit)
+    faces = torch.from_numpy(frame.faces)
+    topology = antialias_construct_topology_hash(faces) if topology is None else topology
+    params = PoseParameters(pose)
+    px = 1.0 / max(H, W)  # one pixel as a fraction of the image
+    groups = [{"params": [params.w], "lr": 2.5 * px}, {"params": [params.q], "lr": px / pose.focal},
+              {"params": [params.log_depth], "lr": 2 * px}]  # fmt: skip
+    if fit_focal:
+        groups.append({"params": [params.log_focal], "lr": 2 * px})
+    opt = torch.optim.Adam(groups, betas=(0.8, 0.95))
+    far = float(pose.t[2]) * 4 + 10
+    best = (-1.0, pose)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss, hard_iou = silhouette_loss(params, unit, faces, topology, level, W / H, far)
+        if hard_iou > best[0]:
+            best = (hard_iou, params.pose())
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        _, hard_iou = silhouette_loss(params, unit, faces, topology, level, W / H, far)
+    if hard_iou > best[0]:
+        best = (hard_iou, params.pose())
+    return best[1], best[0]
