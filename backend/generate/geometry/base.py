@@ -1,7 +1,7 @@
 """The geometry-provider interface: every provider returns a mesh normalised to the unit cube plus the input camera
 (`core.frames.normalise` does the normalising)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,3 +15,5 @@ class GeometryResult:
     camera: Camera  # the input image's camera, in asset space
     model_matrix: np.ndarray  # [4, 4] asset -> world similarity (uniform scale, rotation, translation)
     provider: str
+    meta: dict = field(default_factory=dict)  # what the provider did, for asset.meta (e.g. scene's "camera_fit")
+    warnings: list[str] = field(default_factory=list)  # for the artist, joined to asset.meta["warnings"]

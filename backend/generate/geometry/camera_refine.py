@@ -19,7 +19,7 @@ from scipy.ndimage import distance_transform_edt
 from scipy.spatial import cKDTree
 
 from ...render.mesh_antialias import antialias, antialias_construct_topology_hash
-from ...render.mesh_raster import rasterize
+from ...render.mesh_visible_triangles import visible_triangles
 from .camera_pose import ObjectFrame, Pose
 
 PULL_WEIGHT = 0.05  # weight of the distance pulls (per pixel of distance, relative to the IoU loss)
@@ -95,13 +95,26 @@ class PoseParameters(torch.nn.Module):
             return Pose(R, t, float(torch.exp(self.log_focal)))
 
 
+def triangle_ids(pos: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """[1, V, 4] clip, [F, 3], (H, W) -> [1, H, W, 4] what `antialias` reads of a rast: channel 3 the triangle id + 1
+    (0 = empty), channel 2 a depth to tell the occluding side of an edge between two triangles (the triangle's mean
+    NDC z: enough for that, and it spares the barycentric pass of `rasterize`, which a silhouette does not need)."""
+    H, W = size
+    tid = visible_triangles(pos[0], faces, (H, W))  # [H, W] int64
+    p = pos[0]
+    face_z = (p[:, 2] / p[:, 3].clamp(min=1e-9))[faces].mean(1)  # [F]
+    rast = torch.zeros(1, H, W, 4)
+    rast[0, :, :, 3] = tid.float()
+    rast[0, :, :, 2] = torch.where(tid > 0, face_z[(tid - 1).clamp(min=0)], torch.zeros(()))
+    return rast
+
+
 def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Tensor, topology: torch.Tensor,
                     level: Level, aspect: float, far: float) -> tuple[torch.Tensor, float]:  # fmt: skip
     """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution."""
     H, W = level.size
     pos = params.clip(unit, aspect, far)  # [1, V, 4]
-    with torch.no_grad():
-        rast, _ = rasterize(pos.detach(), faces, (H, W), grad_db=False)  # which triangle, no gradients
+    rast = triangle_ids(pos.detach(), faces, (H, W))
     hard = (rast[..., 3:4] > 0).float()  # [1, H, W, 1]
     cov = antialias(hard, rast, pos, faces, topology_hash=topology)  # edges covered by their true fraction
     m = level.target
