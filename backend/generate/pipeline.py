@@ -88,7 +88,8 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     progress("geometry", 0.08, f"geometry provider '{provider}'")
     t = time.perf_counter()
     if provider == "scene":
-        geo = scene_geometry(inputs.mesh[0], inputs.mesh[1], inputs.camera, img.shape[:2])
+        geo = scene_geometry(inputs.mesh[0], inputs.mesh[1], inputs.camera, mask,
+                             progress=lambda _, f, m="": progress("geometry", 0.08 + 0.1 * f, m))
     else:
         geo = inflate(mask, inputs.camera)
     vn = vertex_normals(geo.vertices, geo.faces)
@@ -138,7 +139,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
         "roughness": float(mats.roughness.mean()), "metallic": float(mats.metallic.mean()), "timings": timings,
         "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
         "reproduction_psnr": None if reproduction is None or not np.isfinite(reproduction) else float(reproduction),
-        "warnings": warnings,
+        "warnings": geo.warnings + warnings, **geo.meta,
     }
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")
