@@ -99,10 +99,10 @@ def test_optimisation_forms_the_bowl_the_hull_cannot_see():
     v, f = _bowl()
     views = render_gbuffers(v, f, zero123_cameras(S))
     hv, hf = visual_hull(views, 96)  # masks and depth: the views at -10 degrees see no bowl, a lid stays on its near side
-    s = OptimiseSettings(faces=6000, time_budget_s=40)
-    ov, of, stats = optimise_mesh(views, hv, hf, steps=90, settings=s)
+    s = OptimiseSettings(faces=4000, time_budget_s=60)
+    ov, of, stats = optimise_mesh(views, hv, hf, steps=70, settings=s)
     assert stats["last"]["depth"] < 0.5 * stats["first"]["depth"]
-    # measured 0.0176 -> 0.0136 (the bowl's floor stays unseen: no view at 20 degrees looks over the rim into it);
+    # measured 0.0176 -> 0.0138 (the bowl's floor stays unseen: no view at 20 degrees looks over the rim into it);
     # 20k-sample Chamfer estimates vary by under 1 %
     before, after = chamfer((v, f), (hv, hf)), chamfer((v, f), (ov, of))
     assert after < 0.85 * before, (before, after)
