@@ -8,16 +8,21 @@ import numpy as np
 import pytest
 import torch
 import trimesh
-from scipy import ndimage
-from scipy.spatial import cKDTree
-
 from relight.core.frames import normalise
 from relight.evaluate.cycles_scenes import lathe
 from relight.reconstruct.hull import HullError, visual_hull
-from relight.reconstruct.optimise import MeshTopology, OptimiseSettings, optimise_mesh, view_losses, working_targets
+from relight.reconstruct.optimise import (
+    MeshTopology,
+    OptimiseSettings,
+    optimise_mesh,
+    view_losses,
+    working_targets,
+)
 from relight.reconstruct.remesh import decimate, flip_for_valence, remesh
 from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct.zero123 import zero123_cameras
+from scipy import ndimage
+from scipy.spatial import cKDTree
 
 S = 160  # pixels per view
 
@@ -82,7 +87,8 @@ def test_hull_is_conservative_and_depth_brings_it_within_the_voxel_bound(shape):
 
 def test_hull_tolerates_a_one_pixel_erosion_of_every_mask():
     """Generated mattes run a pixel short: the 1-pixel dilation keeps the hull around the object all the same."""
-    v, f = _unit(*(lambda m: (m.vertices, m.faces))(trimesh.creation.icosphere(4, 1.0)))
+    m = trimesh.creation.icosphere(4, 1.0)
+    v, f = _unit(m.vertices, m.faces)
     views = render_gbuffers(v, f, zero123_cameras(S))
     views.mask = np.stack([ndimage.binary_erosion(m) for m in views.mask])
     R = 96
@@ -129,6 +135,7 @@ def test_silhouette_gradient_pushes_an_undersized_mesh_outwards():
 
 
 def _valence_deviation(f, n):
+    """Mean |valence - 6| over the n vertices of faces f."""
     e = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), 1), axis=0)
     return np.abs(np.bincount(e.reshape(-1), minlength=n) - 6).mean()
 

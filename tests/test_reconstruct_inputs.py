@@ -6,12 +6,16 @@ import json
 import numpy as np
 import pytest
 import trimesh
-
 from relight.core.camera import Camera
 from relight.core.imageio import read_rgba, write_rgba
-from relight.reconstruct.inputs import ViewInputError, load_views, validate_views, write_views
-from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct import zero123
+from relight.reconstruct.inputs import (
+    ViewInputError,
+    load_views,
+    validate_views,
+    write_views,
+)
+from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct.zero123 import zero123_cameras
 
 S = 64  # pixels per view: small, the files are what is tested

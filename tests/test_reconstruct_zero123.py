@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
-
 from relight.reconstruct import zero123
-from relight.reconstruct.zero123 import TileLayoutError, split_tiles, tile_views, zero123_cameras
+from relight.reconstruct.zero123 import (
+    TileLayoutError,
+    split_tiles,
+    tile_views,
+    zero123_cameras,
+)
 
 
 def test_tiles_round_trip_row_major():

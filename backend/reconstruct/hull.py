@@ -34,7 +34,7 @@ def project(cam: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
 def initial_bounds(cameras: list[Camera]) -> tuple[np.ndarray, np.ndarray]:
     """(lo [3], hi [3]) world box around the point nearest to all optical axes, as wide as the nearest camera's frame
     diagonal there: where the cameras can all see."""
-    A, b, dists = np.zeros((3, 3)), np.zeros(3), []
+    A, b = np.zeros((3, 3)), np.zeros(3)
     for cam in cameras:
         d = cam.viewmat[2, :3]  # optical axis in world
         P = np.eye(3) - np.outer(d, d)

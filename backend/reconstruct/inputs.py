@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.axes import GL_TO_CV
 from ..core.camera import Camera
 from ..core.colour import linear_to_srgb, srgb_to_linear
-from ..core.axes import GL_TO_CV
 from ..core.hdri_io import read_hdr_image, write_exr
 from ..core.imageio import read_rgba, write_rgba
 from . import zero123
@@ -45,6 +45,7 @@ class ViewInputError(ValueError):
     """Bad reconstruction input; `view` (index, or None for every view) and `domain` say where."""
 
     def __init__(self, message: str, view: int | None = None, domain: str | None = None):
+        """The message is prefixed with "view V, domain: " for whichever of the two is known."""
         where = ", ".join(x for x in (f"view {view}" if view is not None else "", domain or "") if x)
         super().__init__(f"{where}: {message}" if where else message)
         self.view, self.domain = view, domain

@@ -22,6 +22,8 @@ from .views import MultiViewSet
 
 @dataclass
 class OptimiseSettings:
+    """The optimisation's knobs; the defaults fit six 320^2 views in ~35 s on two CPU cores."""
+
     size: int = 160
     """working resolution: each view is area-resampled to size x size pixels"""
     faces: int = 12000
@@ -93,6 +95,7 @@ class MeshTopology:
     """Per-mesh constants: the triangle tensor, antialias's edge table, the unique edges and adjacent face pairs."""
 
     def __init__(self, faces: np.ndarray, n_vertices: int, device):
+        """faces [F, 3] int, the vertex count, the torch device to hold the tensors on."""
         self.tri = torch.as_tensor(faces, dtype=torch.int64, device=device)
         self.hash = antialias_construct_topology_hash(self.tri)
         nb = self.hash.numpy()
@@ -175,7 +178,7 @@ def _optimise(views, vertices, faces, progress, steps, s):
     tg = working_targets(views, s.size, dev)
     nw = s.normal_weight if s.normal_weight is not None else (0.05 if views.depth is not None else 0.2)
     weights = {"mask": s.mask_weight, "normal": nw, "depth": s.depth_weight}
-    remesh_steps = {int(round(a * steps)) for a in s.remesh_at if 0 < a < 1}
+    remesh_steps = {round(a * steps) for a in s.remesh_at if 0 < a < 1}
     stats = {"steps": 0, "first": {}, "last": {}, "remeshes": 0}
     u = None
     for it in range(steps):
@@ -210,6 +213,6 @@ def _optimise(views, vertices, faces, progress, steps, s):
     t = v_out[f_np].astype(np.float64)
     if np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() < 0:  # keep the winding outward
         f_np = f_np[:, ::-1].copy()
-    stats.update(seconds=time.perf_counter() - t0, faces=int(len(f_np)), vertices=int(len(v_out)))
+    stats.update(seconds=time.perf_counter() - t0, faces=len(f_np), vertices=len(v_out))
     progress("optimise", 1.0, f"{stats['steps']} steps, {len(f_np)} faces")
     return v_out, np.asarray(f_np, np.int64), stats
