@@ -135,16 +135,22 @@ def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshT
     covered = rast[..., 3] > 0  # [B, S, S]
     cov = antialias(covered[..., None].float(), rast, pos, topo.tri, topo.hash)
     out = {"mask": ((cov - tg["mask"]) ** 2).mean()}
+    B = tg["mvp"].shape[0]
+    attrs = []  # one interpolate for every per-vertex attribute: [B, V, 3] normals, [B, V, 1] camera z
     if "normal" in tg:
-        n, _ = interpolate(vertex_normals(v, topo.tri), rast, topo.tri)
-        n = n / n.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        attrs.append(vertex_normals(v, topo.tri)[None].expand(B, -1, -1))
+    if "depth" in tg:
+        attrs.append((vh @ tg["zrow"].T).T[..., None])
+    if not attrs:
+        return out
+    a, _ = interpolate(torch.cat(attrs, -1).contiguous(), rast, topo.tri)  # [B, S, S, 3 | 1 | 4]
+    if "normal" in tg:
+        n = a[..., :3] / a[..., :3].norm(dim=-1, keepdim=True).clamp_min(1e-12)
         ok = covered & tg["normal_valid"]
         out["normal"] = (1 - (n * tg["normal"]).sum(-1))[ok].mean() if ok.any() else u.sum() * 0
     if "depth" in tg:
-        z = (vh @ tg["zrow"].T).T[..., None]  # [B, V, 1] camera z per view
-        zi, _ = interpolate(z, rast, topo.tri)
         ok = covered & tg["depth_valid"]
-        out["depth"] = ((zi[..., 0] - tg["depth"]).abs()[ok] / scale).mean() if ok.any() else u.sum() * 0
+        out["depth"] = ((a[..., -1] - tg["depth"]).abs()[ok] / scale).mean() if ok.any() else u.sum() * 0
     return out
 
 
