@@ -199,6 +199,9 @@ def degrade(views: MultiViewSet, kinds: tuple[str, ...], seed: int = 0) -> Multi
             s = 1.0 + rng.uniform(-DEPTH_SCALE, DEPTH_SCALE, views.n_views)
             d["depth"] = (d["depth"] * s[:, None, None]).astype(np.float32)
             info["depth_scales"] = [float(x) for x in s]
+            # what that scale means on the object: the mean shift along the optical axis, world (unit-cube) units
+            info["depth_shift_mean"] = float(np.mean([abs(s[i] - 1) * np.median(views.depth[i][views.mask[i]])
+                                                      for i in range(views.n_views) if views.mask[i].any()]))  # fmt: skip
         elif kind == "albedo":
             for i in range(views.n_views):
                 d["albedo"][i] = np.where(d["mask"][i][..., None], _jpeg_albedo(d["albedo"][i], rng), 0.0)
