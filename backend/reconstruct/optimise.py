@@ -44,10 +44,14 @@ class OptimiseSettings:
     """1 - cos between the normals of faces sharing an edge"""
     lr_decay: float = 0.25
     """the step's final fraction of `lr` (cosine schedule from 1 to it over the steps)"""
+    face_schedule: tuple[float, ...] = (0.25, 0.5, 1.0)
+    """fraction of `faces` in each phase (before the first remesh, after each one): coarse to fine. In 20 s on the
+    loaded machine a box from masks and normals reached Chamfer 0.0109 this way, 0.0142 at the full budget
+    throughout (more, cheaper steps; large triangles move whole regions)"""
     remesh_at: tuple[float, ...] = (0.35, 0.7)
-    """fractions of the steps after which the mesh is remeshed to the face budget"""
+    """fractions of the run (steps, or time when the budget binds) at which the mesh is remeshed to the next budget"""
     time_budget_s: float = 35.0
-    """stop early once the optimisation has taken this long"""
+    """stop once the optimisation has taken this long; the phases and the schedule follow time when it binds"""
     device: str | None = None
     """torch device; None: CUDA when available (the rasterizer then dispatches to nvdiffrast if it imports), else CPU"""
     threads: int | None = 1
@@ -177,22 +181,28 @@ def _optimise(views, vertices, faces, progress, steps, s):
     """optimise_mesh's loop (see there)."""
     t0 = time.perf_counter()
     dev = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    v_np, f_np = decimate(vertices, faces, s.faces)
+    budgets = [max(int(s.faces * x), 500) for x in s.face_schedule] + [s.faces] * (len(s.remesh_at) + 1)
+    v_np, f_np = decimate(vertices, faces, budgets[0])
     lo, hi = v_np.min(0), v_np.max(0)
     centre = torch.tensor(0.5 * (lo + hi), dtype=torch.float32, device=dev)
     scale = float(np.linalg.norm(hi - lo))
     tg = working_targets(views, s.size, dev)
     nw = s.normal_weight if s.normal_weight is not None else (0.05 if views.depth is not None else 0.2)
     weights = {"mask": s.mask_weight, "normal": nw, "depth": s.depth_weight}
-    remesh_steps = {round(a * steps) for a in s.remesh_at if 0 < a < 1}
+    phases = sorted(a for a in s.remesh_at if 0 < a < 1)  # remesh when the run's fraction passes each
     stats = {"steps": 0, "first": {}, "last": {}, "remeshes": 0}
-    u = None
+    u, t_loop = None, time.perf_counter()
     for it in range(steps):
-        if u is None or it in remesh_steps:
+        # the run's fraction: of the steps, or of the time budget when that runs out first (a loaded machine), so
+        # every phase and the whole learning-rate schedule happen either way
+        frac = max(it / steps, (time.perf_counter() - t_loop) / max(s.time_budget_s - (t_loop - t0), 1e-6))
+        if frac >= 1.0:
+            break
+        if u is None or (stats["remeshes"] < len(phases) and frac >= phases[stats["remeshes"]]):
             if u is not None:
                 v_np = (centre + scale * u.detach()).cpu().numpy()
-                v_np, f_np = remesh(v_np, f_np, s.faces)
                 stats["remeshes"] += 1
+                v_np, f_np = remesh(v_np, f_np, budgets[stats["remeshes"]])
             topo = MeshTopology(f_np, len(v_np), dev)
             u = ((torch.tensor(v_np, dtype=torch.float32, device=dev) - centre) / scale).requires_grad_(True)
             opt = torch.optim.Adam([u], lr=s.lr)
@@ -203,18 +213,15 @@ def _optimise(views, vertices, faces, progress, steps, s):
         weights.update(laplacian=s.laplacian_weight, consistency=s.consistency_weight)
         loss = sum(weights[k] * t for k, t in terms.items())
         loss.backward()
-        with torch.no_grad():
-            for group in opt.param_groups:
-                group["lr"] = s.lr * (s.lr_decay + (1 - s.lr_decay) * 0.5 * (1 + np.cos(np.pi * it / steps)))
+        for group in opt.param_groups:
+            group["lr"] = s.lr * (s.lr_decay + (1 - s.lr_decay) * 0.5 * (1 + np.cos(np.pi * frac)))
         opt.step()
         record = {k: float(t.detach()) for k, t in terms.items()}
         stats["first"] = stats["first"] or record
         stats["last"] = record
         stats["steps"] = it + 1
         if it % 10 == 0:
-            progress("optimise", it / steps, f"step {it}/{steps}, mask {record['mask']:.5f}")
-        if time.perf_counter() - t0 > s.time_budget_s:
-            break
+            progress("optimise", frac, f"step {it}/{steps}, mask {record['mask']:.5f}")
     v_out = (centre + scale * u.detach()).cpu().numpy().astype(np.float32)
     t = v_out[f_np].astype(np.float64)
     if np.einsum("ij,ij->i", t[:, 0], np.cross(t[:, 1], t[:, 2])).sum() < 0:  # keep the winding outward
