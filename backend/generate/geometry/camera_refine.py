@@ -25,30 +25,47 @@ from .camera_pose import ObjectFrame, Pose
 PULL_WEIGHT = 0.05  # weight of the distance pulls (per pixel of distance, relative to the IoU loss)
 DEAD_ZONE_PX = 1.0  # distances below this many pixels (at the step's resolution) are left to the IoU term
 MAX_CHAMFER_PIXELS = 2000  # missed mask pixels sampled per step for the chamfer pull
+LR_END = 0.15  # the learning rate at a rung's last step, relative to its first
+WINDOW_MARGIN = 0.3  # each rung sees the object's bounding box grown by this fraction of its size on every side
 
 
 @dataclass
 class Level:
-    """One rung of the coarse-to-fine ladder: the mask at that resolution and what the loss reads from it."""
+    """One rung of the coarse-to-fine ladder: a window of the mask around the object (so that a rung's pixels go to
+    the object however small it is in the photo), resampled to the rung's resolution, and what the loss reads of it."""
 
-    size: tuple[int, int]  # (H, W) pixels
-    target: torch.Tensor  # [1, H, W, 1] float32 mask coverage in [0, 1] (area-filtered)
-    outside: torch.Tensor  # [1, 1, H, W] float32 pixels from each pixel to the mask (0 inside)
-    inside: np.ndarray  # [P, 2] int (row, column) of the mask's pixels at this resolution
+    size: tuple[int, int]  # (h, w) pixels of the rung
+    window: tuple[int, int, int, int]  # (x0, y0, width, height) of the window, in mask pixels
+    image: tuple[int, int]  # (H, W) of the whole mask (the principal point is at its centre)
+    target: torch.Tensor  # [1, h, w, 1] float32 mask coverage in [0, 1] (area-filtered)
+    outside: torch.Tensor  # [1, 1, h, w] float32 pixels (of the rung) from each pixel to the mask (0 inside)
+    inside: np.ndarray  # [P, 2] int (row, column) of the mask's pixels at the rung's resolution
 
     @staticmethod
-    def of(mask: np.ndarray, long_side: int) -> "Level":
-        """mask [H, W] bool -> the level whose longer side is `long_side` pixels (never above the mask's own)."""
+    def of(mask: np.ndarray, long_side: int, margin: float = WINDOW_MARGIN) -> "Level":
+        """mask [H, W] bool -> the rung whose window (the object's bounding box grown by `margin` of its size on
+        every side, inside the image) is resampled to `long_side` pixels on its longer side (never upsampled)."""
         H, W = mask.shape
-        s = min(1.0, long_side / max(H, W))
-        h, w = max(1, round(H * s)), max(1, round(W * s))
-        m = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA) if s < 1 else mask.astype(
-            np.float32)
+        ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+        grow = margin * max(ys[-1] - ys[0] + 1, xs[-1] - xs[0] + 1)
+        x0, x1 = max(0, int(xs[0] - grow)), min(W, int(np.ceil(xs[-1] + 1 + grow)))
+        y0, y1 = max(0, int(ys[0] - grow)), min(H, int(np.ceil(ys[-1] + 1 + grow)))
+        crop = mask[y0:y1, x0:x1].astype(np.float32)
+        s = min(1.0, long_side / max(crop.shape))
+        h, w = max(1, round(crop.shape[0] * s)), max(1, round(crop.shape[1] * s))
+        m = cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != crop.shape else crop
         hard = m > 0.5
-        ys, xs = np.nonzero(hard)
         dist = distance_transform_edt(~hard).astype(np.float32)
-        return Level((h, w), torch.from_numpy(m)[None, :, :, None], torch.from_numpy(dist)[None, None],
-                     np.stack([ys, xs], 1))
+        return Level((h, w), (x0, y0, x1 - x0, y1 - y0), (H, W), torch.from_numpy(m)[None, :, :, None],
+                     torch.from_numpy(dist)[None, None], np.argwhere(hard))  # fmt: skip
+
+    def projection(self) -> tuple[float, float, float, float]:
+        """(ax, bx, ay, by): clip x = focal * ax * x + bx * z, clip y = focal * ay * y + by * z for a camera-frame
+        point (x, y, z), focal as a fraction of the mask's width. From NDC = 2 (pixel - window start) / window size - 1
+        with pixel = focal W x / z + W / 2 (and likewise for y)."""
+        H, W = self.image
+        x0, y0, w, h = self.window
+        return 2 * W / w, (W - 2 * x0) / w - 1, 2 * W / h, (H - 2 * y0) / h - 1
 
 
 def rotation_from_vector(w: torch.Tensor) -> torch.Tensor:
@@ -64,27 +81,40 @@ def rotation_from_vector(w: torch.Tensor) -> torch.Tensor:
 
 
 class PoseParameters(torch.nn.Module):
-    """A Pose as free parameters around its start: x_cam = exp(w) R0 x + t, t = depth * (q, 1), focal = exp(g)."""
+    """A Pose as free parameters around its start: x_cam = exp(w) R0 x + t, t = depth * (q, 1).
 
-    def __init__(self, pose: Pose):
+    With a free focal length the image scale focal / depth is a parameter of its own (log_scale), and log depth then
+    moves only the strength of perspective: the silhouette pins the scale well and the perspective weakly, so the two
+    do not drag each other (log focal and log depth together are nearly degenerate for a distant object)."""
+
+    def __init__(self, pose: Pose, fit_focal: bool):
         super().__init__()
         self.R0 = torch.as_tensor(pose.R, dtype=torch.float32)
         depth = float(pose.t[2])
+        self.fit_focal = fit_focal
+        self.focal = pose.focal  # focal length / image width when it is not fitted
         self.w = torch.nn.Parameter(torch.zeros(3))
         self.q = torch.nn.Parameter(torch.tensor(pose.t[:2] / depth, dtype=torch.float32))  # image-plane offset
         self.log_depth = torch.nn.Parameter(torch.tensor(np.log(depth), dtype=torch.float32))
-        self.log_focal = torch.nn.Parameter(torch.tensor(np.log(pose.focal), dtype=torch.float32))
+        self.log_scale = torch.nn.Parameter(torch.tensor(np.log(pose.focal / depth), dtype=torch.float32))
 
-    def clip(self, unit: torch.Tensor, aspect: float, far: float) -> torch.Tensor:
-        """[V, 3] unit-frame vertices, image width / height, far plane (radii) -> [1, V, 4] clip positions (the
-        principal point at the image centre: NDC x = 2 focal x / z, NDC y = 2 focal aspect y / z)."""
+    def focal_now(self) -> torch.Tensor:
+        """Focal length / image width (scalar tensor)."""
+        if self.fit_focal:
+            return torch.exp(self.log_scale + self.log_depth)
+        return torch.tensor(self.focal, dtype=torch.float32)
+
+    def clip(self, unit: torch.Tensor, level: Level, far: float) -> torch.Tensor:
+        """[V, 3] unit-frame vertices, the rung, far plane (radii) -> [1, V, 4] clip positions of the rung's window
+        (Level.projection)."""
         depth = torch.exp(self.log_depth)
         t = torch.cat([self.q * depth, depth[None]])
         xc = unit @ (rotation_from_vector(self.w) @ self.R0).T + t  # [V, 3]
-        f2 = 2 * torch.exp(self.log_focal)
+        f = self.focal_now()
+        ax, bx, ay, by = level.projection()
         near = 0.01
         z = (far + near) / (far - near) * xc[:, 2] - 2 * far * near / (far - near)
-        return torch.stack([f2 * xc[:, 0], f2 * aspect * xc[:, 1], z, xc[:, 2]], 1)[None]
+        return torch.stack([f * ax * xc[:, 0] + bx * xc[:, 2], f * ay * xc[:, 1] + by * xc[:, 2], z, xc[:, 2]], 1)[None]
 
     def pose(self) -> Pose:
         """The current parameters as a Pose."""
@@ -92,7 +122,7 @@ class PoseParameters(torch.nn.Module):
             R = (rotation_from_vector(self.w) @ self.R0).double().numpy()
             depth = float(torch.exp(self.log_depth))
             t = np.array([*(self.q.double().numpy() * depth), depth])
-            return Pose(R, t, float(torch.exp(self.log_focal)))
+            return Pose(R, t, float(self.focal_now()) if self.fit_focal else self.focal)
 
 
 def triangle_ids(pos: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -110,10 +140,10 @@ def triangle_ids(pos: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) 
 
 
 def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Tensor, topology: torch.Tensor,
-                    level: Level, aspect: float, far: float) -> tuple[torch.Tensor, float]:  # fmt: skip
+                    level: Level, far: float) -> tuple[torch.Tensor, float]:  # fmt: skip
     """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution."""
     H, W = level.size
-    pos = params.clip(unit, aspect, far)  # [1, V, 4]
+    pos = params.clip(unit, level, far)  # [1, V, 4]
     rast = triangle_ids(pos.detach(), faces, (H, W))
     hard = (rast[..., 3:4] > 0).float()  # [1, H, W, 1]
     cov = antialias(hard, rast, pos, faces, topology_hash=topology)  # edges covered by their true fraction
@@ -147,29 +177,34 @@ def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Ten
 def refine(frame: ObjectFrame, pose: Pose, level: Level, steps: int, fit_focal: bool,
            topology: torch.Tensor | None = None) -> tuple[Pose, float]:  # fmt: skip
     """Adam on `pose` for `steps` steps at `level` -> (the pose of the best step, its hard IoU at that level).
-    Learning rates are per pixel of the level: one step moves the silhouette by about a pixel."""
+    Learning rates are per pixel of the rung: one step moves the silhouette by about a pixel (the object spans about
+    1 / (1 + 2 WINDOW_MARGIN) of the rung)."""
     H, W = level.size
     unit = torch.from_numpy(frame.unit)
     faces = torch.from_numpy(frame.faces)
     topology = antialias_construct_topology_hash(faces) if topology is None else topology
-    params = PoseParameters(pose)
-    px = 1.0 / max(H, W)  # one pixel as a fraction of the image
-    groups = [{"params": [params.w], "lr": 2.5 * px}, {"params": [params.q], "lr": px / pose.focal},
+    params = PoseParameters(pose, fit_focal)
+    px = 1.0 / max(H, W)  # one pixel as a fraction of the rung
+    q_px = level.window[2] / W / (pose.focal * level.image[1])  # one pixel of the rung in image-plane units (x / z)
+    groups = [{"params": [params.w], "lr": 2.5 * px}, {"params": [params.q], "lr": q_px},
               {"params": [params.log_depth], "lr": 2 * px}]  # fmt: skip
     if fit_focal:
-        groups.append({"params": [params.log_focal], "lr": 2 * px})
+        groups.append({"params": [params.log_scale], "lr": 2 * px})
     opt = torch.optim.Adam(groups, betas=(0.8, 0.95))
+    # steps shrink linearly to LR_END of their start over the rung: the last steps place edges below a pixel
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 1 - (1 - LR_END) * i / max(steps - 1, 1))
     far = float(pose.t[2]) * 4 + 10
     best = (-1.0, pose)
     for _ in range(steps):
         opt.zero_grad()
-        loss, hard_iou = silhouette_loss(params, unit, faces, topology, level, W / H, far)
+        loss, hard_iou = silhouette_loss(params, unit, faces, topology, level, far)
         if hard_iou > best[0]:
             best = (hard_iou, params.pose())
         loss.backward()
         opt.step()
+        decay.step()
     with torch.no_grad():
-        _, hard_iou = silhouette_loss(params, unit, faces, topology, level, W / H, far)
+        _, hard_iou = silhouette_loss(params, unit, faces, topology, level, far)
     if hard_iou > best[0]:
         best = (hard_iou, params.pose())
     return best[1], best[0]
