@@ -3,7 +3,8 @@ masks (antialiased coverage, for silhouette gradients), normals and depth, regul
 normal consistency across edges, remeshed between phases so that shapes the hull cannot see (a bowl's inside) form.
 
 Works in the hull's normalised frame (centred, bounding-box diagonal 1), so step sizes and weights hold at any scale,
-and at a reduced resolution (160^2 by default: ~0.12 s per step for six views and 12k faces on two CPU cores).
+and at a reduced resolution (longer side 160 by default: 0.1-0.3 s per step for six views and 12k faces on two CPU
+cores, depending on what else runs).
 """
 
 import time
@@ -25,7 +26,7 @@ class OptimiseSettings:
     """The optimisation's knobs; the defaults fit six 320^2 views in ~35 s on two CPU cores."""
 
     size: int = 160
-    """working resolution: each view is area-resampled to size x size pixels"""
+    """working resolution: each view's longer side is area-resampled to this many pixels"""
     faces: int = 12000
     """face budget: the hull is decimated to it, and every remesh returns to it"""
     lr: float = 0.004
@@ -35,7 +36,8 @@ class OptimiseSettings:
     normal_weight: float | None = None
     """1 - cos between interpolated vertex normals and the normal buffer, mean over the mask's interior. None: 0.05
     with depth, 0.2 without. Measured at 90 steps, 6k faces: a box from masks and normals alone 0.033 -> 0.012
-    Chamfer going from 0.05 to 0.2; a bowl with depth 0.0136 -> 0.0173 (depth already holds the shape there)"""
+    Chamfer going from 0.05 to 0.2; a bowl with depth 0.0136 -> 0.0173 (depth already holds the shape there).
+    (Measured before the coarse-to-fine schedule.)"""
     depth_weight: float = 0.5
     """|z - depth| over the mask's interior, in units of the bounding-box diagonal"""
     laplacian_weight: float = 40.0
@@ -64,24 +66,26 @@ class OptimiseInputError(ValueError):
 
 
 def working_targets(views: MultiViewSet, size: int, device="cpu") -> dict:
-    """The views at size x size: soft mask [B, S, S, 1], normal [B, S, S, 3] + its valid pixels [B, S, S], depth
-    [B, S, S] + valid, the resized cameras' clip matrices [B, 4, 4] and their world-to-camera z rows [B, 4]."""
-    S = int(size)
+    """The views with their longer side resampled to `size` (aspect kept): "hw" (h, w), soft mask [B, h, w, 1],
+    normal [B, h, w, 3] + its valid pixels [B, h, w], depth [B, h, w] + valid, the resized cameras' clip matrices
+    [B, 4, 4] and their world-to-camera z rows [B, 4]."""
+    H, W = views.size
+    h, w = max(round(size * H / max(H, W)), 1), max(round(size * W / max(H, W)), 1)
     B = views.n_views
     interp = cv2.INTER_AREA
-    soft = np.stack([cv2.resize(m.astype(np.float32), (S, S), interpolation=interp) for m in views.mask])
+    soft = np.stack([cv2.resize(m.astype(np.float32), (w, h), interpolation=interp) for m in views.mask])
     interior = soft > 0.999
-    out = {"mask": torch.tensor(soft[..., None], device=device)}
+    out = {"hw": (h, w), "mask": torch.tensor(soft[..., None], device=device)}
     if views.normal is not None:
-        n = np.stack([cv2.resize(views.normal[i] * views.mask[i][..., None], (S, S), interpolation=interp)
+        n = np.stack([cv2.resize(views.normal[i] * views.mask[i][..., None], (w, h), interpolation=interp)
                       for i in range(B)])
         n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-8)
         out["normal"], out["normal_valid"] = torch.tensor(n, device=device), torch.tensor(interior, device=device)
     if views.depth is not None:
-        d = np.stack([cv2.resize(views.depth[i] * views.mask[i], (S, S), interpolation=interp) for i in range(B)])
+        d = np.stack([cv2.resize(views.depth[i] * views.mask[i], (w, h), interpolation=interp) for i in range(B)])
         d = d / np.maximum(soft, 1e-8)
         out["depth"], out["depth_valid"] = torch.tensor(d, device=device), torch.tensor(interior, device=device)
-    cams = [c.resized(S, S) for c in views.cameras]
+    cams = [c.resized(w, h) for c in views.cameras]
     out["mvp"] = torch.tensor(np.stack([clip_from_camera(c) for c in cams]), dtype=torch.float32, device=device)
     out["zrow"] = torch.tensor(np.stack([c.viewmat[2] for c in cams]), dtype=torch.float32, device=device)
     return out
@@ -129,14 +133,13 @@ def normal_consistency(v: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
     return (1 - (fn[topo.pairs[:, 0]] * fn[topo.pairs[:, 1]]).sum(1)).mean()
 
 
-def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshTopology, tg: dict,
-                size: int) -> dict:
+def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshTopology, tg: dict) -> dict:
     """Data terms of normalised positions u [V, 3] (world = centre + scale u) against the working targets."""
     v = centre + scale * u
     vh = torch.cat([v, torch.ones_like(v[:, :1])], 1)
     pos = torch.einsum("vk,bjk->bvj", vh, tg["mvp"])  # [B, V, 4] clip
-    rast, _ = rasterize(pos, topo.tri, (size, size), grad_db=False)
-    covered = rast[..., 3] > 0  # [B, S, S]
+    rast, _ = rasterize(pos, topo.tri, tg["hw"], grad_db=False)
+    covered = rast[..., 3] > 0  # [B, h, w]
     cov = antialias(covered[..., None].float(), rast, pos, topo.tri, topo.hash)
     out = {"mask": ((cov - tg["mask"]) ** 2).mean()}
     B = tg["mvp"].shape[0]
@@ -147,7 +150,7 @@ def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshT
         attrs.append((vh @ tg["zrow"].T).T[..., None])
     if not attrs:
         return out
-    a, _ = interpolate(torch.cat(attrs, -1).contiguous(), rast, topo.tri)  # [B, S, S, 3 | 1 | 4]
+    a, _ = interpolate(torch.cat(attrs, -1).contiguous(), rast, topo.tri)  # [B, h, w, 3 | 1 | 4]
     if "normal" in tg:
         n = a[..., :3] / a[..., :3].norm(dim=-1, keepdim=True).clamp_min(1e-12)
         ok = covered & tg["normal_valid"]
@@ -207,7 +210,7 @@ def _optimise(views, vertices, faces, progress, steps, s):
             u = ((torch.tensor(v_np, dtype=torch.float32, device=dev) - centre) / scale).requires_grad_(True)
             opt = torch.optim.Adam([u], lr=s.lr)
         opt.zero_grad()
-        terms = view_losses(u, centre, scale, topo, tg, s.size)
+        terms = view_losses(u, centre, scale, topo, tg)
         terms["laplacian"] = (laplacian(u, topo) ** 2).sum(1).mean() * (len(f_np) / 1000.0)
         terms["consistency"] = normal_consistency(u, topo)
         weights.update(laplacian=s.laplacian_weight, consistency=s.consistency_weight)
