@@ -24,13 +24,20 @@ def _cmd_generate(args) -> int:
     from .demo import print_progress
     from .generate.pipeline import GenerateInputs, generate
 
+    from .generate.geometry.generators import GeneratorSettings
+
     mesh = None
     if args.mesh:  # the same reader the server uses for a mesh file sent with a generate request
         from .generate.geometry.mesh_file import read_mesh_file
 
         mesh = read_mesh_file(args.mesh, args.up)
-    asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh),
-                     print_progress)
+    generators = GeneratorSettings.from_environment(args.model_path, args.generator_cmd)
+    asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh,
+                                    provider=args.provider, generators=generators), print_progress)
+    fit = asset.meta.get("camera_fit") or {}
+    if fit.get("done"):
+        print(f"relight generate: camera fitted to the photo ({fit.get('reason')}): silhouette IoU "
+              f"{fit.get('iou', float('nan')):.3f}", file=sys.stderr)
     _store(args).put(asset)
     meta = asset.meta
     if meta.get("reproduction_psnr") is not None:  # on stderr: stdout is the asset id, for scripts
@@ -106,7 +113,7 @@ def _cmd_bake(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from relight_protocol.vocabulary import RENDER_QUALITIES
+    from relight_protocol.vocabulary import PROVIDERS, RENDER_QUALITIES
 
     from .evaluate.bench import add_bench_parser
     from .evaluate.forward import add_eval_parser
@@ -136,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: inflate the silhouette)")
     p.add_argument("--up", choices=("auto", "y", "z"), default="auto",
                    help="the mesh file's up axis (auto: Y for glTF and OBJ, Z for PLY and STL)")
+    p.add_argument("--provider", choices=PROVIDERS, default="auto",
+                   help="geometry: auto (the --mesh when given, else inflate), inflate, scene, hunyuan3d "
+                        "(Hunyuan3D-2, the `hunyuan` extra and local weights) or command (--generator-cmd)")
+    p.add_argument("--model-path", default=None, help="Hunyuan3D-2's models folder (default $HY3DGEN_MODELS)")
+    p.add_argument("--generator-cmd", default=None,
+                   help="an external generator: a command with {image} and {mesh} (default $RELIGHT_GENERATOR_CMD)")
     p.add_argument("--store", default=None)
     p.set_defaults(func=_cmd_generate)
 
@@ -176,7 +189,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError) as e:
+    except (ValueError, KeyError, FileNotFoundError) as e:  # GeneratorError, MeshFileError, bad views: ValueErrors
         print(f"relight {args.command}: error: {e}", file=sys.stderr)
         return 2
 

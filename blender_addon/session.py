@@ -58,6 +58,10 @@ def _show_connected(hello: dict | None) -> None:
     status.connected = connected
     status.server_version = str(hello.get("server_version", "?")) if connected else ""
     status.device = str(hello.get("device", "?")) if connected else ""
+    if connected and isinstance(hello.get("providers"), list):
+        from .ui import props
+
+        props.BACKEND_PROVIDERS[:] = [str(p) for p in hello["providers"]]
     status.local_backend_running = LOCAL_BACKEND.running()
 
 

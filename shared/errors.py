@@ -39,6 +39,10 @@ class PipelineUnavailable(ProtocolError):
     """The backend's pipeline could not be loaded (a broken install); the message names the failed import."""
 
 
+class GeneratorFailed(ProtocolError):
+    """A mesh generator (Hunyuan3D-2, an external program) that is not available or did not produce a mesh."""
+
+
 class UnknownAsset(ProtocolError):
     """An asset_id that is not in the server's store."""
 

@@ -4,12 +4,15 @@ spaces, bake formats and the default endpoint. The backend, the CLI and the add-
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5557"  # `relight serve` binds it; the add-on connects to it
 
 # Geometry providers. "auto" (request only) picks "scene" when a mesh is sent, else "inflate".
-GEOMETRY_PROVIDERS = ("inflate", "scene")
+# "hunyuan3d" and "command" are mesh generators a backend has only when configured: its hello lists what it has.
+GEOMETRY_PROVIDERS = ("inflate", "scene", "hunyuan3d", "command")
 PROVIDERS = ("auto", *GEOMETRY_PROVIDERS)
 PROVIDER_LABELS = {
     "auto": ("Auto", "The selected mesh when there is one, else inflate the silhouette"),
     "inflate": ("Inflate", "Inflate the object's silhouette into a closed shape"),
-    "scene": ("Scene Mesh", "The selected mesh object, seen from the active camera"),
+    "scene": ("Scene Mesh", "The selected mesh object, seen from the active camera (or a fitted one)"),
+    "hunyuan3d": ("Hunyuan3D-2", "Hunyuan3D-2's shape model on the backend, camera fitted to the photo"),
+    "command": ("Backend Generator", "The generator program the backend was started with, camera fitted to the photo"),
 }
 
 # What the input photo's lighting is known to be.

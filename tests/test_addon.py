@@ -572,6 +572,32 @@ def _use_server(server) -> None:
     prefs.request_timeout = 10.0
 
 
+def test_the_provider_menu_offers_what_the_backend_has(relight_addon, relight_server_module, tmp_path):
+    import sys
+
+    from server_fixture import start_server
+
+    def offered():
+        items = [i[0] for i in relight_addon.ui.props.provider_items(bpy.context.scene.relight, bpy.context)]
+        bpy.context.scene.relight.provider = items[-1]  # Blender takes it: the menu really holds it
+        return items
+
+    _use_server(relight_server_module)
+    assert bpy.ops.relight.check_backend() == {"FINISHED"}
+    assert offered() == ["auto", "inflate", "scene"]
+    (tmp_path / "gen.py").write_text("import sys, trimesh; trimesh.creation.box().export(sys.argv[2])")
+    other = start_server(tmp_path / "store", extra_args=("--generator-cmd", f"{sys.executable} {tmp_path / 'gen.py'} "
+                                                         "{image} {mesh.glb}"))
+    try:
+        _use_server(other)
+        assert bpy.ops.relight.check_backend() == {"FINISHED"}
+        assert offered() == ["auto", "inflate", "scene", "command"]
+    finally:
+        other.stop()
+        _use_server(relight_server_module)
+        bpy.ops.relight.check_backend()
+
+
 def test_status_check_shows_connected_version_device(relight_addon, relight_server_module):
     _use_server(relight_server_module)
     status = bpy.context.window_manager.relight

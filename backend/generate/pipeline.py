@@ -24,6 +24,7 @@ from ..core.surface import sample_surface, vertex_normals
 from ..core.visibility_rays import VIS_DIRECTIONS
 from .delight.homogenize import delight
 from .gaussians import surface_gaussians
+from .geometry.generators import GeneratorSettings, generator_identity, make_generator
 from .geometry.inflate import inflate
 from .geometry.scene import scene_geometry
 from .segment import segment
@@ -39,13 +40,14 @@ DEFAULT_GAUSSIANS = 100_000
 class GenerateInputs:
     image: InputImage  # the photo, linear and sRGB-encoded
     name: str = "asset"
-    provider: str = "auto"  # auto | inflate | scene
+    provider: str = "auto"  # auto | inflate | scene | hunyuan3d | command (relight_protocol.vocabulary)
     light_hint: str = "unknown"  # unknown | world
     mesh: tuple[np.ndarray, np.ndarray] | None = None  # (vertices [V, 3] world, faces [F, 3])
     camera: Camera | None = None  # the image's camera, world space
     world: Environment | None = None  # the input light when light_hint == "world"
     n_gaussians: int = DEFAULT_GAUSSIANS
     delight: bool = True  # False: the baseline that takes the photo's colours as albedo
+    generators: GeneratorSettings | None = None  # where the hunyuan3d / command providers are (None: environment)
 
     def content_id(self) -> str:
         h = hashlib.sha256()
@@ -57,6 +59,8 @@ class GenerateInputs:
             h.update(np.ascontiguousarray(self.mesh[1], np.int64).tobytes())
         if self.camera is not None:
             h.update(repr(self.camera.to_dict()).encode())
+        if self.provider in ("hunyuan3d", "command"):
+            h.update(generator_identity(self.provider, self.generators).encode())
         if self.light_hint == "world" and self.world is not None:
             h.update(f"{self.world.identity}|{self.world.rotation_z:.6f}|{self.world.strength:.6f}".encode())
         return h.hexdigest()[:24]
@@ -90,6 +94,13 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     if provider == "scene":
         geo = scene_geometry(inputs.mesh[0], inputs.mesh[1], inputs.camera, mask,
                              progress=lambda _, f, m="": progress("geometry", 0.08 + 0.1 * f, m))
+    elif provider in ("hunyuan3d", "command"):  # a generator's mesh, then the camera fitted to the photo's mask
+        generator = make_generator(provider, inputs.generators)
+        picture = to_uint8(np.concatenate([inputs.image.srgb[..., :3], mask[..., None]], -1))  # alpha = the mask
+        v_gen, f_gen = generator.generate_mesh(picture, progress=lambda _, f, m="": progress(provider, 0.08 + 0.07 * f, m))
+        geo = scene_geometry(v_gen, f_gen, None, mask,
+                             progress=lambda _, f, m="": progress("geometry", 0.15 + 0.05 * f, m))
+        geo.provider = provider
     else:
         geo = inflate(mask, inputs.camera)
     vn = vertex_normals(geo.vertices, geo.faces)

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 from relight_protocol.archive import unpack_archive
-from relight_protocol.errors import InvalidRequest
+from relight_protocol.errors import GeneratorFailed, InvalidRequest
 from relight_protocol.lru import LRU
 
 from ..core.camera import Camera
@@ -15,6 +15,7 @@ from ..core.envmap import Environment, default_environment
 from ..core.input_image import InputImage
 from ..export.bake import bake_glb
 from ..export.filenames import safe_filename
+from ..generate.geometry.command import GeneratorError
 from ..generate.geometry.mesh_file import MeshFileError, read_mesh_bytes
 from ..generate.pipeline import GenerateInputs, generate
 from ..reconstruct.asset import asset_from_reconstruction, content_id
@@ -60,9 +61,10 @@ def request_mesh(req: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return mesh_to_world(req["mesh"]) if req["mesh"] is not None else None
 
 
-def generate_inputs(req: dict) -> GenerateInputs:
-    """A validated generate request -> the pipeline's inputs."""
+def generate_inputs(req: dict, generators=None) -> GenerateInputs:
+    """A validated generate request -> the pipeline's inputs (generators: the server's GeneratorSettings)."""
     return GenerateInputs(
+        generators=generators,
         image=InputImage.from_pixels(req["image"], req["colorspace"]),
         name=req["name"],
         provider=req["provider"],
@@ -75,14 +77,17 @@ def generate_inputs(req: dict) -> GenerateInputs:
 
 def run_generate(server, req: dict, progress) -> dict:
     t0 = time.perf_counter()
-    inputs = generate_inputs(req)
+    inputs = generate_inputs(req, server.generators)
     content_id = inputs.content_id()
     reused = server.store.has(content_id)
     if reused:  # same inputs as a stored asset: geometry is never recomputed
         asset = server.asset(content_id)
         progress("done", 1.0, f"asset {content_id} was generated before; reusing it")
     else:
-        asset = generate(inputs, progress)
+        try:
+            asset = generate(inputs, progress)
+        except GeneratorError as e:  # not installed, no weights, the program failed: said plainly, no traceback
+            raise GeneratorFailed(str(e)) from None
         server.store.put(asset)
     progress("done", 1.0, "preparing the interactive preview")
     prepare_preview(server.asset(asset.asset_id))  # the instance later renders get from the store's cache

@@ -18,7 +18,7 @@ from relight_protocol.errors import MalformedMessage, PipelineUnavailable, Proto
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
                                        validate_request)
 from relight_protocol.version import PROTOCOL_VERSION
-from relight_protocol.vocabulary import DEFAULT_ENDPOINT, GEOMETRY_PROVIDERS
+from relight_protocol.vocabulary import DEFAULT_ENDPOINT
 
 from .. import __version__
 from .jobs import Cancelled, Job, JobWorker
@@ -56,8 +56,11 @@ class Server:
     """The ROUTER service. Only the thread that calls serve_forever() touches the socket; workers hand
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
-    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None):
+    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None):
+        from ..generate.geometry.generators import GeneratorSettings
+
         self.bind = bind
+        self.generators = generators or GeneratorSettings.from_environment()  # where hunyuan3d / command are
         self.store_dir = Path(store_dir) if store_dir else default_store_dir()
         self.out = out or sys.stdout
         self.endpoint: str | None = None
@@ -243,10 +246,16 @@ class Server:
             "protocol_version": PROTOCOL_VERSION,
             "device": self.device,
             "capabilities": ["generate", "reconstruct", "match_photo", "render", "bake", "cancel"],
-            "providers": list(GEOMETRY_PROVIDERS),
+            "providers": self._providers(),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,
         }
+
+    def _providers(self) -> list[str]:
+        """The geometry providers this machine can run (file checks only: cheap enough for every hello)."""
+        from ..generate.geometry.generators import available_providers
+
+        return available_providers(self.generators)
 
     def _on_ping(self, request: dict) -> dict:
         return {"time": time.time()}
@@ -302,10 +311,21 @@ class Server:
 
 # ---------------------------------------------------------------------------------------------- entry points
 
-def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True) -> int:
+def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
+          model_path: str | None = None, generator_cmd: str | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
-    server = Server(bind, store_dir)
+    from ..generate.geometry.command import GeneratorError, check_template
+    from ..generate.geometry.generators import GeneratorSettings
+
+    if generator_cmd:
+        try:
+            check_template(generator_cmd)
+        except GeneratorError as e:
+            print(f"relight serve: {e}", file=sys.stderr, flush=True)
+            return 2
+    server = Server(bind, store_dir, generators=GeneratorSettings.from_environment(model_path, generator_cmd))
     server.log(f"store {server.store_dir}")
+    server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
     try:
         endpoint = server.start()
@@ -330,5 +350,13 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                         "binding a non-loopback address exposes the service without authentication)")
     p.add_argument("--store", default=None, type=Path,
                    help="folder of stored assets (default $RELIGHT_STORE_DIR or ~/.cache/relight/assets)")
-    p.set_defaults(func=lambda args: serve(args.bind, args.store))
+    p.add_argument("--model-path", default=None,
+                   help="Hunyuan3D-2's models folder (default $HY3DGEN_MODELS or ~/.cache/hy3dgen); the hunyuan3d "
+                        "provider is offered when the `hunyuan` extra is installed and the weights are there")
+    p.add_argument("--generator-cmd", default=None,
+                   help="an external mesh generator, offered as the `command` provider: a command line with {image} "
+                        "(the object's PNG) and {mesh} or {mesh.obj|.ply|.stl} (the file it writes); default "
+                        "$RELIGHT_GENERATOR_CMD")
+    p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
+                                           generator_cmd=args.generator_cmd))
     return p

@@ -131,9 +131,10 @@ class RELIGHT_OT_generate(_JobOperator, bpy.types.Operator):
         props = context.scene.relight
         if props.image is None:
             raise scene_io.SceneIOError("No image selected: pick one in the Relight panel (or Open one) first")
-        content = {"name": props.image.name, "light_hint": props.light_hint, "provider": "auto"}
+        provider = props.provider or "auto"
+        content = {"name": props.image.name, "light_hint": props.light_hint, "provider": provider}
         content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
-        if props.mesh_object is not None:
+        if props.mesh_object is not None and provider in ("auto", "scene"):
             content["provider"] = "scene"
             content["mesh"] = scene_io.mesh_to_arrays(props.mesh_object, context.evaluated_depsgraph_get())
             content["camera"] = scene_io.camera_to_dict(context.scene.camera, context.scene)

@@ -29,6 +29,7 @@ class RELIGHT_PT_main(bpy.types.Panel):
         row = col.row(align=True)
         row.prop(props, "image")
         row.operator("relight.open_image", text="", icon="FILEBROWSER")
+        col.prop(props, "provider")
         row = col.row(align=True)
         row.prop(props, "mesh_object")
         row.operator("relight.match_photo", text="", icon="VIEW_CAMERA")

@@ -2,8 +2,19 @@
 
 import bpy
 
-from ..relight_protocol.vocabulary import (DEFAULT_TEXTURE_SIZE, LIGHT_HINT_LABELS, LIGHT_HINTS, RENDER_QUALITIES,
-                                           RENDER_QUALITY_LABELS, enum_items)
+from ..relight_protocol.vocabulary import (DEFAULT_TEXTURE_SIZE, LIGHT_HINT_LABELS, LIGHT_HINTS, PROVIDER_LABELS,
+                                           PROVIDERS, RENDER_QUALITIES, RENDER_QUALITY_LABELS, enum_items)
+
+# the providers the connected backend offers (its hello); Blender needs the items list kept alive while shown
+BACKEND_PROVIDERS = ["inflate", "scene"]
+_PROVIDER_ITEMS = []
+
+
+def provider_items(_self, _context):
+    """"auto" plus what the backend said it has: a provider it lacks is never offered."""
+    _PROVIDER_ITEMS[:] = enum_items(tuple(p for p in PROVIDERS if p == "auto" or p in BACKEND_PROVIDERS),
+                                    PROVIDER_LABELS)
+    return _PROVIDER_ITEMS
 
 
 def _is_mesh(_self, obj) -> bool:
@@ -21,6 +32,11 @@ class RELIGHT_PG_scene(bpy.types.PropertyGroup):
         type=bpy.types.Object,
         poll=_is_mesh,
         description="Optional mesh of the object; the image is then taken to be seen from the active camera",
+    )
+    provider: bpy.props.EnumProperty(
+        name="Geometry",
+        items=provider_items,
+        description="Where the object's shape comes from (the backend lists what it can run)",
     )
     light_hint: bpy.props.EnumProperty(
         name="Input Lighting",
