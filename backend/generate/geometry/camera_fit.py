@@ -16,17 +16,18 @@ import torch
 from ...core.camera import Camera
 from ...core.progress import no_progress
 from ...render.mesh_antialias import antialias_construct_topology_hash
-from .camera_pose import DEFAULT_FOCAL, ObjectFrame, Pose, silhouette_iou
+from .camera_pose import DEFAULT_FOCAL, ObjectFrame, Pose, iou, look_from, silhouette_iou
 from .camera_refine import Level, refine
-from .camera_search import coarse_search
+from .camera_search import RENDER_DISTANCE, RENDER_PX, coarse_search, fibonacci_directions, render_silhouette
 
 MATCH_IOU = 0.9  # below this silhouette IoU the fit warns: the mesh does not have the photo's outline
 TORCH_THREADS = 1  # torch intra-op threads while fitting (restored after): the ops are small, and on a busy 2-core
 # machine two threads made each step ~6x slower than one (measured: 19 s against 3 s for the same fit)
 KEEP = 4  # distinct poses kept from the coarse search and refined
 COARSE_FACES = 3000  # the search and the low rungs see the mesh decimated to this many faces; the last the full mesh
+COARSE_CHECK_IOU = 0.97  # a decimation is used only if its silhouettes match the full mesh's this well (6 views)
 # the coarse-to-fine ladder: (longer image side in pixels, Adam steps, how many poses go on to this rung, full mesh?)
-LADDER = ((64, 30, KEEP, False), (128, 20, 2, False), (256, 15, 1, True))
+LADDER = ((64, 25, KEEP, False), (128, 20, 2, False), (256, 12, 1, True))
 
 
 @dataclass
@@ -69,7 +70,7 @@ def _fit(vertices, faces, mask, focal_px, progress, seed) -> CameraFit:
     frame = ObjectFrame.of(vertices, faces)
     focal = DEFAULT_FOCAL if focal_px is None else float(focal_px) / W
     progress("camera fit", 0.0, "searching view directions")
-    coarse = frame.decimated(COARSE_FACES)
+    coarse = coarse_mesh(frame)
     poses = [p for _, p in coarse_search(coarse, mask, focal, KEEP)]
     meshes = {False: (coarse, antialias_construct_topology_hash(coarse.faces))}
     meshes[True] = meshes[False] if coarse is frame else (frame, antialias_construct_topology_hash(frame.faces))
@@ -97,3 +98,20 @@ def _fit(vertices, faces, mask, focal_px, progress, seed) -> CameraFit:
         warning = f"the mesh does not match the photo's outline (silhouette IoU {best_iou:.2f})"
     progress("camera fit", 1.0, f"silhouette IoU {best_iou:.3f}")
     return CameraFit(best, best_iou, cams, time.perf_counter() - t0, warning)
+
+
+def coarse_mesh(frame: ObjectFrame) -> ObjectFrame:
+    """The mesh the search and the low rungs use: decimated to COARSE_FACES, or to twice that, when its silhouettes
+    from six directions (RENDER_PX) match the full mesh's to COARSE_CHECK_IOU; else the full mesh. Quadric
+    decimation can wreck a mesh of separate, thin parts (seen: a bracket of slabs keeping 0.18 of its outline)."""
+    views = [look_from(d) for d in fibonacci_directions(6)]
+    f_px = 0.4 * RENDER_PX * RENDER_DISTANCE
+    full = [render_silhouette(frame.unit, frame.faces, R, RENDER_DISTANCE, f_px, RENDER_PX) for R in views]
+    for target in (COARSE_FACES, 2 * COARSE_FACES):
+        small = frame.decimated(target)
+        if small is frame:
+            return frame
+        if all(iou(render_silhouette(small.unit, small.faces, R, RENDER_DISTANCE, f_px, RENDER_PX), m) >= COARSE_CHECK_IOU
+               for R, m in zip(views, full)):  # fmt: skip
+            return small
+    return frame
