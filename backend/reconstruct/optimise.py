@@ -46,10 +46,13 @@ class OptimiseSettings:
     """1 - cos between the normals of faces sharing an edge"""
     lr_decay: float = 0.25
     """the step's final fraction of `lr` (cosine schedule from 1 to it over the steps)"""
-    face_schedule: tuple[float, ...] = (0.25, 0.5, 1.0)
-    """fraction of `faces` in each phase (before the first remesh, after each one): coarse to fine. In 20 s on the
-    loaded machine a box from masks and normals reached Chamfer 0.0109 this way, 0.0142 at the full budget
-    throughout (more, cheaper steps; large triangles move whole regions)"""
+    face_schedule: tuple[float, ...] | None = None
+    """fraction of `faces` in each phase (before the first remesh, after each one). None: (1/4, 1/2, 1), coarse to
+    fine, without depth: the mask-only hull is far off and large triangles move whole regions (at 320^2 from masks and
+    normals, Chamfer coarse-to-fine vs full budget: box 0.0108 vs 0.0141, Suzanne 0.019 vs 0.025, sphere, torus and
+    bowl within 0.001 either way, though their F@0.01 drops 0.06-0.09); (1, 1, 1) with depth: the
+    depth-carved hull is close and decimating it first loses its detail (Suzanne at 320^2: F@0.01 0.95 at full
+    budget, 0.83 coarse to fine)"""
     remesh_at: tuple[float, ...] = (0.35, 0.7)
     """fractions of the run (steps, or time when the budget binds) at which the mesh is remeshed to the next budget"""
     time_budget_s: float = 35.0
@@ -184,7 +187,8 @@ def _optimise(views, vertices, faces, progress, steps, s):
     """optimise_mesh's loop (see there)."""
     t0 = time.perf_counter()
     dev = torch.device(s.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    budgets = [max(int(s.faces * x), 500) for x in s.face_schedule] + [s.faces] * (len(s.remesh_at) + 1)
+    schedule = s.face_schedule or ((1.0, 1.0, 1.0) if views.depth is not None else (0.25, 0.5, 1.0))
+    budgets = [max(int(s.faces * x), 500) for x in schedule] + [s.faces] * (len(s.remesh_at) + 1)
     v_np, f_np = decimate(vertices, faces, budgets[0])
     lo, hi = v_np.min(0), v_np.max(0)
     centre = torch.tensor(0.5 * (lo + hi), dtype=torch.float32, device=dev)
