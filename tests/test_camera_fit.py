@@ -25,8 +25,9 @@ def _part(mesh: trimesh.Trimesh, at, rot=None) -> trimesh.Trimesh:
 
 
 def asymmetric_mesh(kind: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A shape with no rotational or mirror symmetry (the parts are concatenated, not unioned: the silhouette is the
-    same), moved by a seeded random rotation, uniform scale in [0.2, 5] and offset -> (vertices [V, 3], faces [F, 3])."""
+    """A shape with no rotational or mirror symmetry (the parts are concatenated, not unioned: the silhouette is
+    the same), moved by a seeded random rotation, uniform scale in [0.2, 5] and offset -> (vertices [V, 3],
+    faces [F, 3])."""
     c = trimesh.creation
     if kind == "blocks":  # a box, an upright post off one corner, a ball off another
         parts = [c.box((1.0, 0.6, 0.4)), _part(c.cylinder(0.15, 0.9, sections=32), (0.35, 0.1, 0.5)),

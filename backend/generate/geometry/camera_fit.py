@@ -52,6 +52,8 @@ def fit_camera(vertices: np.ndarray, faces: np.ndarray, mask: np.ndarray, focal_
     mask = np.asarray(mask, bool)
     if mask.ndim != 2 or not mask.any():
         raise ValueError(f"fit_camera: the mask must be [H, W] bool with some object pixels, got shape {mask.shape}")
+    if len(faces) == 0 or len(vertices) == 0:
+        raise ValueError("fit_camera: the mesh is empty")
     if focal_px is not None and not focal_px > 0:
         raise ValueError(f"fit_camera: focal_px must be positive pixels, got {focal_px}")
     threads = torch.get_num_threads()
@@ -106,12 +108,15 @@ def coarse_mesh(frame: ObjectFrame) -> ObjectFrame:
     decimation can wreck a mesh of separate, thin parts (seen: a bracket of slabs keeping 0.18 of its outline)."""
     views = [look_from(d) for d in fibonacci_directions(6)]
     f_px = 0.4 * RENDER_PX * RENDER_DISTANCE
-    full = [render_silhouette(frame.unit, frame.faces, R, RENDER_DISTANCE, f_px, RENDER_PX) for R in views]
+
+    def outlines(m: ObjectFrame) -> list[np.ndarray]:
+        return [render_silhouette(m.unit, m.faces, R, RENDER_DISTANCE, f_px, RENDER_PX) for R in views]
+
+    full = outlines(frame)
     for target in (COARSE_FACES, 2 * COARSE_FACES):
         small = frame.decimated(target)
         if small is frame:
             return frame
-        if all(iou(render_silhouette(small.unit, small.faces, R, RENDER_DISTANCE, f_px, RENDER_PX), m) >= COARSE_CHECK_IOU
-               for R, m in zip(views, full)):  # fmt: skip
+        if all(iou(a, b) >= COARSE_CHECK_IOU for a, b in zip(outlines(small), full)):
             return small
     return frame

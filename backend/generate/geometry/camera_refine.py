@@ -119,7 +119,8 @@ class PoseParameters(torch.nn.Module):
     def pose(self) -> Pose:
         """The current parameters as a Pose."""
         with torch.no_grad():
-            R = (rotation_from_vector(self.w) @ self.R0).double().numpy()
+            U, _, Vt = np.linalg.svd((rotation_from_vector(self.w) @ self.R0).double().numpy())
+            R = U @ Vt  # the nearest rotation: float32 products drift from orthonormal by ~1e-7
             depth = float(torch.exp(self.log_depth))
             t = np.array([*(self.q.double().numpy() * depth), depth])
             return Pose(R, t, float(self.focal_now()) if self.fit_focal else self.focal)

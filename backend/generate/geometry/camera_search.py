@@ -65,13 +65,13 @@ def render_silhouette(unit: np.ndarray, faces: np.ndarray, R: np.ndarray, distan
     xc = unit.astype(np.float64) @ R.T + np.array([0.0, 0.0, distance])  # [V, 3] camera frame
     near, far = 0.01, distance + 10.0
     a = 2 * focal_px / size
-    pos = np.stack([a * xc[:, 0], a * xc[:, 1], (far + near) / (far - near) * xc[:, 2] - 2 * far * near / (far - near),
-                    xc[:, 2]], 1)  # fmt: skip  # [V, 4] clip
+    z_clip = (far + near) / (far - near) * xc[:, 2] - 2 * far * near / (far - near)
+    pos = np.stack([a * xc[:, 0], a * xc[:, 1], z_clip, xc[:, 2]], 1)  # [V, 4] clip
     return visible_triangles(torch.from_numpy(pos), faces, (size, size)).numpy() > 0
 
 
-def coarse_search(frame: ObjectFrame, mask: np.ndarray, focal: float, keep: int,
-                  directions: int = SEARCH_DIRECTIONS, rolls: int = SEARCH_ROLLS) -> list[tuple[float, Pose]]:  # fmt: skip
+def coarse_search(frame: ObjectFrame, mask: np.ndarray, focal: float, keep: int, directions: int = SEARCH_DIRECTIONS,
+                  rolls: int = SEARCH_ROLLS) -> list[tuple[float, Pose]]:
     """The mesh's unit frame, mask [H, W] bool, focal length / mask width -> up to `keep` (IoU in the canonical frame,
     Pose for the mask's image) pairs, best first, pairwise more than DISTINCT_DEG apart. Each pose puts the rendered
     silhouette's centroid on the mask's and matches sqrt(area) through the depth (weak perspective)."""
