@@ -178,3 +178,19 @@ def test_the_scene_provider_keeps_a_matching_camera_and_refits_a_wrong_one():
     info = refit.meta["camera_fit"]
     assert info["done"] and info["reason"].startswith("camera IoU ") and info["reason"].endswith(f"< {REFIT_IOU}")
     assert _asset_silhouette_iou(refit, mask) >= 0.95
+
+
+def test_front_and_back_of_a_flat_outline_are_both_kept():
+    """A thin L-shaped slab with equal arms seen face-on: from behind its outline is the mirror image, which for this
+    L is the same outline turned by 90 degrees. Both poses explain the mask; the search keeps both and the fit
+    returns them as candidates, half a turn apart, instead of collapsing them early."""
+    slab = trimesh.util.concatenate([_part(trimesh.creation.box((0.3, 1.0, 0.04)), (-0.35, 0.0, 0.0)),
+                                     _part(trimesh.creation.box((1.0, 0.3, 0.04)), (0.0, -0.35, 0.0))])  # fmt: skip
+    v, f = np.asarray(slab.vertices), np.asarray(slab.faces)
+    truth = Camera.look_at(np.array([0.05, 0.1, 4.0]), np.zeros(3), 30.0, 256, 256, up=(0.0, 1.0, 0.0))
+    mask = mesh_coverage(truth, v, f)
+    fit = fit_camera(v, f, mask, focal_px=truth.K[0, 0])
+    good = [c for s, c in fit.candidates if s >= 0.95]
+    assert len(good) >= 2, [s for s, _ in fit.candidates]
+    facing = [np.sign(c.viewmat[2, :3] @ np.array([0.0, 0.0, -1.0])) for c in good]  # +1: looks at the front (+z)
+    assert set(facing) == {-1.0, 1.0}, facing
