@@ -26,14 +26,15 @@ def _cmd_generate(args) -> int:
 
     from .generate.geometry.generators import GeneratorSettings
 
-    mesh = None
+    mesh = corner_normals = None
     if args.mesh:  # the same reader the server uses for a mesh file sent with a generate request
         from .generate.geometry.mesh_file import read_mesh_file
 
-        mesh = read_mesh_file(args.mesh, args.up)
+        *mesh, corner_normals = read_mesh_file(args.mesh, args.up, with_normals=True)
     generators = GeneratorSettings.from_environment(args.model_path, args.generator_cmd)
     asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh,
-                                    provider=args.provider, generators=generators), print_progress)
+                                    corner_normals=corner_normals, provider=args.provider, generators=generators),
+                     print_progress)
     fit = asset.meta.get("camera_fit") or {}
     if fit.get("done"):
         print(f"relight generate: camera fitted to the photo ({fit.get('reason')}): silhouette IoU "

@@ -307,7 +307,8 @@ def camera_from_dict(cam: dict, scene, image=None, name: str = MATCH_CAMERA_NAME
 
 
 def mesh_to_arrays(obj, depsgraph=None) -> dict:
-    """Mesh object -> {vertices [V, 3] float32 object space, faces [F, 3] int32, matrix_world [[4x4]]}.
+    """Mesh object -> {vertices [V, 3] float32 object space, faces [F, 3] int32, matrix_world [[4x4]],
+    corner_normals [F, 3, 3] float32 object space (Blender's split normals)}.
 
     The evaluated mesh (modifiers applied), triangulated.
     """
@@ -322,12 +323,16 @@ def mesh_to_arrays(obj, depsgraph=None) -> dict:
         mesh.vertices.foreach_get("co", verts)
         faces = np.empty(len(mesh.loop_triangles) * 3, dtype=np.int32)
         mesh.loop_triangles.foreach_get("vertices", faces)
+        # the shading as the artist set it (flat faces, sharp edges, custom split normals), per triangle corner
+        corner = np.empty(len(mesh.loop_triangles) * 9, dtype=np.float32)
+        mesh.loop_triangles.foreach_get("split_normals", corner)
     finally:
         obj_eval.to_mesh_clear()
     if faces.size == 0:
         raise SceneIOError(f"Mesh '{obj.name}' has no faces")
     matrix_world = [list(row) for row in obj.matrix_world]
-    return {"vertices": verts.reshape(-1, 3), "faces": faces.reshape(-1, 3), "matrix_world": matrix_world}
+    return {"vertices": verts.reshape(-1, 3), "faces": faces.reshape(-1, 3), "matrix_world": matrix_world,
+            "corner_normals": corner.reshape(-1, 3, 3)}
 
 
 def import_glb(path: str) -> list:

@@ -205,7 +205,8 @@ def validate_world(value, where: str = "world") -> dict:
 
 
 def validate_mesh(value, where: str = "mesh") -> dict:
-    """{vertices [V,3] float32 object space, faces [F,3] int32, matrix_world [4,4]} with faces in range."""
+    """{vertices [V,3] float32 object space, faces [F,3] int32, matrix_world [4,4], corner_normals [F,3,3] float32
+    object space or absent (smooth)} with faces in range."""
     v = as_array(require(value, "vertices", where), f"{where}.vertices", ("float32", "float64"), 2, (3,))
     f = as_array(require(value, "faces", where), f"{where}.faces", ("int32", "uint32", "int64"), 2, (3,))
     if len(v) > limits.MAX_VERTICES:
@@ -220,8 +221,17 @@ def validate_mesh(value, where: str = "mesh") -> dict:
         raise InvalidRequest(f"{where}.faces index vertices outside 0..{len(v) - 1} "
                              f"(min {int(f.min())}, max {int(f.max())})")
     matrix = as_matrix(require(value, "matrix_world", where), f"{where}.matrix_world", 4, 4)
+    corner = None
+    if value.get("corner_normals") is not None:  # the artist's shading: flat faces, sharp edges, custom normals
+        corner = as_array(value["corner_normals"], f"{where}.corner_normals", ("float32", "float16"), 3, (3,))
+        if corner.shape != (len(f), 3, 3):
+            raise InvalidRequest(f"{where}.corner_normals must be [faces, 3, 3] = [{len(f)}, 3, 3], got "
+                                 f"{list(corner.shape)}")
+        if not np.all(np.isfinite(corner)):
+            raise InvalidRequest(f"{where}.corner_normals contains NaN or infinite values")
+        corner = corner.astype(np.float32, copy=False)
     return {"vertices": v.astype(np.float32, copy=False), "faces": f.astype(np.int32, copy=False),
-            "matrix_world": matrix}
+            "matrix_world": matrix, "corner_normals": corner}
 
 
 def validate_mesh_file(value, where: str = "mesh_file") -> dict:

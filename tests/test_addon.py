@@ -217,6 +217,21 @@ def test_mesh_to_arrays_is_evaluated_and_triangulated(relight_addon):
     np.testing.assert_allclose(np.array(d["matrix_world"]), np.array(obj.matrix_world), atol=1e-6)
 
 
+def test_mesh_to_arrays_sends_the_shading_the_artist_set(relight_addon):
+    """Flat faces send their face normal at every corner; shaded smooth, the corners of a face differ."""
+    bpy.ops.mesh.primitive_cube_add(size=2.0)
+    cube = bpy.context.object
+    d = relight_addon.scene_io.mesh_to_arrays(cube, bpy.context.evaluated_depsgraph_get())
+    v, f, n = d["vertices"], d["faces"], d["corner_normals"]
+    assert n.shape == (len(f), 3, 3) and n.dtype == np.float32
+    face_n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+    face_n /= np.linalg.norm(face_n, axis=1, keepdims=True)
+    np.testing.assert_allclose(n, np.repeat(face_n[:, None], 3, 1), atol=1e-5)
+    bpy.ops.object.shade_smooth()
+    n = relight_addon.scene_io.mesh_to_arrays(cube, bpy.context.evaluated_depsgraph_get())["corner_normals"]
+    np.testing.assert_allclose(np.abs(n), 1 / np.sqrt(3), atol=1e-5)  # smooth: every corner points out diagonally
+
+
 def test_write_preview_and_import_glb(relight_addon, tmp_path):
     io = relight_addon.scene_io
     rgba = np.zeros((24, 40, 4), dtype=np.uint8)

@@ -51,3 +51,22 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         np.add.at(n, faces[:, k], fn * angle[:, None])
     n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
     return n.astype(np.float32)
+
+
+def split_by_normals(vertices: np.ndarray, faces: np.ndarray, corner_normals: np.ndarray, tol_deg: float = 1.0):
+    """A mesh whose normals are set per face corner (flat faces, sharp edges, custom split normals) as one with a
+    normal per vertex: corners that share a vertex and (within tol_deg) a normal share one output vertex; a vertex
+    on a sharp edge becomes one copy per side. vertices [V, 3], faces [F, 3], corner_normals [F, 3, 3] ->
+    (vertices [V', 3] float32, faces [F, 3] int32, vertex_normals [V', 3] float32 unit)."""
+    f = np.asarray(faces, np.int64)
+    n = np.asarray(corner_normals, np.float64).reshape(-1, 3)  # [3F, 3] one per corner
+    n = n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    q = np.round(n / (2.0 * np.sin(np.radians(tol_deg) / 2.0))).astype(np.int64)  # cells about tol_deg wide
+    key = np.concatenate([f.reshape(-1, 1), q], 1)  # [3F, 4] (vertex, quantised normal)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    vn = np.zeros((len(first), 3))
+    np.add.at(vn, inverse, n)  # the mean normal of the corners merged into each output vertex
+    vn /= np.maximum(np.linalg.norm(vn, axis=1, keepdims=True), 1e-12)
+    v = np.asarray(vertices, np.float64)[f.reshape(-1)[first]]
+    return v.astype(np.float32), inverse.reshape(-1, 3).astype(np.int32), vn.astype(np.float32)

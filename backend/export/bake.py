@@ -60,7 +60,11 @@ def bake(asset: RelightableAsset, size: int = 1024, progress=None, max_faces: in
     Gaussians."""
     step = progress or (lambda *a, **k: None)
     step("bake", 0.0, f"simplifying {len(asset.faces)} faces to at most {max_faces}")
-    v0, f0, n0 = simplify(asset.vertices, asset.faces, max_faces)
+    if len(asset.faces) <= max_faces:  # kept as is: the asset's own normals (sharp edges, flat faces) stay
+        v0, f0 = asset.vertices.astype(np.float32), asset.faces.astype(np.int64)
+        n0 = np.asarray(asset.vertex_normals, np.float32)
+    else:
+        v0, f0, n0 = simplify(asset.vertices, asset.faces, max_faces)
     step("bake", 0.05, f"unwrapping UVs of {len(f0)} faces (xatlas)")
     vmap, faces, uvs = unwrap(v0, f0, n0, size)
     verts = v0[vmap]

@@ -43,6 +43,7 @@ class GenerateInputs:
     provider: str = "auto"  # auto | inflate | scene | hunyuan3d | command (relight_protocol.vocabulary)
     light_hint: str = "unknown"  # unknown | world
     mesh: tuple[np.ndarray, np.ndarray] | None = None  # (vertices [V, 3] world, faces [F, 3])
+    corner_normals: np.ndarray | None = None  # [F, 3, 3] world: the mesh's own shading per face corner (None: smooth)
     camera: Camera | None = None  # the image's camera, world space
     world: Environment | None = None  # the input light when light_hint == "world"
     n_gaussians: int = DEFAULT_GAUSSIANS
@@ -57,6 +58,8 @@ class GenerateInputs:
         if self.mesh is not None:
             h.update(np.ascontiguousarray(self.mesh[0], np.float32).tobytes())
             h.update(np.ascontiguousarray(self.mesh[1], np.int64).tobytes())
+            if self.corner_normals is not None:
+                h.update(np.ascontiguousarray(self.corner_normals, np.float32).tobytes())
         if self.camera is not None:
             h.update(repr(self.camera.to_dict()).encode())
         if self.provider in ("hunyuan3d", "command"):
@@ -93,7 +96,8 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     t = time.perf_counter()
     if provider == "scene":
         geo = scene_geometry(inputs.mesh[0], inputs.mesh[1], inputs.camera, mask,
-                             progress=lambda _, f, m="": progress("geometry", 0.08 + 0.1 * f, m))
+                             progress=lambda _, f, m="": progress("geometry", 0.08 + 0.1 * f, m),
+                             corner_normals=inputs.corner_normals)
     elif provider in ("hunyuan3d", "command"):  # a generator's mesh, then the camera fitted to the photo's mask
         generator = make_generator(provider, inputs.generators)
         picture = to_uint8(np.concatenate([inputs.image.srgb[..., :3], mask[..., None]], -1))  # alpha = the mask
@@ -103,7 +107,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
         geo.provider = provider
     else:
         geo = inflate(mask, inputs.camera)
-    vn = vertex_normals(geo.vertices, geo.faces)
+    vn = geo.vertex_normals if geo.vertex_normals is not None else vertex_normals(geo.vertices, geo.faces)
     timings["geometry"] = time.perf_counter() - t
 
     progress("voxelize", 0.2, "sparse 64^3 voxels")

@@ -49,27 +49,43 @@ def mesh_to_world(mesh: dict) -> tuple[np.ndarray, np.ndarray]:
     return v.astype(np.float32), mesh["faces"]
 
 
-def request_mesh(req: dict) -> tuple[np.ndarray, np.ndarray] | None:
-    """The request's mesh in world space: arrays with their matrix_world, or a mesh file read by the same reader as
-    `relight generate --mesh` (an unusable file is an InvalidRequest naming it)."""
+def corner_normals_to_world(mesh: dict) -> np.ndarray | None:
+    """The mesh's per-corner normals [F, 3, 3] object space -> world (by the inverse transpose of matrix_world),
+    unit; None when the mesh came without them."""
+    n = mesh.get("corner_normals")
+    if n is None:
+        return None
+    n = n.astype(np.float64) @ np.linalg.inv(mesh["matrix_world"][:3, :3])
+    return (n / np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def request_mesh(req: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """The request's mesh in world space, (vertices, faces, corner normals [F, 3, 3] or None): arrays with their
+    matrix_world, or a mesh file read by the same reader as `relight generate --mesh` (an unusable file is an
+    InvalidRequest naming it)."""
     if req.get("mesh_file") is not None:
         mf = req["mesh_file"]
         try:
-            return read_mesh_bytes(mf["data"].tobytes(), mf["format"], f"the sent .{mf['format']} file", mf["up"])
+            return read_mesh_bytes(mf["data"].tobytes(), mf["format"], f"the sent .{mf['format']} file", mf["up"],
+                                   with_normals=True)
         except MeshFileError as e:
             raise InvalidRequest(str(e)) from None
-    return mesh_to_world(req["mesh"]) if req["mesh"] is not None else None
+    if req["mesh"] is None:
+        return None
+    return (*mesh_to_world(req["mesh"]), corner_normals_to_world(req["mesh"]))
 
 
 def generate_inputs(req: dict, generators=None) -> GenerateInputs:
     """A validated generate request -> the pipeline's inputs (generators: the server's GeneratorSettings)."""
+    mesh = request_mesh(req)
     return GenerateInputs(
+        mesh=mesh[:2] if mesh is not None else None,
+        corner_normals=mesh[2] if mesh is not None else None,
         generators=generators,
         image=InputImage.from_pixels(req["image"], req["colorspace"]),
         name=req["name"],
         provider=req["provider"],
         light_hint=req["light_hint"],
-        mesh=request_mesh(req),
         camera=camera(req["camera"]) if req["camera"] is not None else None,
         world=environment(req["world"]) if req["world"] is not None else None,
     )
@@ -140,7 +156,7 @@ def run_match_photo(server, req: dict, progress) -> dict:
     image = InputImage.from_pixels(req["image"], req["colorspace"])
     progress("segment", 0.05, "finding the object in the photo")
     mask = segment(image.srgb)
-    vertices, faces = request_mesh(req)
+    vertices, faces, _ = request_mesh(req)
     fit = fit_camera(vertices, faces, mask, focal_px=req["focal_px"], progress=progress)
     return {"camera": fit.camera.to_dict(), "iou": float(fit.iou), "warning": fit.warning,
             "seconds": round(float(fit.seconds), 3)}

@@ -17,3 +17,4 @@ class GeometryResult:
     provider: str
     meta: dict = field(default_factory=dict)  # what the provider did, for asset.meta (e.g. scene's "camera_fit")
     warnings: list[str] = field(default_factory=list)  # for the artist, joined to asset.meta["warnings"]
+    vertex_normals: np.ndarray | None = None  # [V, 3] the mesh's own normals (split at sharp edges); None: smooth

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...core.camera import Camera
 from ...core.frames import camera_to_asset, normalise
+from ...core.surface import split_by_normals
 from .base import GeometryResult
 from .camera_fit import fit_camera
 from .camera_pose import silhouette_iou
@@ -20,10 +21,12 @@ REFIT_IOU = 0.8
 
 
 def scene_geometry(vertices: np.ndarray, faces: np.ndarray, camera: Camera | None, mask: np.ndarray,
-                   progress=None) -> GeometryResult:  # fmt: skip
+                   progress=None, corner_normals: np.ndarray | None = None) -> GeometryResult:  # fmt: skip
     """World vertices [V, 3], faces [F, 3], the image's world camera or None, the photo's object mask [H, W] bool ->
     GeometryResult. Its meta["camera_fit"] says whether the camera was fitted and why ({"done", "reason", "iou",
-    "seconds"}); a fit whose silhouette still does not match adds a warning. progress goes to fit_camera."""
+    "seconds"}); a fit whose silhouette still does not match adds a warning. progress goes to fit_camera.
+    corner_normals [F, 3, 3] world: the artist's shading (flat faces, sharp edges, custom normals); the mesh is then
+    split where they differ and carries them as vertex normals (None: smooth normals from the triangles)."""
     t0 = time.perf_counter()
     reason, score = "no camera", None
     if camera is not None:
@@ -37,6 +40,9 @@ def scene_geometry(vertices: np.ndarray, faces: np.ndarray, camera: Camera | Non
         camera, warnings = fit.camera, [fit.warning] if fit.warning else []
         info = {"done": True, "reason": reason, "iou": fit.iou, "focal_px": float(fit.camera.K[0, 0])}
     info["seconds"] = time.perf_counter() - t0
+    vn = None
+    if corner_normals is not None:  # normalise() only moves and scales: normals keep their directions
+        vertices, faces, vn = split_by_normals(vertices, faces, corner_normals)
     v_a, M = normalise(np.asarray(vertices, np.float64))
     return GeometryResult(v_a, np.asarray(faces, np.int32), camera_to_asset(camera, M), M, "scene",
-                          meta={"camera_fit": info}, warnings=warnings)
+                          meta={"camera_fit": info}, warnings=warnings, vertex_normals=vn)
