@@ -153,16 +153,25 @@ def _asset_silhouette_iou(geo, mask):
     return iou(mesh_coverage(geo.camera, geo.vertices.astype(np.float64), geo.faces.astype(np.int64)), mask)
 
 
-def test_the_scene_provider_fits_a_camera_when_none_is_given():
-    v, f = asymmetric_mesh("mug", 21)
-    truth = random_view(v, 21)
-    mask = mesh_coverage(truth, v, f)
-    geo = scene_geometry(v, f, None, mask)
-    assert geo.meta["camera_fit"]["done"] and geo.meta["camera_fit"]["reason"] == "no camera"
-    assert _asset_silhouette_iou(geo, mask) >= 0.95  # the input camera, in asset space, sees the mask's outline
-    world = camera_to_world(geo.camera, geo.model_matrix)
-    assert iou(mesh_coverage(world, v, f), mask) == pytest.approx(geo.meta["camera_fit"]["iou"], abs=0.01)
-    assert geo.warnings == []
+def test_generate_with_a_mesh_and_no_camera_fits_the_input_camera():
+    """Through the pipeline: the scene provider, given no camera, fits one to the photo's mask; the asset's input
+    camera (asset space) sees the mesh with the photo's outline, and asset.meta records the fit."""
+    from relight.core.input_image import InputImage
+    from relight.generate.pipeline import GenerateInputs, generate
+    from relight.generate.segment import segment
+
+    v, f = asymmetric_mesh("duck", 40)
+    truth = random_view(v, 40)
+    rgba = np.zeros((256, 256, 4), np.float32)
+    rgba[..., :3], rgba[..., 3] = 0.5, mesh_coverage(truth, v, f)  # the object's alpha: what segment() reads
+    image = InputImage.from_pixels(rgba, "linear")
+    mask = segment(image.srgb)  # the mask the pipeline fits to
+    asset = generate(GenerateInputs(image=image, mesh=(v, f), n_gaussians=3000, delight=False))
+    info = asset.meta["camera_fit"]
+    assert info["done"] and info["reason"] == "no camera" and info["iou"] >= 0.95, info
+    seen = mesh_coverage(asset.input_camera, asset.vertices.astype(np.float64), asset.faces.astype(np.int64))
+    assert iou(seen, mask) == pytest.approx(info["iou"], abs=0.01)  # asset space sees what world space saw
+    assert asset.meta["warnings"] == []
 
 
 def test_the_scene_provider_keeps_a_matching_camera_and_refits_a_wrong_one():
