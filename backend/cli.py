@@ -32,8 +32,15 @@ def _cmd_generate(args) -> int:
 
         *mesh, corner_normals = read_mesh_file(args.mesh, args.up, with_normals=True)
     generators = GeneratorSettings.from_environment(args.model_path, args.generator_cmd)
+    mask = None
+    if args.mask:  # the user's own outline of the object: a white-on-black image, or one with transparency
+        from .core.imageio import read_rgba
+        from .generate.segment import mask_from_picture
+
+        mask = mask_from_picture(read_rgba(args.mask))
     asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh,
-                                    corner_normals=corner_normals, provider=args.provider, generators=generators),
+                                    corner_normals=corner_normals, provider=args.provider, generators=generators,
+                                    mask=mask),
                      print_progress)
     fit = asset.meta.get("camera_fit") or {}
     if fit.get("done"):
@@ -144,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default: inflate the silhouette)")
     p.add_argument("--up", choices=("auto", "y", "z"), default="auto",
                    help="the mesh file's up axis (auto: Y for glTF and OBJ, Z for PLY and STL)")
+    p.add_argument("--mask", default=None, help="the object's outline as an image (white on black, or transparency), "
+                   "when the automatic segmentation of a busy background is wrong")
     p.add_argument("--provider", choices=PROVIDERS, default="auto",
                    help="geometry: auto (the --mesh when given, else inflate), inflate, scene, hunyuan3d "
                         "(Hunyuan3D-2, the `hunyuan` extra and local weights) or command (--generator-cmd)")

@@ -258,13 +258,22 @@ def validate_image(content: dict) -> tuple[np.ndarray, str]:
     return image, as_choice(content.get("colorspace", default_cs), "colorspace", COLORSPACES)
 
 
+def validate_mask(value, shape: tuple, where: str = "mask") -> np.ndarray:
+    """The object's mask as the user gave it: [H, W] uint8 (object > 127) or bool, of the image's (H, W)."""
+    m = as_array(value, where, ("uint8", "bool"), 2)
+    if m.shape != tuple(shape):
+        raise InvalidRequest(f"{where} is {m.shape[1]}x{m.shape[0]} pixels but the image is {shape[1]}x{shape[0]}")
+    return m
+
+
 def validate_match_photo(content: dict) -> dict:
     """{image, colorspace, mesh (arrays) or mesh_file, focal_px (optional, pixels: fixed when given)}."""
     image, colorspace = validate_image(content)
     out = {"image": image, "colorspace": colorspace,
            "mesh": validate_mesh(content["mesh"]) if content.get("mesh") is not None else None,
            "mesh_file": validate_mesh_file(content["mesh_file"]) if content.get("mesh_file") is not None else None,
-           "focal_px": None}
+           "focal_px": None,
+           "mask": validate_mask(content["mask"], image.shape[:2]) if content.get("mask") is not None else None}
     if (out["mesh"] is None) == (out["mesh_file"] is None):
         raise InvalidRequest("match_photo needs the mesh to fit: send mesh (arrays) or mesh_file, exactly one")
     if content.get("focal_px") is not None:
@@ -286,6 +295,7 @@ def validate_generate(content: dict) -> dict:
         "mesh_file": validate_mesh_file(content["mesh_file"]) if content.get("mesh_file") is not None else None,
         "camera": validate_camera(content["camera"]) if content.get("camera") is not None else None,
         "world": validate_world(content["world"]) if content.get("world") is not None else None,
+        "mask": validate_mask(content["mask"], image.shape[:2]) if content.get("mask") is not None else None,
     }
     if out["mesh"] is not None and out["mesh_file"] is not None:
         raise InvalidRequest("send either mesh (arrays) or mesh_file (a file's bytes), not both")

@@ -27,12 +27,12 @@ from .gaussians import surface_gaussians
 from .geometry.generators import GeneratorSettings, generator_identity, make_generator
 from .geometry.inflate import inflate
 from .geometry.scene import scene_geometry
-from .segment import segment
+from .segment import segment, user_mask
 from .self_check import reproduction_psnr, warnings_for
 from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
-PIPELINE_VERSION = "v0.3"  # part of every asset id: a pipeline change makes new assets, never stale ones
+PIPELINE_VERSION = "v0.4"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 
 
@@ -44,6 +44,7 @@ class GenerateInputs:
     light_hint: str = "unknown"  # unknown | world
     mesh: tuple[np.ndarray, np.ndarray] | None = None  # (vertices [V, 3] world, faces [F, 3])
     corner_normals: np.ndarray | None = None  # [F, 3, 3] world: the mesh's own shading per face corner (None: smooth)
+    mask: np.ndarray | None = None  # [H, W] the object, as the user gave it (None: alpha, else GrabCut)
     camera: Camera | None = None  # the image's camera, world space
     world: Environment | None = None  # the input light when light_hint == "world"
     n_gaussians: int = DEFAULT_GAUSSIANS
@@ -55,6 +56,8 @@ class GenerateInputs:
         h.update(f"{PIPELINE_VERSION}|{self.provider}|{self.light_hint}|{self.n_gaussians}|{self.delight}|"
                  f"{self.image.ceiling}".encode())  # fmt: skip
         h.update(self.image.digest)
+        if self.mask is not None:
+            h.update(b"mask" + np.packbits(np.asarray(self.mask) > 0).tobytes())
         if self.mesh is not None:
             h.update(np.ascontiguousarray(self.mesh[0], np.float32).tobytes())
             h.update(np.ascontiguousarray(self.mesh[1], np.int64).tobytes())
@@ -89,7 +92,11 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
         raise ValueError("provider 'scene' needs a mesh: select a mesh object in the Relight panel")
 
     progress("segment", 0.02, "finding the object")
-    mask = segment(inputs.image.srgb)
+    seg_warnings: list[str] = []
+    if inputs.mask is not None:
+        mask = user_mask(inputs.mask, inputs.image.shape)
+    else:
+        mask = segment(inputs.image.srgb, warnings=seg_warnings)
     timings["segment"] = time.perf_counter() - t0
 
     progress("geometry", 0.08, f"geometry provider '{provider}'")
@@ -154,7 +161,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
         "roughness": float(mats.roughness.mean()), "metallic": float(mats.metallic.mean()), "timings": timings,
         "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
         "reproduction_psnr": None if reproduction is None or not np.isfinite(reproduction) else float(reproduction),
-        "warnings": geo.warnings + warnings, **geo.meta,
+        "warnings": seg_warnings + geo.warnings + warnings, **geo.meta,
     }
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")

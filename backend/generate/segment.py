@@ -1,4 +1,5 @@
-"""Foreground segmentation of the input image: its alpha channel when present, else GrabCut seeded from the border."""
+"""Foreground segmentation of the input image: a mask the user gives, else its alpha channel when present, else GrabCut
+seeded from the border; with a warning when GrabCut's result looks unsure."""
 
 import cv2
 import numpy as np
@@ -8,17 +9,61 @@ class NoObjectError(ValueError):
     """The image holds no separable object."""
 
 
-def segment(rgba: np.ndarray, min_fraction: float = 0.002) -> np.ndarray:
+UNSURE_MIN, UNSURE_MAX = 0.02, 0.90  # a GrabCut mask covering less or more of the frame than this is doubtful
+
+
+def user_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A mask the user gave ([H, W] or [H, W, C], any numeric type; the object where it is above half its range;
+    an RGBA picture's alpha) -> [H, W] bool, checked against the image's (H, W)."""
+    m = np.asarray(mask)
+    if m.ndim == 3:
+        m = m[..., 3] if m.shape[-1] == 4 else m.max(-1)
+    if m.shape != tuple(shape):
+        raise NoObjectError(f"the mask is {m.shape[1]}x{m.shape[0]} pixels but the image is {shape[1]}x{shape[0]}; "
+                            "give a mask of the image's size")
+    top = 255.0 if m.dtype == np.uint8 else 65535.0 if m.dtype == np.uint16 else 1.0
+    out = m.astype(np.float32) > 0.5 * top
+    if not out.any():
+        raise NoObjectError("the mask given is empty: paint the object white on black")
+    return out
+
+
+def mask_from_picture(rgba: np.ndarray) -> np.ndarray:
+    """A mask image as read (read_rgba: [H, W, 4] in [0, 1]) -> [H, W] float in [0, 1]: its alpha when it has
+    transparency, else its brightest channel (white object on black)."""
+    return rgba[..., 3] if float(rgba[..., 3].min()) < 0.99 else rgba[..., :3].max(-1)
+
+
+def grabcut_doubts(mask: np.ndarray) -> str | None:
+    """Why a GrabCut mask [H, W] bool is doubtful, for the user, or None: it touches the frame (the object is cut
+    off, or the background was taken in), or covers under UNSURE_MIN or over UNSURE_MAX of it."""
+    frac = float(mask.mean())
+    edge = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    why = ("it touches the frame" if edge else f"it covers only {100 * frac:.1f}% of the image" if frac < UNSURE_MIN
+           else f"it covers {100 * frac:.0f}% of the image" if frac > UNSURE_MAX else None)
+    if why is None:
+        return None
+    return (f"the object was separated from its background by guesswork and {why}; if the asset looks wrong, give a "
+            "mask image (white object on black) or an image with a transparent background")
+
+
+def segment(rgba: np.ndarray, min_fraction: float = 0.002, warnings: list | None = None) -> np.ndarray:
     """[H, W, 4] RGBA in [0, 1] (any encoding) -> [H, W] bool foreground mask.
 
-    Uses alpha when it is not uniformly opaque; otherwise GrabCut with the image border as background seed."""
+    Uses alpha when it is not uniformly opaque; otherwise GrabCut with the image border as background seed, and
+    appends grabcut_doubts' message to `warnings` when its mask looks unsure."""
     H, W = rgba.shape[:2]
     alpha = rgba[..., 3] if rgba.shape[-1] == 4 else np.ones((H, W), np.float32)
-    if float(alpha.min()) < 0.99:
+    guessed = float(alpha.min()) >= 0.99
+    if not guessed:
         mask = alpha > 0.5
     else:
         mask = _grabcut(rgba[..., :3])
     mask = _largest_components(mask)
+    if guessed and warnings is not None and mask.any() and not mask.all():
+        doubt = grabcut_doubts(mask)
+        if doubt:
+            warnings.append(doubt)
     if mask.sum() < min_fraction * H * W:
         raise NoObjectError(
             f"no object found in the image: the foreground covers {100 * mask.mean():.2f}% of it. "

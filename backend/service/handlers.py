@@ -80,6 +80,7 @@ def generate_inputs(req: dict, generators=None) -> GenerateInputs:
     mesh = request_mesh(req)
     return GenerateInputs(
         mesh=mesh[:2] if mesh is not None else None,
+        mask=req.get("mask"),
         corner_normals=mesh[2] if mesh is not None else None,
         generators=generators,
         image=InputImage.from_pixels(req["image"], req["colorspace"]),
@@ -151,11 +152,11 @@ def run_match_photo(server, req: dict, progress) -> dict:
     """The photo's object mask and a mesh -> the camera that sees the mesh as the photo does (silhouette
     alignment), world space, with the IoU it reached and a warning when the outline does not match."""
     from ..generate.geometry.camera_fit import fit_camera
-    from ..generate.segment import segment
+    from ..generate.segment import segment, user_mask
 
     image = InputImage.from_pixels(req["image"], req["colorspace"])
     progress("segment", 0.05, "finding the object in the photo")
-    mask = segment(image.srgb)
+    mask = user_mask(req["mask"], image.shape) if req.get("mask") is not None else segment(image.srgb)
     vertices, faces, _ = request_mesh(req)
     fit = fit_camera(vertices, faces, mask, focal_px=req["focal_px"], progress=progress)
     return {"camera": fit.camera.to_dict(), "iou": float(fit.iou), "warning": fit.warning,
