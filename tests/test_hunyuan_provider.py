@@ -19,9 +19,10 @@ from relight.generate.geometry.hunyuan_import import import_pipeline_class, offl
 from relight.generate.geometry.mesh_file import clean_mesh  # noqa: E402
 
 # A few thousand weights in the real model's shape: DiT 1 double + 1 single block of width 32, VAE with 16 latents of
-# 8 channels, DINOv2 of one layer on 28^2 pictures (2x2 patches of 14 px + the class token).
+# 8 channels, DINOv2 of one layer on 28^2 pictures (2x2 patches of 14 px + the class token) with the SwiGLU MLP of
+# the real encoder (DINOv2 giant).
 TINY_DINO = dict(model_type="dinov2", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, mlp_ratio=2,
-                 patch_size=14, image_size=28, num_channels=3, layerscale_value=1.0, use_swiglu_ffn=False)
+                 patch_size=14, image_size=28, num_channels=3, layerscale_value=1.0, use_swiglu_ffn=True)
 TINY_CONFIG = {
     "model": {"target": "hy3dgen.shapegen.models.Hunyuan3DDiT",
               "params": dict(in_channels=8, context_in_dim=32, hidden_size=32, mlp_ratio=2.0, num_heads=2, depth=1,
@@ -128,6 +129,24 @@ def test_the_mesh_is_hy3dgens_own_turned_from_y_up_to_z_up(tiny_models):
     np.testing.assert_allclose(v[:, 2], want_v[:, 2])
     np.testing.assert_allclose(gltf_to_blender_points(np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])),
                                [[0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])
+
+
+def test_the_checkpoint_keys_are_named_as_in_the_published_checkpoint(tiny_models):
+    """hy3dgen loads the image encoder with a strict load_state_dict, so transformers must name DINOv2's weights as
+    the published checkpoint does (transformers 5 renamed them to attention.q_proj, mlp.gate_proj...: keep it < 5)."""
+    import safetensors
+
+    path = tiny_models / hunyuan.MODEL_NAME / hunyuan.SUBFOLDER / f"model.{hunyuan.VARIANT}.safetensors"
+    with safetensors.safe_open(str(path), "pt") as f:
+        keys = set(f.keys())
+    assert {k.split(".")[0] for k in keys} == {"model", "vae", "conditioner"}
+    layer = "conditioner.main_image_encoder.model.encoder.layer.0."
+    for name in ("attention.attention.query.weight", "attention.output.dense.weight", "mlp.weights_in.weight",
+                 "mlp.weights_out.weight", "layer_scale1.lambda1"):
+        assert layer + name in keys, name
+    for name in ("model.latent_in.weight", "model.cond_in.weight", "model.final_layer.linear.weight",
+                 "vae.post_kl.weight", "vae.geo_decoder.output_proj.weight"):
+        assert name in keys, name
 
 
 def test_missing_weights_name_the_folder_and_the_files(tmp_path):
