@@ -278,6 +278,9 @@ def add_relight_eval(kinds) -> None:
     p.add_argument("--suite", choices=("random",), default=None,
                    help="random: seeded random objects, textures, materials and lights (HDRI, sky, studio) instead of "
                         "the fixed objects, light unknown and given, scene provider, input view (evaluate/suite.py)")
+    p.add_argument("--geometry", action="store_true",
+                   help="geometry sources side by side, light unknown: exact, fitted (true mesh moved, no camera: "
+                        "the camera is fitted), remeshed (decimated to 20%%, moved), inflate (evaluate/geometry_sources)")
     p.add_argument("--seed", type=int, default=0, help="--suite random: the suite's seed (same seed, same cases)")
     p.add_argument("--cases", type=int, default=0, help="--suite random: run only the first N cases")
     p.set_defaults(func=_cmd_relight)
@@ -291,6 +294,12 @@ def _cmd_relight(args) -> int:
         cfg.size, cfg.samples, cfg.n_gaussians = 96, 16, 30_000
     cfg.size = args.size or cfg.size
     cfg.samples = args.samples or cfg.samples
+    if args.geometry:
+        from .geometry_sources import run_geometry_eval
+
+        s = run_geometry_eval(Path(args.out), cfg)
+        print(json.dumps(s["bars"]))
+        return 0
     s = run_eval(Path(args.out), cfg)
     print(json.dumps({k: v for k, v in s.items() if not isinstance(v, dict)}, default=str))
     print(json.dumps(s["bars"]))
