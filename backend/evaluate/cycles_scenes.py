@@ -15,7 +15,8 @@ from ..core import axes
 from ..core.camera import Camera
 from ..core.ground import GroundPlane
 
-SHAPES = ("sphere", "suzanne", "torus", "bowl", "bevel_box", "sphere_on_ground")
+SHAPES = ("sphere", "suzanne", "torus", "bowl", "bevel_box", "sphere_on_ground", "text")
+FLAT_SHAPES = ("text",)  # hard-surface: shaded flat in Blender, so every sharp edge shows (the mesh is split there)
 MESH_VERSION = "m3"  # bump when a shape's construction changes
 
 
@@ -157,6 +158,15 @@ def _build_shape(bpy, shape: str) -> tuple[np.ndarray, np.ndarray]:
         split = obj.modifiers.new("split", "EDGE_SPLIT")
         split.split_angle = math.radians(30)
         obj.rotation_euler = (0.0, 0.0, math.radians(30))
+    elif shape == "text":  # extruded letters: flat faces, sharp edges, as Blender shades a text converted to a mesh
+        bpy.ops.object.text_add()
+        obj = bpy.context.active_object
+        obj.data.body = "Rg"
+        obj.data.extrude = 0.12
+        obj.data.align_x, obj.data.align_y = "CENTER", "CENTER"
+        obj.scale = (1.6, 1.6, 1.6)
+        obj.rotation_euler = (math.radians(90), 0.0, math.radians(-25))  # standing, facing -Y, turned a little
+        bpy.ops.object.convert(target="MESH")
     else:
         raise ValueError(f"unknown shape {shape!r}; known: {', '.join(SHAPES)}")
     obj = bpy.context.active_object if shape != "bowl" else bpy.context.scene.objects["bowl_src"]
@@ -178,6 +188,13 @@ def shape_mesh(shape: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return z["v"], z["f"], z["n"]
     bpy.ops.wm.read_factory_settings(use_empty=True)
     v, f = _build_shape(bpy, shape)
+    if shape in FLAT_SHAPES:  # split where the flat faces meet: smooth shading of the pieces is the flat shading
+        from ..core.surface import split_by_normals
+
+        fn = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
+        fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), 1e-12)
+        v, f, _ = split_by_normals(v, f, np.repeat(fn[:, None], 3, 1))
+        v, f = v.astype(np.float64), f.astype(np.int64)
     bpy.ops.wm.read_factory_settings(use_empty=True)
     obj = new_mesh_object(bpy, "probe", v, f)
     n = np.array([tuple(x.vector) for x in obj.data.vertex_normals], np.float64)

@@ -21,6 +21,7 @@ OBJECTS = {
     "bowl": ((0.8, 0.74, 0.62), 0.45, 0.0, 0.0, None),  # satin ceramic, concave
     "bevel_box": ((0.91, 0.92, 0.92), 0.3, 1.0, 0.0, None),  # brushed steel, bevelled edges
     "sphere_on_ground": ((0.25, 0.6, 0.2), 0.5, 0.0, 1.0, GroundPlane(z=0.0)),  # green dielectric on grey ground
+    "text": ((0.85, 0.5, 0.08), 0.4, 0.0, 0.0, None),  # hard-surface: extruded letters, flat faces, sharp edges
 }
 HDRIS = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
 ROTATIONS = (0.0, 2.2)  # radians, Mapping-node Z rotation
@@ -41,6 +42,7 @@ class EvalConfig:
     samples: int = 64  # Cycles samples (OpenImageDenoise on)
     n_gaussians: int = 200_000
     quick: bool = False
+    objects: tuple = ()  # run only these OBJECTS (empty: all)
     noise_check: bool = True  # second Cycles seed (ATTRIBUTION_HDRIS, rotation 0): the reference's own noise
     direct_check: bool = True  # Cycles with no indirect bounces (same cases): how much interreflection matters
     filter_check: bool = True  # Cycles with a 1 px box film filter (same cases): ours box-filters its supersamples
@@ -151,7 +153,8 @@ def run_case(obj: str, hdri: str, rotation: float, cfg: EvalConfig, assets: dict
 def _cases(cfg: EvalConfig):
     if cfg.quick:
         return list(QUICK_CASES)
-    return [(o, h, r) for o in OBJECTS for h in HDRIS for r in ROTATIONS] + [(o, k, 0.0) for o in OBJECTS for k in SKIES]
+    objs = [o for o in OBJECTS if not cfg.objects or o in cfg.objects]
+    return [(o, h, r) for o in objs for h in HDRIS for r in ROTATIONS] + [(o, k, 0.0) for o in objs for k in SKIES]
 
 
 def _mean(xs):
@@ -264,6 +267,11 @@ def _cmd_forward(args) -> int:
         cfg.size = args.size
     if args.samples:
         cfg.samples = args.samples
+    if args.objects:
+        cfg.objects = tuple(o.strip() for o in args.objects.split(",") if o.strip())
+        unknown = [o for o in cfg.objects if o not in OBJECTS]
+        if unknown:
+            raise ValueError(f"unknown objects {unknown}; known: {', '.join(OBJECTS)}")
     s = run_eval(Path(args.out), cfg)
     print(json.dumps({k: s[k] for k in ("cases", "mean_psnr", "min_psnr", "mean_ssim", "worst_case", "bars_met")}))
     return 0
@@ -279,5 +287,6 @@ def add_eval_parser(sub):
     f.add_argument("--quick", action="store_true", help="4 small cases (CI), one under a sun")
     f.add_argument("--size", type=int, default=0, help="frame size in pixels (default 256, quick 96)")
     f.add_argument("--samples", type=int, default=0, help="Cycles samples (default 64, quick 16)")
+    f.add_argument("--objects", default="", help=f"comma-separated subset of {','.join(OBJECTS)} (default all)")
     f.set_defaults(func=_cmd_forward)
     return kinds

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..core.camera import Camera
-from .relight import OBJECTS, RelightConfig, _score, eval_cases, object_mesh, render_textured, view_camera, as_photo
+from .relight import OBJECTS, RelightConfig, as_photo, eval_cases, object_mesh, render_textured, score_relit, view_camera
 
 SOURCES = ("exact", "fitted", "remeshed", "inflate")
 REMESH_KEEP = 0.2  # remeshed: fraction of faces kept by the quadric decimation
@@ -137,7 +137,7 @@ def run_geometry_case(obj: str, light_a: str, light_b: str, cfg: RelightConfig, 
             row[f"{source}_fit_seconds"] = float(fit.get("seconds", float("nan")))
             row[f"{source}_rotation_deg"] = err
             row[f"{source}_rotation_raw_deg"] = rotation_error_deg(cam_o.viewmat[:3, :3], cam_v.viewmat[:3, :3])
-        s, _, _ = _score(render(a, cam, env_b), ref_v, cam_v, env_b)
+        s, _, _ = score_relit(render(a, cam, env_b), ref_v, cam_v, env_b)
         row[f"{source}_v"] = s["psnr"]
     log(f"  {obj} {light_a}->{light_b}: " + ", ".join(f"{s} {row[f'{s}_v']:.2f}" for s in SOURCES)
         + f"; fitted rotation {row['fitted_rotation_deg']:.2f} deg, IoU {row['fitted_iou']:.3f}")

@@ -122,7 +122,7 @@ def as_photo(premul: np.ndarray):
     return InputImage.from_pixels(np.concatenate([q, np.round(np.clip(a, 0, 1) * 255)], -1).astype(np.uint8), "srgb")
 
 
-def _score(res, ref: np.ndarray, camera: Camera, env) -> tuple[dict, np.ndarray, np.ndarray]:
+def score_relit(res, ref: np.ndarray, camera: Camera, env) -> tuple[dict, np.ndarray, np.ndarray]:
     from .forward import display_over_env
     from ..core.metrics import psnr, ssim
 
@@ -157,14 +157,14 @@ def run_case(obj: str, light_a: str, light_b: str, cfg: RelightConfig, log=print
                 world=env_a if hint == "world" else None))  # fmt: skip
             secs = time.perf_counter() - t
             cam = cam_v if provider == "scene" else camera_to_world(a.input_camera, a.model_matrix)
-            s, ours, theirs = _score(render(a, cam, env_b), ref_v, cam_v, env_b)
+            s, ours, theirs = score_relit(render(a, cam, env_b), ref_v, cam_v, env_b)
             row[f"{provider}_{method}_v"] = s["psnr"]
             row[f"{provider}_{method}_v_ssim"] = s["ssim"]
             row[f"{provider}_{method}_seconds"] = secs
             row[f"{provider}_{method}_est"] = (round(a.meta["roughness"], 2), round(a.meta["metallic"], 2))
             tiles[(provider, method)] = ours
             if provider == "scene":
-                s2, _, _ = _score(render(a, cam_n, env_b), ref_n, cam_n, env_b)
+                s2, _, _ = score_relit(render(a, cam_n, env_b), ref_n, cam_n, env_b)
                 row[f"{provider}_{method}_novel"] = s2["psnr"]
                 row[f"{provider}_{method}_novel_ssim"] = s2["ssim"]
             tiles["cycles"] = theirs
