@@ -26,8 +26,11 @@ TORCH_THREADS = 1  # torch intra-op threads while fitting (restored after): the 
 KEEP = 4  # distinct poses kept from the coarse search and refined
 COARSE_FACES = 3000  # the search and the low rungs see the mesh decimated to this many faces; the last the full mesh
 COARSE_CHECK_IOU = 0.97  # a decimation is used only if its silhouettes match the full mesh's this well (6 views)
-# the coarse-to-fine ladder: (longer image side in pixels, Adam steps, how many poses go on to this rung, full mesh?)
-LADDER = ((64, 25, KEEP, False), (128, 20, 2, False), (256, 12, 1, True))
+# the coarse-to-fine ladder: (longer image side in pixels, Adam steps, how many poses go on to this rung, full mesh?,
+# weight of the distance pulls). The pulls bring a far start in on the first rung; later they would bias the edges
+# (the chamfer pull measures to projected vertices, which lie pixels apart along the outline), so the IoU alone
+# finishes: without them 11 cases at 256 px reached mean IoU 0.9954 against 0.9908 with them on every rung
+LADDER = ((64, 25, KEEP, False, 0.05), (128, 20, 2, False, 0.0), (256, 12, 1, True, 0.0))
 
 
 @dataclass
@@ -78,13 +81,13 @@ def _fit(vertices, faces, mask, focal_px, progress, seed) -> CameraFit:
     meshes[True] = meshes[False] if coarse is frame else (frame, antialias_construct_topology_hash(frame.faces))
     refined: dict[int, Pose] = {}  # the latest pose of each coarse candidate
     order = list(range(len(poses)))
-    for rung, (side, steps, count, full) in enumerate(LADDER):
+    for rung, (side, steps, count, full, pull) in enumerate(LADDER):
         level = Level.of(mask, side)
         mesh, topology = meshes[full]
         results = []
         for k in order[:count]:
             progress("camera fit", 0.1 + 0.85 * rung / len(LADDER), f"refining pose {k + 1} at {side} px")
-            pose, score = refine(mesh, refined.get(k, poses[k]), level, steps, focal_px is None, topology)
+            pose, score = refine(mesh, refined.get(k, poses[k]), level, steps, focal_px is None, topology, pull)
             refined[k] = pose
             results.append((score, k))
         order = [k for _, k in sorted(results, key=lambda r: -r[0])] + order[count:]

@@ -22,7 +22,7 @@ from ...render.mesh_antialias import antialias, antialias_construct_topology_has
 from ...render.mesh_visible_triangles import visible_triangles
 from .camera_pose import ObjectFrame, Pose
 
-PULL_WEIGHT = 0.05  # weight of the distance pulls (per pixel of distance, relative to the IoU loss)
+PULL_WEIGHT = 0.05  # default weight of the distance pulls (per pixel of distance, relative to the IoU loss)
 DEAD_ZONE_PX = 1.0  # distances below this many pixels (at the step's resolution) are left to the IoU term
 MAX_CHAMFER_PIXELS = 2000  # missed mask pixels sampled per step for the chamfer pull
 LR_END = 0.15  # the learning rate at a rung's last step, relative to its first
@@ -141,8 +141,9 @@ def triangle_ids(pos: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) 
 
 
 def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Tensor, topology: torch.Tensor,
-                    level: Level, far: float) -> tuple[torch.Tensor, float]:  # fmt: skip
-    """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution."""
+                    level: Level, far: float, pull_weight: float = PULL_WEIGHT) -> tuple[torch.Tensor, float]:  # fmt: skip
+    """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution. pull_weight 0
+    leaves the IoU term alone (the pulls are then not computed)."""
     H, W = level.size
     pos = params.clip(unit, level, far)  # [1, V, 4]
     rast = triangle_ids(pos.detach(), faces, (H, W))
@@ -155,6 +156,8 @@ def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Ten
         h_inter = (hard * m).sum()
         hard_iou = float(h_inter / (hard.sum() + m.sum() - h_inter).clamp(min=1e-6))
 
+    if pull_weight == 0:
+        return loss, hard_iou
     ndc = pos[0, :, :2] / pos[0, :, 3:4].clamp(min=1e-6)  # [V, 2]: grid_sample's coordinates (align_corners=False)
     out_d = torch.nn.functional.grid_sample(level.outside, ndc[None, None], mode="bilinear", padding_mode="border",
                                             align_corners=False)[0, 0, 0]  # fmt: skip  # [V] pixels
@@ -172,11 +175,11 @@ def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Ten
             gap = torch.from_numpy(missed[far_enough]).float() - (ndc[nearest[far_enough]] + 1) * 0.5 * torch.tensor(
                 [W, H], dtype=ndc.dtype)  # fmt: skip
             pull = pull + (gap.norm(dim=1) - DEAD_ZONE_PX).mean() * far_enough.mean()
-    return loss + PULL_WEIGHT * pull, hard_iou
+    return loss + pull_weight * pull, hard_iou
 
 
 def refine(frame: ObjectFrame, pose: Pose, level: Level, steps: int, fit_focal: bool,
-           topology: torch.Tensor | None = None) -> tuple[Pose, float]:  # fmt: skip
+           topology: torch.Tensor | None = None, pull_weight: float = PULL_WEIGHT) -> tuple[Pose, float]:  # fmt: skip
     """Adam on `pose` for `steps` steps at `level` -> (the pose of the best step, its hard IoU at that level).
     Learning rates are per pixel of the rung: one step moves the silhouette by about a pixel (the object spans about
     1 / (1 + 2 WINDOW_MARGIN) of the rung)."""
@@ -198,14 +201,14 @@ def refine(frame: ObjectFrame, pose: Pose, level: Level, steps: int, fit_focal: 
     best = (-1.0, pose)
     for _ in range(steps):
         opt.zero_grad()
-        loss, hard_iou = silhouette_loss(params, unit, faces, topology, level, far)
+        loss, hard_iou = silhouette_loss(params, unit, faces, topology, level, far, pull_weight)
         if hard_iou > best[0]:
             best = (hard_iou, params.pose())
         loss.backward()
         opt.step()
         decay.step()
     with torch.no_grad():
-        _, hard_iou = silhouette_loss(params, unit, faces, topology, level, far)
+        _, hard_iou = silhouette_loss(params, unit, faces, topology, level, far, pull_weight)
     if hard_iou > best[0]:
         best = (hard_iou, params.pose())
     return best[1], best[0]
