@@ -141,7 +141,7 @@ def triangle_ids(pos: torch.Tensor, faces: torch.Tensor, size: tuple[int, int]) 
 
 
 def silhouette_loss(params: PoseParameters, unit: torch.Tensor, faces: torch.Tensor, topology: torch.Tensor,
-                    level: Level, far: float, pull_weight: float = PULL_WEIGHT) -> tuple[torch.Tensor, float]:  # fmt: skip
+                    level: Level, far: float, pull_weight: float = PULL_WEIGHT) -> tuple[torch.Tensor, float]:
     """One step's loss (scalar tensor) and the hard-coverage IoU (float) at `level`'s resolution. pull_weight 0
     leaves the IoU term alone (the pulls are then not computed)."""
     H, W = level.size
