@@ -106,14 +106,17 @@ class Hunyuan3DGenerator:
             if key not in _PIPELINES:
                 try:
                     pipeline_class = import_pipeline_class()
+                except Exception as e:  # a broken install raises ImportError, or RuntimeError from a native library
+                    raise GeneratorError(f"Hunyuan3D-2's code (hy3dgen) could not be imported: {type(e).__name__}: "
+                                         f"{e}; reinstall with pip install -e \".[hunyuan]\" && "
+                                         "pip install --no-deps hy3dgen==2.0.2") from e
+                try:
                     with offline():
                         _PIPELINES[key] = pipeline_class.from_pretrained(
                             str(self.folder.parent), device=device,
                             dtype=torch.float16 if device == "cuda" else torch.float32,
                             use_safetensors=True, variant=VARIANT, subfolder=SUBFOLDER)
-                except GeneratorError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - yaml, safetensors, torch and transformers raise many kinds
+                except Exception as e:  # yaml, safetensors, torch and transformers raise many kinds
                     raise GeneratorError(f"Hunyuan3D-2 could not load {self.folder}: {type(e).__name__}: {e}") from e
             return _PIPELINES[key]
 
@@ -171,8 +174,8 @@ def _check_picture(rgba) -> np.ndarray:
         raise GeneratorError(f"Hunyuan3D-2 needs an RGBA picture [H, W, 4] uint8, not {list(rgba.shape)} {rgba.dtype}")
     rows, cols = np.nonzero(rgba[..., 3])
     if rows.size == 0 or rows.max() == rows.min() or cols.max() == cols.min():
-        raise GeneratorError("Hunyuan3D-2 needs the object's mask in the picture's alpha, and it is empty (or one pixel "
-                             "thin): remove the background so that alpha covers the object")
+        raise GeneratorError("Hunyuan3D-2 needs the object's mask in the picture's alpha, and it is empty (or one "
+                             "pixel thin): remove the background so that alpha covers the object")
     return np.ascontiguousarray(rgba)
 
 

@@ -97,7 +97,7 @@ class _CenterCrop:
         (h, w), (ch, cw) = x.shape[-2:], self.size
         if ch > h or cw > w:
             raise ValueError(f"CenterCrop stand-in: {(h, w)} is smaller than the crop {self.size}")
-        top, left = int(round((h - ch) / 2.0)), int(round((w - cw) / 2.0))
+        top, left = round((h - ch) / 2.0), round((w - cw) / 2.0)  # torchvision's rounding
         return x[..., top:top + ch, left:left + cw]
 
 
