@@ -756,6 +756,37 @@ def test_reconstruct_from_a_folder_that_is_not_one_reports_clearly(relight_addon
     assert relight_addon.session.SESSION.running_job() is None
 
 
+def test_match_photo_places_a_camera_that_sees_the_mesh_as_the_photo_does(object_image_path, relight_addon,
+                                                                         relight_server_module):  # fmt: skip
+    """Photo + mesh (no camera) -> Match Photo (tick) -> 'Relight Match Camera', active, the photo behind it, and
+    the mesh's silhouette through it covers the photo's object."""
+    from relight.core.camera import Camera
+    from relight.reconstruct.synthetic import render_gbuffers
+
+    _use_server(relight_server_module)
+    session = relight_addon.session
+    scene, status = bpy.context.scene, bpy.context.window_manager.relight
+    sphere = make_sphere_with_material()
+    sphere.location = (2.0, 1.0, -0.5)  # not where the photo's sphere stood: only the camera can make up for it
+    bpy.context.view_layer.update()
+    scene.relight.image = bpy.data.images.load(str(object_image_path))
+    scene.relight.mesh_object = sphere
+    assert bpy.ops.relight.match_photo() == {"FINISHED"}
+    tick_until_idle(session)
+    assert status.last_error == "", status.last_error
+    cam_obj = scene.camera
+    assert cam_obj.name == "Relight Match Camera" and cam_obj.data.background_images[0].image == scene.relight.image
+    assert "silhouette IoU" in status.status_message
+    cam = Camera.from_dict(relight_addon.scene_io.camera_to_dict(cam_obj, scene))
+    assert (cam.width, cam.height) == tuple(scene.relight.image.size)
+    d = relight_addon.scene_io.mesh_to_arrays(sphere, bpy.context.evaluated_depsgraph_get())
+    m = np.array(d["matrix_world"])
+    v = (d["vertices"] @ m[:3, :3].T + m[:3, 3]).astype(np.float32)
+    seen = render_gbuffers(v, d["faces"], [cam]).mask[0]
+    photo = image_pixels(scene.relight.image)[..., 3] > 0.5
+    assert (seen & photo).sum() / (seen | photo).sum() > 0.9
+
+
 def test_cancel_generate(object_image_path, relight_addon, relight_server_module):
     _use_server(relight_server_module)
     session = relight_addon.session
