@@ -203,3 +203,32 @@ def test_no_stand_in_leaks_and_relight_does_not_import_hy3dgen():
     code = ("import sys, relight.generate.geometry.hunyuan, relight.generate.pipeline; "
             "sys.exit('hy3dgen' in sys.modules or 'diffusers' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_torchvision_stand_in_resizes_crops_and_normalises_as_torchvision_does():
+    """Shorter side to `size` (F.interpolate, align_corners=False, antialias), centre crop with rounded offsets,
+    (x - mean) / std per channel; compared with torchvision itself where it imports."""
+    import torch
+
+    from relight.generate.geometry.hunyuan_import import torchvision_stand_in
+
+    tr = torchvision_stand_in()["torchvision.transforms"]
+    x = torch.rand(1, 3, 40, 61, generator=torch.Generator().manual_seed(0))
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    chain = tr.Compose([tr.Resize(28, tr.InterpolationMode.BILINEAR, antialias=True), tr.CenterCrop(28),
+                        tr.Normalize(mean=mean, std=std)])
+    resized = tr.Resize(28, tr.InterpolationMode.BILINEAR, antialias=True)(x)
+    assert resized.shape == (1, 3, 28, 42)  # int(28 * 61 / 40)
+    torch.testing.assert_close(resized, torch.nn.functional.interpolate(x, size=(28, 42), mode="bilinear",
+                                                                        align_corners=False, antialias=True))
+    out = chain(x)
+    assert out.shape == (1, 3, 28, 28)
+    want = (resized[..., :, 7:35] - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+    torch.testing.assert_close(out, want)
+    try:
+        from torchvision import transforms as real
+    except Exception:  # noqa: BLE001 - absent, or the CUDA-linked wheel beside CPU torch
+        return
+    ref = real.Compose([real.Resize(28, real.InterpolationMode.BILINEAR, antialias=True), real.CenterCrop(28),
+                        real.Normalize(mean=mean, std=std)])
+    torch.testing.assert_close(out, ref(x))
