@@ -232,3 +232,29 @@ def test_the_torchvision_stand_in_resizes_crops_and_normalises_as_torchvision_do
     ref = real.Compose([real.Resize(28, real.InterpolationMode.BILINEAR, antialias=True), real.CenterCrop(28),
                         real.Normalize(mean=mean, std=std)])
     torch.testing.assert_close(out, ref(x))
+
+
+def test_image_to_stored_asset_through_a_real_server(tmp_path):
+    """The tiny model as the `hunyuan3d` provider of a real `relight serve`: listed in its hello, and a photo becomes a
+    stored asset through it (generator mesh -> camera fitted to the photo -> delighting -> store)."""
+    from server_fixture import start_server
+    from test_server import disc_image
+
+    write_tiny_model(tmp_path / "models")
+    server = start_server(tmp_path / "store", extra_args=("--model-path", str(tmp_path / "models"), "--hunyuan-steps",
+                                                          str(STEPS), "--octree-resolution", str(RESOLUTION)))
+    try:
+        c = server.client()
+        assert "hunyuan3d" in c.call("hello_request", timeout=60).content["providers"]
+        stages = []
+        reply = c.call("generate_request", {"image": disc_image(64), "name": "tiny", "provider": "hunyuan3d"},
+                       timeout=600, on_progress=lambda m: stages.append(m.content["stage"]))
+        assert reply.status == "ok", reply.content
+        assert "hunyuan3d" in stages and "delight" in stages
+        from relight.service.store import AssetStore
+
+        asset = AssetStore(server.store_dir).get(reply.content["asset_id"])
+        assert asset.meta["provider"] == "hunyuan3d" and asset.meta["camera_fit"]["done"]
+        assert len(asset.gaussians) > 0 and len(asset.faces) > 0
+    finally:
+        server.stop()

@@ -312,7 +312,8 @@ class Server:
 # ---------------------------------------------------------------------------------------------- entry points
 
 def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
-          model_path: str | None = None, generator_cmd: str | None = None) -> int:
+          model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
+          octree_resolution: int | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
@@ -323,7 +324,8 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
         except GeneratorError as e:
             print(f"relight serve: {e}", file=sys.stderr, flush=True)
             return 2
-    server = Server(bind, store_dir, generators=GeneratorSettings.from_environment(model_path, generator_cmd))
+    settings = GeneratorSettings.from_environment(model_path, generator_cmd, hunyuan_steps, octree_resolution)
+    server = Server(bind, store_dir, generators=settings)
     server.log(f"store {server.store_dir}")
     server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
@@ -357,6 +359,10 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="an external mesh generator, offered as the `command` provider: a command line with {image} "
                         "(the object's PNG) and {mesh} or {mesh.obj|.ply|.stl} (the file it writes); default "
                         "$RELIGHT_GENERATOR_CMD")
+    p.add_argument("--hunyuan-steps", type=int, default=None, help="Hunyuan3D-2's sampling steps (default 30)")
+    p.add_argument("--octree-resolution", type=int, default=None,
+                   help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
     p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
-                                           generator_cmd=args.generator_cmd))
+                                           generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
+                                           octree_resolution=args.octree_resolution))
     return p
