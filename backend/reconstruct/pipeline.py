@@ -38,6 +38,7 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     """Posed G-buffers -> the baked PBR mesh in the views' frame. Raises ReconstructInputError (a ValueError) naming
     the view and the domain for unusable input, before any work is done."""
     from .bake_maps import bake_views
+    from .depth_scale import depth_scales, rescale_depth
     from .hull import visual_hull
     from .inputs import validate_views
     from .optimise import optimise_mesh
@@ -51,9 +52,15 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
 
     t = time.perf_counter()
     progress("hull", SPANS["hull"][0], f"visual hull at {s.hull_resolution}^3")
+    stats = {}
+    if views.depth is not None:  # depth is trusted up to a scale per view, which the masks' hull fixes
+        vm, fm = visual_hull(views, resolution=s.hull_resolution, use_depth=False)
+        scales = depth_scales(views, vm, fm)
+        views = rescale_depth(views, scales)
+        stats["depth_scales"] = [round(float(x), 4) for x in views.meta["depth_scales"]]
     v, f = visual_hull(views, resolution=s.hull_resolution, progress=_within(progress, "hull"))
     timings["hull"] = time.perf_counter() - t
-    stats = {"hull_faces": int(len(f))}
+    stats["hull_faces"] = int(len(f))
 
     if s.optimise:
         t = time.perf_counter()
