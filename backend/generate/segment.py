@@ -50,13 +50,18 @@ def grabcut_doubts(mask: np.ndarray) -> str | None:
 def segment(rgba: np.ndarray, min_fraction: float = 0.002, warnings: list | None = None) -> np.ndarray:
     """[H, W, 4] RGBA in [0, 1] (any encoding) -> [H, W] bool foreground mask.
 
-    Uses alpha when it is not uniformly opaque; otherwise GrabCut with the image border as background seed, and
-    appends grabcut_doubts' message to `warnings` when its mask looks unsure."""
+    Uses alpha when it is not uniformly opaque; otherwise rembg when it is installed with its model
+    (segment_rembg), else GrabCut with the image border as background seed, and appends grabcut_doubts' message
+    to `warnings` when its mask looks unsure."""
+    from .segment_rembg import rembg_available, rembg_mask
+
     H, W = rgba.shape[:2]
     alpha = rgba[..., 3] if rgba.shape[-1] == 4 else np.ones((H, W), np.float32)
     guessed = float(alpha.min()) >= 0.99
     if not guessed:
         mask = alpha > 0.5
+    elif rembg_available()[0]:
+        mask = rembg_mask(rgba[..., :3])
     else:
         mask = _grabcut(rgba[..., :3])
     mask = _largest_components(mask)
