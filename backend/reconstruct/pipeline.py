@@ -55,7 +55,7 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     stats = {}
     if views.depth is not None:  # depth is trusted up to a scale per view, which the masks' hull fixes
         vm, fm = visual_hull(views, resolution=s.hull_resolution, use_depth=False)
-        scales = depth_scales(views, vm, fm)
+        scales = depth_scales(views, vm, fm, s.hull_resolution)
         views = rescale_depth(views, scales)
         stats["depth_scales"] = [round(float(x), 4) for x in views.meta["depth_scales"]]
     v, f = visual_hull(views, resolution=s.hull_resolution, progress=_within(progress, "hull"))
