@@ -4,7 +4,7 @@ exactly as it was."""
 import numpy as np
 import trimesh
 
-from relight.reconstruct.depth_scale import TRUST, consistent_scales, depth_scales, rescale_depth
+from relight.reconstruct.depth_scale import TRUST, depth_scales, rescale_depth
 from relight.reconstruct.hull import visual_hull
 from relight.reconstruct.synthetic import render_gbuffers
 from relight.reconstruct.zero123 import zero123_cameras
@@ -21,9 +21,6 @@ def test_each_view_s_depth_scale_is_recovered_from_the_masks():
     views.depth = views.depth * errors[:, None, None].astype(np.float32)
     found = depth_scales(views, hv, hf, 96)
     np.testing.assert_allclose(found, errors, atol=0.003)
-    agreed = consistent_scales(views, found)  # the depth maps' agreement with each other fixes the ratios
-    ratios = (agreed / errors) / np.mean(agreed / errors)
-    assert np.abs(ratios - 1).max() < 0.001, ratios  # between views: exact to 0.1 %, where the hull gave 0.3 %
     fixed = rescale_depth(views, found)
     inside = views.mask
     rel = np.abs(fixed.depth[inside] / (views.depth[inside] / np.repeat(errors, inside.sum((1, 2)))) - 1)

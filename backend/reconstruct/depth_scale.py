@@ -12,7 +12,6 @@ import numpy as np
 from .views import MultiViewSet
 
 QUANTILE = 5.0  # percent: the ratio observed / hull that the rim pixels (where the hull touches the object) give
-VISIBLE = 0.02  # a point lifted from one view and seen in another agrees with its depth this well, at the prior
 TRUST = 0.003  # a scale within this of 1 is left alone: the hull's voxels resolve no finer
 
 
@@ -34,62 +33,6 @@ def depth_scales(views: MultiViewSet, hull_vertices: np.ndarray, hull_faces: np.
             offset = 0.5 * voxel + dilate_px * z / float(cam.K[0, 0])  # how far the hull stands proud, world units
             out[i] = float(np.percentile(zo[ok] / zh[ok], QUANTILE)) * (1.0 - offset / z)
     return out
-
-
-def consistent_scales(views: MultiViewSet, prior: np.ndarray, stride: int = 4, prior_weight: float = 0.05) -> np.ndarray:
-    """[V] depth scales that make the views' depth maps agree with each other where they overlap, the common scale
-    (which agreement cannot fix) pulled towards `prior` [V] (the hull's reading, depth_scales): each view's masked
-    pixels (every `stride`-th) are lifted to 3D at depth / scale and compared, in every other view that sees them in
-    its mask, with that view's depth / its scale (a robust fit: occluded pairs fall out as outliers). The hull alone
-    reads each scale to about the masks' accuracy (a pixel or two: 0.2-0.4 % at the rig's distance); agreement
-    between the depth maps themselves is far finer."""
-    from scipy.optimize import least_squares
-
-    pairs = []  # (i, j, z of the lifted point in camera i at unit scale [P], ray [P, 3] cam i, pixel in j, depth_j)
-    for i, ci in enumerate(views.cameras):
-        ys, xs = np.nonzero(views.mask[i][::stride, ::stride])
-        ys, xs = ys * stride, xs * stride
-        z = views.depth[i][ys, xs].astype(np.float64)
-        good = z > 0
-        ys, xs, z = ys[good], xs[good], z[good]
-        ray = np.stack([(xs + 0.5 - ci.K[0, 2]) / ci.K[0, 0], (ys + 0.5 - ci.K[1, 2]) / ci.K[1, 1], np.ones_like(z)], 1)
-        Ri, ti = ci.viewmat[:3, :3], ci.viewmat[:3, 3]
-        for j, cj in enumerate(views.cameras):
-            if j == i:
-                continue
-            pw = ((ray * (z / prior[i])[:, None]) - ti) @ Ri  # world points at the prior's scale: where j sees them
-            pc = pw @ cj.viewmat[:3, :3].T + cj.viewmat[:3, 3]
-            u = cj.K[0, 0] * pc[:, 0] / pc[:, 2] + cj.K[0, 2]
-            v = cj.K[1, 1] * pc[:, 1] / pc[:, 2] + cj.K[1, 2]
-            ui, vi = np.floor(u).astype(int), np.floor(v).astype(int)
-            inside = (pc[:, 2] > 0) & (ui >= 0) & (vi >= 0) & (ui < cj.width) & (vi < cj.height)
-            ui, vi = ui[inside], vi[inside]
-            dj = views.depth[j][vi, ui].astype(np.float64)
-            keep = views.mask[j][vi, ui] & (dj > 0)
-            if keep.sum() < 32:
-                continue
-            sel = np.nonzero(inside)[0][keep]
-            # visible in j (not behind what j sees): agreeing within VISIBLE at the prior scales
-            agree = np.abs(pc[sel, 2] * prior[j] / dj[keep] - 1.0) < VISIBLE
-            if agree.sum() < 32:
-                continue
-            pairs.append((i, j, z[sel][agree], ray[sel][agree], dj[keep][agree]))
-    if not pairs:
-        return prior
-
-    def residuals(log_s):
-        sc = np.exp(log_s)
-        out = []
-        for i, j, z, ray, dj in pairs:
-            ci, cj = views.cameras[i], views.cameras[j]
-            pw = ((ray * (z / sc[i])[:, None]) - ci.viewmat[:3, 3]) @ ci.viewmat[:3, :3]
-            zj = pw @ cj.viewmat[2, :3] + cj.viewmat[2, 3]  # the lifted point's depth in view j
-            out.append(np.log(np.maximum(zj, 1e-6) * sc[j] / dj))  # relative: blind to a common scale, as it should be
-        out.append(prior_weight * (log_s - np.log(prior)).mean() * np.ones(1) * np.sqrt(sum(len(p[2]) for p in pairs)))
-        return np.concatenate(out)
-
-    fit = least_squares(residuals, np.log(prior), loss="soft_l1", f_scale=0.005)
-    return np.exp(fit.x)
 
 
 def rescale_depth(views: MultiViewSet, scales: np.ndarray) -> MultiViewSet:

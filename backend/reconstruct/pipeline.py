@@ -38,7 +38,7 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     """Posed G-buffers -> the baked PBR mesh in the views' frame. Raises ReconstructInputError (a ValueError) naming
     the view and the domain for unusable input, before any work is done."""
     from .bake_maps import bake_views
-    from .depth_scale import consistent_scales, depth_scales, rescale_depth
+    from .depth_scale import depth_scales, rescale_depth
     from .hull import visual_hull
     from .inputs import validate_views
     from .optimise import optimise_mesh
@@ -55,7 +55,7 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     stats = {}
     if views.depth is not None:  # depth is trusted up to a scale per view, which the masks' hull fixes
         vm, fm = visual_hull(views, resolution=s.hull_resolution, use_depth=False)
-        scales = consistent_scales(views, depth_scales(views, vm, fm, s.hull_resolution))
+        scales = depth_scales(views, vm, fm, s.hull_resolution)
         views = rescale_depth(views, scales)
         stats["depth_scales"] = [round(float(x), 4) for x in views.meta["depth_scales"]]
     v, f = visual_hull(views, resolution=s.hull_resolution, progress=_within(progress, "hull"))
