@@ -76,8 +76,7 @@ def _cmd_reconstruct(args) -> int:
     t = mesh.meta["timings"]
     print("relight reconstruct: " + ", ".join(f"{k} {v:.1f} s" for k, v in t.items()), file=sys.stderr)
     if not args.no_store:  # also a stored asset, so `relight render ID` and the add-on can relight it
-        asset = asset_from_reconstruction(mesh, views, content_id(views, settings.key()), name)
-        asset.baked_glb = glb
+        asset = asset_from_reconstruction(mesh, views, content_id(views, settings.key()), name, baked_glb=glb)
         _store(args).put(asset)
         print(f"relight reconstruct: stored as asset {asset.asset_id}", file=sys.stderr)
     print(args.out)

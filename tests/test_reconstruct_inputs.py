@@ -103,20 +103,23 @@ def test_missing_required_domain_is_named(views, tmp_path):
         load_views(d)
 
 
-def test_mismatched_size_names_view_and_domain(views, tmp_path):
+def _folder_with(views, tmp_path, view: int, domain: str, pixels: np.ndarray):
+    """The views written in the per-view folder form, with one view's file of one domain replaced by `pixels`."""
     d = tmp_path / "v"
     write_views(views, d, form="folder")
     spec = json.loads((d / "cameras.json").read_text())
-    write_rgba(d / spec["views"][3]["files"]["roughness"], np.zeros((S // 2, S // 2, 3)))
+    write_rgba(d / spec["views"][view]["files"][domain], pixels)
+    return d
+
+
+def test_mismatched_size_names_view_and_domain(views, tmp_path):
+    d = _folder_with(views, tmp_path, 3, "roughness", np.zeros((S // 2, S // 2, 3)))
     with pytest.raises(ViewInputError, match="view 3, roughness: size"):
         load_views(d)
 
 
 def test_empty_mask_names_view(views, tmp_path):
-    d = tmp_path / "v"
-    write_views(views, d, form="folder")
-    spec = json.loads((d / "cameras.json").read_text())
-    write_rgba(d / spec["views"][2]["files"]["mask"], np.zeros((S, S, 3)))
+    d = _folder_with(views, tmp_path, 2, "mask", np.zeros((S, S, 3)))
     with pytest.raises(ViewInputError, match="view 2, mask: the mask is empty"):
         load_views(d)
 

@@ -81,9 +81,11 @@ def nearest_symmetry(reference: np.ndarray, query: np.ndarray, g0: np.ndarray) -
     return np.eye(3)
 
 
-def symmetric_camera(cam: Camera, true_cam: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[Camera, float]:
-    """The fitted camera cam (original frame) moved to the symmetric pose of the object nearest true_cam, and the
-    rotation error left (degrees). Rotations are about the object's surface centroid, which every symmetry keeps."""
+def symmetric_camera(cam: Camera, true_cam: Camera, vertices: np.ndarray,
+                     faces: np.ndarray) -> tuple[Camera, float, np.ndarray]:  # fmt: skip
+    """The fitted camera cam (original frame) moved to the symmetric pose of the object nearest true_cam, the rotation
+    error left (degrees), and that symmetry as a [4, 4] world transform. Rotations are about the object's surface
+    centroid, which every symmetry keeps."""
     from ..core.surface import sample_surface, vertex_normals
 
     vn = vertex_normals(vertices, faces)

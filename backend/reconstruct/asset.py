@@ -49,9 +49,10 @@ def content_id(views: MultiViewSet, settings: str) -> str:
 
 
 def asset_from_reconstruction(mesh: ReconstructedMesh, views: MultiViewSet, asset_id: str, name: str = "reconstruction",
-                              n_gaussians: int = 100_000) -> RelightableAsset:  # fmt: skip
+                              n_gaussians: int = 100_000, baked_glb: bytes | None = None) -> RelightableAsset:  # fmt: skip
     """The baked mesh (world = the views' frame) -> RelightableAsset in asset space (unit cube), its model matrix
-    mapping back to the views' frame, the first view as the input camera and its picture as the thumbnail."""
+    mapping back to the views' frame, the first view as the input camera and its picture as the thumbnail;
+    baked_glb: the reconstruction's own GLB (files.glb_bytes), which `bake` then returns as it is."""
     faces = np.asarray(mesh.faces, np.int64)
     v_a, M = normalise(np.asarray(mesh.vertices, np.float64))  # [V, 3] asset space, [4, 4] asset -> world
     v_a = v_a.astype(np.float32)
@@ -76,4 +77,5 @@ def asset_from_reconstruction(mesh: ReconstructedMesh, views: MultiViewSet, asse
               "views": views.n_views, "faces": int(len(faces)), "gaussians": len(g), "voxels": int(len(voxels)),
               "roughness": float(g.roughness.mean()), "metallic": float(g.metallic.mean()),
               "timings": dict(mesh.meta.get("timings", {})), "warnings": list(mesh.meta.get("warnings", []))},
+        baked_glb=baked_glb,
     )

@@ -6,6 +6,8 @@ import fast_simplification
 import numpy as np
 import trimesh
 
+from ..render.mesh_antialias import antialias_construct_topology_hash
+
 
 def clean(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop faces with a repeated corner and the vertices no face uses.
@@ -59,7 +61,8 @@ def flip_for_valence(vertices: np.ndarray, faces: np.ndarray, passes: int = 3,
     v = np.asarray(vertices, np.float64)
     f = np.asarray(faces, np.int64).copy()
     for _ in range(passes):
-        nb = _neighbours(f)
+        # the face across each edge (-1 boundary, -2 non-manifold: both are left alone), as the antialias pass builds it
+        nb = antialias_construct_topology_hash(f).numpy()
         val = _valence(f, len(v))
         F = len(f)
         fi, k = np.nonzero(nb >= 0)
@@ -88,23 +91,6 @@ def flip_for_valence(vertices: np.ndarray, faces: np.ndarray, passes: int = 3,
         if flipped == 0:
             break
     return f
-
-
-def _neighbours(f: np.ndarray) -> np.ndarray:
-    """[F, 3]: for edge k of each face (opposite corner k) the face across it, -1 on a boundary or non-manifold edge."""
-    F = len(f)
-    a = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
-    b = np.concatenate([f[:, 2], f[:, 0], f[:, 1]])
-    key = np.minimum(a, b) * (int(f.max()) + 1) + np.maximum(a, b)
-    order = np.argsort(key, kind="stable")
-    ks = key[order]
-    start = np.r_[0, np.nonzero(np.diff(ks))[0] + 1]
-    count = np.diff(np.r_[start, len(ks)])
-    nb = np.full(3 * F, -1, np.int64)
-    two = start[count == 2]
-    s0, s1 = order[two], order[two + 1]
-    nb[s0], nb[s1] = s1 % F, s0 % F
-    return nb.reshape(3, F).T.copy()
 
 
 def _normal(v: np.ndarray, i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray:

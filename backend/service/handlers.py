@@ -137,8 +137,7 @@ def run_reconstruct(server, req: dict, progress) -> dict:
         except ReconstructInputError as e:
             raise InvalidRequest(str(e)) from None
         progress("done", 0.99, "surface Gaussians from the baked maps")
-        asset = asset_from_reconstruction(mesh, views, asset_id, req["name"])
-        asset.baked_glb = glb_bytes(mesh, req["name"])
+        asset = asset_from_reconstruction(mesh, views, asset_id, req["name"], baked_glb=glb_bytes(mesh, req["name"]))
         server.store.put(asset)
     prepare_preview(server.asset(asset.asset_id))
     stats = {"seconds": round(time.perf_counter() - t0, 3), "reused": reused, "views": views.n_views,
