@@ -13,6 +13,9 @@ from .views import MultiViewSet
 
 QUANTILE = 5.0  # percent: the ratio observed / hull that the rim pixels (where the hull touches the object) give
 TRUST = 0.003  # a scale within this of 1 is left alone: the hull's voxels resolve no finer
+UNCERTAINTY = 0.01  # how far a corrected scale may still be off: the masks' hull pins it to about 0.5 % when the masks
+# are off by +-2 px (the multi-view evaluation's degraded input), so depth then carves the hull only beyond twice
+# that, and the optimisation fits its shape rather than its distance (optimise.OptimiseSettings.depth_relative)
 
 
 def depth_scales(views: MultiViewSet, hull_vertices: np.ndarray, hull_faces: np.ndarray, resolution: int,

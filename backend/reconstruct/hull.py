@@ -50,9 +50,11 @@ def initial_bounds(cameras: list[Camera]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def carve(views: MultiViewSet, lo: np.ndarray, hi: np.ndarray, resolution: int, dilate_px: int = 1,
-          outlier_views: int = 0, use_depth: bool = True, exclude: int | None = None) -> np.ndarray:
+          outlier_views: int = 0, use_depth: bool = True, exclude: int | None = None,
+          depth_margin: float = 0.0) -> np.ndarray:
     """[R, R, R] bool occupancy of voxel centres over the box [lo, hi] (index order x, y, z). `exclude`: a view
-    left out (to test that view against the others' hull)."""
+    left out (to test that view against the others' hull). depth_margin: how far the depth may be off, as a fraction
+    of it (its scale's uncertainty), kept on top of the 1.5-voxel margin before depth carves a voxel."""
     R = int(resolution)
     axes = [lo[i] + (np.arange(R) + 0.5) * (hi[i] - lo[i]) / R for i in range(3)]
     pts = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)  # [R^3, 3] world
@@ -77,7 +79,8 @@ def carve(views: MultiViewSet, lo: np.ndarray, hi: np.ndarray, resolution: int, 
             d = ndimage.maximum_filter(np.where(views.mask[v], views.depth[v], 0.0), size=3)  # conservative at edges
             dv = np.zeros(len(pts), np.float32)
             dv[inframe] = d[ri[inframe], ci[inframe]]
-            outside += ((dv > 0) & (z < dv - 1.5 * voxel)).astype(np.int16) * (outlier_views + 1)
+            front = z < dv * (1.0 - depth_margin) - 1.5 * voxel
+            outside += ((dv > 0) & front).astype(np.int16) * (outlier_views + 1)
     return (seen & (outside <= outlier_views)).reshape(R, R, R)  # seen by every view, outside at most the allowed
 
 
@@ -108,7 +111,7 @@ def mesh_occupancy(occ: np.ndarray, lo: np.ndarray, hi: np.ndarray, smooth: floa
 
 
 def visual_hull(views: MultiViewSet, resolution: int = 128, progress=None, bounds=None, dilate_px: int = 1,
-                outlier_views: int = 0, use_depth: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                outlier_views: int = 0, use_depth: bool = True, depth_margin: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Masks (and depth) + cameras -> (vertices [V, 3] float32 world, faces [F, 3] int64 outward winding).
 
     bounds: (lo [3], hi [3]) world box to carve, else found by a 32^3 carve of the box all cameras see, padded."""
@@ -128,7 +131,7 @@ def visual_hull(views: MultiViewSet, resolution: int = 128, progress=None, bound
     else:
         lo, hi = (np.asarray(b, np.float64) for b in bounds)
     progress("hull", 0.2, f"carving {resolution}^3 voxels with {views.n_views} views")
-    occ = carve(views, lo, hi, resolution, dilate_px, outlier_views, use_depth)
+    occ = carve(views, lo, hi, resolution, dilate_px, outlier_views, use_depth, depth_margin=depth_margin)
     occ = clean_occupancy(occ)
     if occ.sum() < 8:
         raise HullError(f"visual hull: only {int(occ.sum())} voxels survive carving; the masks and cameras disagree")

@@ -40,6 +40,10 @@ class OptimiseSettings:
     (Measured before the coarse-to-fine schedule.)"""
     depth_weight: float = 0.5
     """|z - depth| over the mask's interior, in units of the bounding-box diagonal"""
+    depth_relative: bool = False
+    """depth known only up to a scale per view: each step compares z with the view's depth times the median ratio
+    of the two over the view (the depth's shape, not its distance; the masks place the mesh). The pipeline sets it
+    when the views' depth disagreed with the masks' hull (reconstruct.depth_scale)"""
     laplacian_weight: float = 40.0
     """squared uniform Laplacian of the normalised positions (times faces / 1000: per-vertex scale)"""
     consistency_weight: float = 0.002
@@ -136,7 +140,8 @@ def normal_consistency(v: torch.Tensor, topo: MeshTopology) -> torch.Tensor:
     return (1 - (fn[topo.pairs[:, 0]] * fn[topo.pairs[:, 1]]).sum(1)).mean()
 
 
-def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshTopology, tg: dict) -> dict:
+def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshTopology, tg: dict,
+                depth_relative: bool = False) -> dict:
     """Data terms of normalised positions u [V, 3] (world = centre + scale u) against the working targets."""
     v = centre + scale * u
     vh = torch.cat([v, torch.ones_like(v[:, :1])], 1)
@@ -160,7 +165,11 @@ def view_losses(u: torch.Tensor, centre: torch.Tensor, scale: float, topo: MeshT
         out["normal"] = (1 - (n * tg["normal"]).sum(-1))[ok].mean() if ok.any() else u.sum() * 0
     if "depth" in tg:
         ok = covered & tg["depth_valid"]
-        out["depth"] = ((a[..., -1] - tg["depth"]).abs()[ok] / scale).mean() if ok.any() else u.sum() * 0
+        d = tg["depth"]
+        if depth_relative:  # each view's depth rescaled to the mesh's: [B, 1, 1] median of z / depth over the view
+            ratio = torch.where(ok, a[..., -1].detach() / d.clamp_min(1e-6), torch.nan).flatten(1)
+            d = d * torch.nan_to_num(ratio.nanmedian(1).values, nan=1.0)[:, None, None]
+        out["depth"] = ((a[..., -1] - d).abs()[ok] / scale).mean() if ok.any() else u.sum() * 0
     return out
 
 
@@ -214,7 +223,7 @@ def _optimise(views, vertices, faces, progress, steps, s):
             u = ((torch.tensor(v_np, dtype=torch.float32, device=dev) - centre) / scale).requires_grad_(True)
             opt = torch.optim.Adam([u], lr=s.lr)
         opt.zero_grad()
-        terms = view_losses(u, centre, scale, topo, tg)
+        terms = view_losses(u, centre, scale, topo, tg, s.depth_relative)
         terms["laplacian"] = (laplacian(u, topo) ** 2).sum(1).mean() * (len(f_np) / 1000.0)
         terms["consistency"] = normal_consistency(u, topo)
         weights.update(laplacian=s.laplacian_weight, consistency=s.consistency_weight)

@@ -38,10 +38,10 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     """Posed G-buffers -> the baked PBR mesh in the views' frame. Raises ReconstructInputError (a ValueError) naming
     the view and the domain for unusable input, before any work is done."""
     from .bake_maps import bake_views
-    from .depth_scale import depth_scales, rescale_depth
+    from .depth_scale import UNCERTAINTY, depth_scales, rescale_depth
     from .hull import visual_hull
     from .inputs import validate_views
-    from .optimise import optimise_mesh
+    from .optimise import OptimiseSettings, optimise_mesh
 
     s = settings or ReconstructSettings()
     timings: dict[str, float] = {}
@@ -53,19 +53,24 @@ def reconstruct(views: MultiViewSet, progress=no_progress, settings: Reconstruct
     t = time.perf_counter()
     progress("hull", SPANS["hull"][0], f"visual hull at {s.hull_resolution}^3")
     stats = {}
+    relative = False  # True once some view's depth scale was off: its distance is then trusted only to UNCERTAINTY
     if views.depth is not None:  # depth is trusted up to a scale per view, which the masks' hull fixes
         vm, fm = visual_hull(views, resolution=s.hull_resolution, use_depth=False)
         scales = depth_scales(views, vm, fm, s.hull_resolution)
         views = rescale_depth(views, scales)
         stats["depth_scales"] = [round(float(x), 4) for x in views.meta["depth_scales"]]
-    v, f = visual_hull(views, resolution=s.hull_resolution, progress=_within(progress, "hull"))
+        relative = any(x != 1.0 for x in views.meta["depth_scales"])
+        stats["depth_relative"] = relative
+    v, f = visual_hull(views, resolution=s.hull_resolution, progress=_within(progress, "hull"),
+                       depth_margin=UNCERTAINTY if relative else 0.0)
     timings["hull"] = time.perf_counter() - t
     stats["hull_faces"] = int(len(f))
 
     if s.optimise:
         t = time.perf_counter()
         progress("optimise", SPANS["optimise"][0], "fitting the mesh to the masks, normals and depth")
-        v, f, opt_stats = optimise_mesh(views, v, f, progress=_within(progress, "optimise"))
+        v, f, opt_stats = optimise_mesh(views, v, f, progress=_within(progress, "optimise"),
+                                        settings=OptimiseSettings(depth_relative=relative))
         stats.update(opt_stats)
         timings["optimise"] = time.perf_counter() - t
 
