@@ -85,7 +85,7 @@ class ServerProcess:
 
 
 def start_server(store_dir: Path, bind: str = "tcp://127.0.0.1:0", extra_args: tuple = (),
-                 env: dict | None = None) -> ServerProcess:  # fmt: skip
+                 env: dict | None = None, timeout: float = START_TIMEOUT) -> ServerProcess:  # fmt: skip
     """Start `relight serve` on `bind` (port 0: a free port the server picks and prints) and wait until ready.
     `env`: variables added to this process's environment."""
     store_dir = Path(store_dir)
@@ -93,7 +93,7 @@ def start_server(store_dir: Path, bind: str = "tcp://127.0.0.1:0", extra_args: t
     cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", bind, "--store", str(store_dir), *extra_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     server = ServerProcess(proc, store_dir)
-    server.wait_ready()
+    server.wait_ready(timeout)
     return server
 
 

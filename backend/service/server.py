@@ -56,7 +56,8 @@ class Server:
     """The ROUTER service. Only the thread that calls serve_forever() touches the socket; workers hand
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
-    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None):
+    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None,
+                 cluster=None):
         from ..generate.geometry.generators import GeneratorSettings
 
         self.bind = bind
@@ -73,7 +74,10 @@ class Server:
             s.setblocking(False)
         self._stopping = threading.Event()
         self._jobs: dict[str, Job] = {}  # socket thread only: unfinished jobs by request msg_id
-        self._workers = {"long": JobWorker("long"), "render": JobWorker("render")}
+        self.cluster = cluster  # a cluster.RayCluster running the jobs' work, or None: this process runs it
+        # a worker thread per kind of job (per cluster worker with a cluster): renders never wait behind a generate
+        slots = [""] if cluster is None else [f"-{k}" for k in range(len(cluster.actors))]
+        self._workers = {f"{kind}{slot}": JobWorker(f"{kind}{slot}") for slot in slots for kind in ("long", "render")}
         self._handlers = None  # the service.handlers module once imported (it imports the whole product)
         self._handlers_error: str | None = None
         self._store = None
@@ -180,6 +184,8 @@ class Server:
         for worker in self._workers.values():
             if not worker.stop(timeout=2.0):
                 self.log(f"warning: the {worker.name} worker is still busy; exiting without it")
+        if self.cluster is not None:
+            self.cluster.shutdown()
         self._flush_outbox()
         if self._socket is not None:
             self._socket.close(linger=0)
@@ -249,6 +255,7 @@ class Server:
             "providers": self._providers(),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,
+            **({"cluster": self.cluster.describe()} if self.cluster is not None else {}),
         }
 
     def _providers(self) -> list[str]:
@@ -288,10 +295,23 @@ class Server:
                 reply = error_reply_for(error, msg, with_traceback=not expected)
             self._post(identities, reply, finished=job.id)
 
-        job = Job(msg.msg_id, action, lambda progress: handler(self, request, progress),
-                  on_progress=on_progress, on_finish=on_finish)
+        kind = "render" if action == "render" else "long"
+        if self.cluster is None:
+            job = Job(msg.msg_id, action, lambda progress: handler(self, request, progress),
+                      on_progress=on_progress, on_finish=on_finish)
+            self._jobs[job.id] = job
+            self._workers[kind].submit(job)
+            return
+        k = self.cluster.choose(request)  # the worker holding the asset, else the least busy
+
+        def finish_on_cluster(job: Job, content: dict | None, error: BaseException | None) -> None:
+            self.cluster.done(k)
+            on_finish(job, content, error)
+
+        job = Job(msg.msg_id, action, lambda progress: self.cluster.run(k, job, request, progress, self.store),
+                  on_progress=on_progress, on_finish=finish_on_cluster)
         self._jobs[job.id] = job
-        self._workers["render" if action == "render" else "long"].submit(job)
+        self._workers[f"{kind}-{k}"].submit(job)
 
     # ------------------------------------------------------------------------------------------ worker threads
 
@@ -313,7 +333,7 @@ class Server:
 
 def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
           model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
-          octree_resolution: int | None = None) -> int:
+          octree_resolution: int | None = None, workers: str = "local", ray_workers: int = 2) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
@@ -325,7 +345,19 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
             print(f"relight serve: {e}", file=sys.stderr, flush=True)
             return 2
     settings = GeneratorSettings.from_environment(model_path, generator_cmd, hunyuan_steps, octree_resolution)
-    server = Server(bind, store_dir, generators=settings)
+    cluster = None
+    try:
+        from .cluster import ClusterUnavailable, RayCluster, parse_workers
+
+        spec = parse_workers(workers, ray_workers)
+        if spec is not None:
+            print(f"relight serve: starting {spec.workers} Ray workers"
+                  f"{' on ' + spec.address if spec.address else ' on a local Ray cluster'}", flush=True)
+            cluster = RayCluster(spec, settings, log=lambda text: print(f"relight serve: {text}", flush=True))
+    except (ValueError, ClusterUnavailable) as e:
+        print(f"relight serve: {e}", file=sys.stderr, flush=True)
+        return 2
+    server = Server(bind, store_dir, generators=settings, cluster=cluster)
     server.log(f"store {server.store_dir}")
     server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
@@ -362,7 +394,14 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hunyuan-steps", type=int, default=None, help="Hunyuan3D-2's sampling steps (default 30)")
     p.add_argument("--octree-resolution", type=int, default=None,
                    help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
+    p.add_argument("--workers", default="local",
+                   help="where jobs run: local (this process, default), ray (a local Ray cluster started here) or "
+                        "ray:ADDRESS (a running Ray cluster, e.g. ray:10.0.0.5:6379); needs the `cluster` extra")
+    p.add_argument("--ray-workers", type=int, default=2,
+                   help="pipeline workers to start on the Ray cluster (each holds a CPU, and a GPU when there are "
+                        "enough; default 2)")
     p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
                                            generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
-                                           octree_resolution=args.octree_resolution))
+                                           octree_resolution=args.octree_resolution, workers=args.workers,
+                                           ray_workers=args.ray_workers))
     return p
