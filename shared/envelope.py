@@ -184,6 +184,13 @@ def _array_from(desc: dict, where: str, buffers: list) -> np.ndarray:
     if len(shape) > limits.MAX_NDIM:
         raise limits.over("MAX_NDIM", f"array {where} has {len(shape)} dimensions")
     wire = _wire_dtype(dtype)
+    # An empty array ([0, 10**20]) needs no bytes, but numpy cannot even describe it: its non-zero dimensions alone
+    # must fit the limit, as they would for any array that could hold data.
+    span = math.prod(n for n in shape if n) * wire.itemsize
+    if 0 in shape and span > limits.MAX_ARRAY_BYTES:
+        shown = f"{shape}" if len(str(shape)) <= 120 else f"with {len(shape)} dimensions"
+        raise limits.over("MAX_ARRAY_BYTES", f"array {where} declares shape {shown} {dtype}, whose non-zero "
+                                             f"dimensions alone span {span} bytes")
     count = math.prod(shape)
     need = count * wire.itemsize
     if need > limits.MAX_ARRAY_BYTES:

@@ -30,6 +30,17 @@ POLL_MS = 250  # socket-thread poll timeout: the longest a stop request waits to
 MAX_RECV_PER_TURN = 64  # requests handled before the outbox is flushed again
 
 
+class InsecureBind(Exception):
+    """A bind other machines could reach, without keys and without --insecure."""
+
+
+def insecure_bind_message(bind: str) -> str:
+    return (f"refusing to serve {bind} without authentication: anyone who can reach this machine could use it "
+            "(and read what is sent). Create keys with `relight keys --out KEYS --clients NAME ...` and start "
+            f"`relight serve --bind {bind} --keys KEYS`, or bind tcp://127.0.0.1 and use an SSH tunnel; "
+            "add --insecure only on a network you trust completely")
+
+
 def is_loopback(endpoint: str) -> bool:
     """True for tcp://<loopback>:port and for ipc:// / inproc:// endpoints."""
     if not endpoint.startswith("tcp://"):
@@ -56,10 +67,14 @@ class Server:
     """The ROUTER service. Only the thread that calls serve_forever() touches the socket; workers hand
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
-    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None):
+    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None,
+                 keys_dir: str | Path | None = None, insecure: bool = False):
         from ..generate.geometry.generators import GeneratorSettings
 
         self.bind = bind
+        self.keys_dir = Path(keys_dir) if keys_dir else None  # CURVE keys (service/keys.py): server pair + allow-list
+        self.insecure = insecure  # serve a non-loopback address without keys, as asked for
+        self._allow_list = None  # keys.AllowList once started with keys
         self.generators = generators or GeneratorSettings.from_environment()  # where hunyuan3d / command are
         self.store_dir = Path(store_dir) if store_dir else default_store_dir()
         self.out = out or sys.stdout
@@ -127,16 +142,31 @@ class Server:
         return self._store
 
     def start(self) -> str:
-        """Bind the socket; return the bound endpoint (a `:*` or `:0` port is resolved)."""
+        """Bind the socket; return the bound endpoint (a `:*` or `:0` port is resolved). With keys, only allow-listed
+        CURVE clients get through; a non-loopback bind without keys raises InsecureBind unless `insecure`."""
+        if self.keys_dir is None and not self.insecure and not is_loopback(self.bind):
+            raise InsecureBind(insecure_bind_message(self.bind))
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, limits.ZMQ_MAX_FRAME_BYTES)
+        if self.keys_dir is not None:
+            self._start_curve(sock)
         sock.bind(self.bind)
         self._socket = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        if not is_loopback(self.endpoint):
-            self.log(f"warning: {self.endpoint} is reachable from other machines and has no authentication")
+        if not is_loopback(self.endpoint) and self.keys_dir is None:
+            self.log(f"warning: {self.endpoint} is reachable from other machines and has no authentication (--insecure)")
         return self.endpoint
+
+    def _start_curve(self, sock: zmq.Socket) -> None:
+        """The server's key pair on `sock` and the ZAP allow-list (reloaded when its folder changes)."""
+        from .keys import AllowList, load_server_keys, make_curve_server
+
+        public, secret, allow_dir = load_server_keys(self.keys_dir)  # KeysError names what is missing
+        self._allow_list = AllowList(self._context, allow_dir, log=self.log)
+        self._allow_list.start()
+        make_curve_server(sock, public, secret)
+        self.log(f"CURVE encryption and authentication on; server public key {public.decode()}")
 
     def stop(self) -> None:
         """Ask serve_forever() to return. Safe from signal handlers and other threads."""
@@ -183,6 +213,8 @@ class Server:
         self._flush_outbox()
         if self._socket is not None:
             self._socket.close(linger=0)
+        if self._allow_list is not None:
+            self._allow_list.stop()
         self._context.term()
         self._wake_r.close()
         self._wake_w.close()
@@ -228,7 +260,8 @@ class Server:
             self._send(identities, error_reply_for(e, e.request_header or (msg.header if msg else None)))
             return
         except Exception as e:  # noqa: BLE001 - a bug in validation must not stop the server
-            self._send(identities, error_reply_for(e, msg, with_traceback=True))
+            self._log_failure("validating a request", e)
+            self._send(identities, error_reply_for(e, msg))
             return
         try:
             if action in JOB_ACTIONS:
@@ -238,7 +271,14 @@ class Server:
         except ProtocolError as e:  # expected: a named error the client can act on, no traceback
             self._send(identities, error_reply_for(e, msg))
         except Exception as e:  # noqa: BLE001
-            self._send(identities, error_reply_for(e, msg, with_traceback=True))
+            self._log_failure(f"handling {msg.msg_type}", e)
+            self._send(identities, error_reply_for(e, msg))
+
+    @staticmethod
+    def _log_failure(what: str, error: BaseException) -> None:
+        """An unexpected error's traceback goes to the server's log (stderr); its reply names only the error."""
+        print(f"relight serve: {what} failed:\n" + "".join(traceback.format_exception(error)), file=sys.stderr,
+              flush=True)
 
     def _on_hello(self, request: dict) -> dict:
         return {
@@ -249,6 +289,7 @@ class Server:
             "providers": self._providers(),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,
+            "curve": self._allow_list is not None,  # (protocol 1.2) encrypted, allow-listed clients only
         }
 
     def _providers(self) -> list[str]:
@@ -285,7 +326,7 @@ class Server:
                 if not expected:
                     print(f"relight serve: {action} job {job.id} failed:\n"
                           + "".join(traceback.format_exception(error)), file=sys.stderr, flush=True)
-                reply = error_reply_for(error, msg, with_traceback=not expected)
+                reply = error_reply_for(error, msg)  # never a traceback: it was logged above
             self._post(identities, reply, finished=job.id)
 
         job = Job(msg.msg_id, action, lambda progress: handler(self, request, progress),
@@ -313,7 +354,7 @@ class Server:
 
 def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
           model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
-          octree_resolution: int | None = None) -> int:
+          octree_resolution: int | None = None, keys_dir: str | Path | None = None, insecure: bool = False) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
@@ -324,8 +365,19 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
         except GeneratorError as e:
             print(f"relight serve: {e}", file=sys.stderr, flush=True)
             return 2
+    if keys_dir is None and not insecure and not is_loopback(bind):  # said before the slow warm-up
+        print(f"relight serve: {insecure_bind_message(bind)}", file=sys.stderr, flush=True)
+        return 2
+    if keys_dir is not None:
+        from .keys import KeysError, load_server_keys
+
+        try:
+            load_server_keys(keys_dir)
+        except KeysError as e:
+            print(f"relight serve: {e}", file=sys.stderr, flush=True)
+            return 2
     settings = GeneratorSettings.from_environment(model_path, generator_cmd, hunyuan_steps, octree_resolution)
-    server = Server(bind, store_dir, generators=settings)
+    server = Server(bind, store_dir, generators=settings, keys_dir=keys_dir, insecure=insecure)
     server.log(f"store {server.store_dir}")
     server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
@@ -349,7 +401,12 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                               description="Run the Relight backend service (ZeroMQ ROUTER).")
     p.add_argument("--bind", default=DEFAULT_BIND,
                    help=f"ZeroMQ endpoint to bind (default {DEFAULT_BIND}; a port of * or 0 picks a free one; "
-                        "binding a non-loopback address exposes the service without authentication)")
+                        "a non-loopback address needs --keys, or --insecure)")
+    p.add_argument("--keys", default=None, type=Path, metavar="DIR",
+                   help="CURVE keys folder written by `relight keys`: encrypt, and serve only the clients whose "
+                        "public keys are in DIR/authorized (re-read when it changes)")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback --bind without --keys (anyone who reaches the port can use it)")
     p.add_argument("--store", default=None, type=Path,
                    help="folder of stored assets (default $RELIGHT_STORE_DIR or ~/.cache/relight/assets)")
     p.add_argument("--model-path", default=None,
@@ -364,5 +421,6 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
                    help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
     p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
                                            generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
-                                           octree_resolution=args.octree_resolution))
+                                           octree_resolution=args.octree_resolution, keys_dir=args.keys,
+                                           insecure=args.insecure))
     return p
