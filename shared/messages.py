@@ -141,7 +141,7 @@ def as_name(value, where: str) -> str:
 
 
 def as_choice(value, where: str, choices: tuple) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # (an array's `in` would be ambiguous, not False)
         raise InvalidRequest(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r:.60}")
     return value
 

@@ -395,3 +395,16 @@ def test_srgb_transfer_known_values_dtype_and_out_of_range():
     with np.errstate(all="raise"):  # the unused branch of np.where never warns, even for negatives
         assert srgb_to_linear(-0.5) == np.float32(-0.5) / np.float32(12.92)
         assert linear_to_srgb(-0.5) == np.float32(-0.5) * np.float32(12.92)
+
+
+def test_a_choice_field_sent_as_an_array_is_an_invalid_request():
+    """Found by the fuzz corpus: `array in choices` raised numpy's 'truth value ... is ambiguous' ValueError."""
+    with pytest.raises(InvalidRequest, match=r"format must be one of 'glb', got array"):
+        validate_request(make_request("bake_request", {"asset_id": "0123abcd", "format": np.zeros(3)}))
+
+
+def test_buffer_frames_no_descriptor_refers_to_are_refused():
+    frames = serialize(make_request("x_request", {"a": np.zeros(2, np.uint8)}))
+    with pytest.raises(MalformedMessage, match=r"has 3 buffer frame\(s\) but its content refers to 1; no array "
+                                               r"descriptor refers to buffer\(s\) \[1, 2\]"):
+        deserialize([bytes(memoryview(f)) for f in frames] + [b"x", b""])
