@@ -110,3 +110,19 @@ def test_a_generate_name_with_path_parts_is_sanitised_where_it_enters(server):
                                                               "texture_size": 16}).encode()], timeout=600)
     assert baked.content["status"] == "ok", baked.content
     assert baked.content["filename"] == "tmp_x_y.glb"
+
+
+def test_segmentation_itself_refuses_images_and_objects_too_small():
+    """The same limits hold for the CLI (`relight generate` reads files, not the wire), named by segment()."""
+    from relight.generate.segment import NoObjectError, segment, user_mask
+
+    with pytest.raises(NoObjectError, match="the image is 1x1 pixels, too small .* MIN_IMAGE_SIDE is 8"):
+        segment(np.ones((1, 1, 4), np.float32))
+    rgba = np.zeros((16, 16, 4), np.float32)
+    rgba[7:9, 7:9] = 1.0
+    with pytest.raises(NoObjectError, match="covers only 4 pixel.* MIN_OBJECT_PIXELS is 16"):
+        segment(rgba)
+    rgba[6:10, 6:10] = 1.0
+    assert segment(rgba).sum() == 16
+    with pytest.raises(NoObjectError, match="the mask given covers only 1 pixel.* MIN_OBJECT_PIXELS is 16"):
+        user_mask(np.pad(np.ones((1, 1), np.uint8) * 255, 7), (15, 15))
