@@ -232,6 +232,11 @@ class Session:
             return
         for msg in self.client.poll():
             self._dispatch(msg)
+        refused = self.client.handshake_failure() if self.job is not None else None
+        if refused:  # e.g. reconnecting after the backend restarted with this machine's key no longer listed
+            self._finish(f"{self.job.action} failed", f"The Relight backend at {self.endpoint} refused this machine: "
+                                                       f"{refused}")
+            return
         if self.job is not None and time.monotonic() - self.job.last_heard > self.job_timeout:
             self._finish(
                 "timed out", f"The Relight backend sent nothing about the {self.job.action} job for "

@@ -4,6 +4,7 @@ import collections
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from .curve_keys import CurveKeys
 from .envelope import Message, deserialize, serialize
@@ -96,8 +97,6 @@ class Client:
     def handshake_failure(self) -> str | None:
         """Why the backend refused this client's handshake ("authentication failed: ..."), from the socket monitor,
         or None: no refusal seen (a backend that does not answer at all is silent here). Never blocks."""
-        from zmq.utils.monitor import recv_monitor_message
-
         while self._monitor is not None:
             try:
                 event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
@@ -151,6 +150,7 @@ class Client:
         A reply that cannot be decoded becomes a local error reply with the same parent_id, so no request
         waits forever on it."""
         out: list[Message] = []
+        self.handshake_failure()  # keeps the monitor's queue short, so the latest handshake is what it reports
         while self._backlog and len(out) < self.max_per_poll:
             out.append(self._backlog.popleft())
         if self._socket is not None and not out:

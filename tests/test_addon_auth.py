@@ -100,3 +100,28 @@ def test_session_without_blender_reports_authentication_failed(addon_tree, keyed
         assert session.say_hello(server.endpoint, 30.0, good)["curve"] is True
     finally:
         session.close()
+
+
+def test_a_job_on_a_refused_connection_ends_saying_authentication_failed(addon_tree, keyed):
+    """A job queued on a connection the backend then refuses (its key left the allow-list, say) ends at once, in
+    the session's own poll, instead of waiting out the job timeout."""
+    import time
+
+    conn = import_without_blender(addon_tree, "connection")
+    curve_keys = import_without_blender(addon_tree, "relight_protocol.curve_keys")
+    keys, other, server = keyed
+    events = []
+    session = conn.Session(lambda job, content: "applied", events.append)
+    try:
+        session._connect(server.endpoint, curve_keys.CurveKeys.from_settings(str(keys.server_public),
+                                                                           str(other.clients / "eve.key_secret")))
+        session.start_job("render", {"asset_id": "0123abcd"}, "Scene")
+        deadline = time.monotonic() + 30
+        while session.running_job() is not None:
+            assert time.monotonic() < deadline, "the refused job never ended"
+            session.poll_once()
+            time.sleep(0.02)
+        finished = events[-1]
+        assert finished.outcome == "render failed" and "authentication failed" in finished.error
+    finally:
+        session.close()

@@ -1,13 +1,5 @@
 """CURVE keys for `relight serve` (pyzmq's own zmq.auth): `relight keys` writes them; the server loads its key pair
-and lets in only the client public keys in the allow-list folder, re-read whenever that folder changes.
-
-Layout of a keys folder (KeyLayout):
-  server/server.key          the server's public key: copy it to every artist's machine
-  server/server.key_secret   the server's secret key: never leaves the server
-  authorized/<name>.key      the allow-list: public keys of the clients the server lets in
-  clients/<name>.key_secret  one artist's key pair (public and secret): copy it to that artist's machine only
-  clients/<name>.key         the same artist's public key alone (the copy in authorized/ is what counts)
-"""
+and lets in only the client public keys in the allow-list folder, re-read whenever that folder changes."""
 
 import argparse
 import re
@@ -31,7 +23,14 @@ class KeysError(ValueError):
 
 @dataclass(frozen=True)
 class KeyLayout:
-    """Where each key of a keys folder lives (see the module docstring)."""
+    """Where each key of a keys folder lives:
+
+    server/server.key          the server's public key: copy it to every artist's machine
+    server/server.key_secret   the server's secret key: never leaves the server
+    authorized/<name>.key      the allow-list: public keys of the clients the server lets in
+    clients/<name>.key_secret  one artist's key pair (public and secret): copy it to that artist's machine only
+    clients/<name>.key         the same artist's public key alone (the copy in authorized/ is what counts)
+    """
 
     root: Path
 
