@@ -66,6 +66,8 @@ def test_keys_layout_and_what_the_server_loads(keys):
     assert len(public) == len(secret) == 40 and allow == keys.authorized
     assert sorted(p.name for p in keys.authorized.iterdir()) == ["anna.key"]
     assert (keys.clients / "anna.key_secret").is_file() and not list(keys.authorized.glob("*.key_secret"))
+    for secret in (keys.server_secret, keys.clients / "anna.key_secret"):  # only their owner may read them
+        assert secret.stat().st_mode & 0o077 == 0, oct(secret.stat().st_mode)
     # a second run adds a client and keeps the server's key (the artists' copies stay valid)
     create_keys(keys.root, ["ben"])
     assert load_server_keys(keys.root)[0] == public

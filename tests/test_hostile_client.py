@@ -33,9 +33,10 @@ def exchange(endpoint: str, frames: list, timeout: float = TIMEOUT) -> tuple[lis
         progress = []
         while sock.poll(int(timeout * 1000)):
             msg = deserialize(sock.recv_multipart()[1:], peer="client")
-            if msg.msg_type != "progress":
+            if msg.msg_type == "progress":
+                progress.append(msg)
+            elif msg.msg_type.endswith("_reply"):  # (not a message the server sends of its own accord)
                 return progress, msg
-            progress.append(msg)
         raise TimeoutError("no reply from relight serve")
     finally:
         sock.close()

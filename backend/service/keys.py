@@ -2,6 +2,7 @@
 and lets in only the client public keys in the allow-list folder, re-read whenever that folder changes."""
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -60,14 +61,16 @@ def create_keys(out: str | Path, clients: list[str]) -> KeyLayout:
             raise KeysError(f"client name {name!r} must be 1-64 letters, digits, '_' or '-' (it names the key files)")
     if not layout.server_secret.exists():
         layout.server_secret.parent.mkdir(parents=True, exist_ok=True)
-        zmq.auth.create_certificates(layout.server_secret.parent, "server")
+        _, secret = zmq.auth.create_certificates(layout.server_secret.parent, "server")
+        os.chmod(secret, 0o600)  # zmq.auth writes it with the umask's mode: readable by everyone on most systems
     layout.authorized.mkdir(parents=True, exist_ok=True)
     layout.clients.mkdir(parents=True, exist_ok=True)
     for name in clients:
         if (layout.clients / f"{name}.key_secret").exists():
             raise KeysError(f"a key pair for client {name!r} exists already in {layout.clients}; pick another name "
                             f"or delete its two files first")
-        public, _ = zmq.auth.create_certificates(layout.clients, name)
+        public, secret = zmq.auth.create_certificates(layout.clients, name)
+        os.chmod(secret, 0o600)
         shutil.copyfile(public, layout.authorized / f"{name}.key")
     return layout
 
