@@ -127,3 +127,19 @@ def test_segmentation_itself_refuses_images_and_objects_too_small():
     assert segment(rgba).sum() == 16
     with pytest.raises(NoObjectError, match="the mask given covers only 1 pixel.* MIN_OBJECT_PIXELS is 16"):
         user_mask(np.pad(np.ones((1, 1), np.uint8) * 255, 7), (15, 15))
+
+
+def test_an_unreadable_image_in_a_reconstruct_archive_is_named_without_a_path(server):
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("mask.png", b"\x89PNG\r\n\x1a\n not an image")
+        z.writestr("albedo.png", b"junk")
+    msg_id, h = header("reconstruct_request")
+    content = {"archive": {"buffer": 0, "dtype": "uint8", "shape": [len(buf.getvalue())]}, "name": "r"}
+    _, reply = exchange(server.endpoint, [b"", h, json.dumps(content).encode(), buf.getvalue()])
+    assert reply.parent_id == msg_id
+    assert_clean_error(reply, "InvalidRequest", "the archive's files cannot be read: cannot read image ")
+    assert "<path>" not in reply.content["evalue"] and ".png" in reply.content["evalue"]

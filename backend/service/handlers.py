@@ -2,6 +2,7 @@
 the product's inputs, built here once -> reply content. The server imports this module on the first job, as it
 pulls in torch and numba; a failed import is reported by name to every job request."""
 
+import os
 import tempfile
 import time
 
@@ -129,6 +130,8 @@ def run_reconstruct(server, req: dict, progress) -> dict:
             views = load_views(folder)
         except ReconstructInputError as e:
             raise InvalidRequest(str(e)) from None
+        except (OSError, ValueError) as e:  # a file in the archive no reader decodes: named as the sender named it
+            raise InvalidRequest(f"the archive's files cannot be read: {str(e).replace(folder + os.sep, '')}") from None
     asset_id = content_id(views, settings.key())
     reused = server.store.has(asset_id)
     if reused:
