@@ -151,6 +151,9 @@ class Session:
                     try:
                         msg.raise_for_status()
                     except RemoteError as e:
+                        if e.ename == "KeyNotAllowed":  # its key left the allow-list while we were connected
+                            self.close()
+                            raise AuthenticationFailed(f"Relight backend at {endpoint}: {e.evalue}") from None
                         raise BackendUnavailable(f"The Relight backend at {endpoint} refused hello: {e.evalue}")
                     self.hello = dict(msg.content)
                     return self.hello

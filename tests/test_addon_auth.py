@@ -125,3 +125,37 @@ def test_a_job_on_a_refused_connection_ends_saying_authentication_failed(addon_t
         assert finished.outcome == "render failed" and "authentication failed" in finished.error
     finally:
         session.close()
+
+
+def test_a_key_removed_while_connected_says_authentication_failed(addon_tree, keyed, tmp_path):
+    import shutil
+    import time
+
+    conn = import_without_blender(addon_tree, "connection")
+    curve_keys = import_without_blender(addon_tree, "relight_protocol.curve_keys")
+    keys, _, server = keyed
+    zoe = create_keys(tmp_path / "zoe", ["zoe"])
+    shutil.copyfile(zoe.clients / "zoe.key", keys.authorized / "zoe.key")
+    zoe_keys = curve_keys.CurveKeys.from_settings(str(keys.server_public), str(zoe.clients / "zoe.key_secret"))
+    session = conn.Session(lambda job, content: "applied")
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # until the server has read the new key
+            try:
+                session.say_hello(server.endpoint, 3.0, zoe_keys)
+                break
+            except conn.BackendUnavailable:
+                assert time.monotonic() < deadline, "zoe's key was added but never let in"
+        (keys.authorized / "zoe.key").unlink()
+        deadline = time.monotonic() + 60
+        while True:  # the same open connection, refused once the server has re-read the folder
+            try:
+                session.say_hello(server.endpoint, 10.0, zoe_keys)
+            except conn.AuthenticationFailed as e:
+                assert "authentication failed: this machine's key was removed" in str(e)
+                break
+            assert time.monotonic() < deadline, "zoe's key was removed but zoe is still served"
+            time.sleep(0.5)
+    finally:
+        session.close()
+        (keys.authorized / "zoe.key").unlink(missing_ok=True)

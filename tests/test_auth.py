@@ -147,16 +147,24 @@ def test_the_allow_list_is_reloaded_while_serving(server, keys, tmp_path):
                 assert time.monotonic() < deadline, "carl's key was added but the server never let carl in"
         assert reply.status == "ok"
         assert any("allow-list changed: 2 client key(s)" in line for line in server.stdout), server.stdout
+        connected = Client(server.endpoint, curve=carl)  # a connection carl keeps open
+        assert connected.call("ping_request", timeout=TIMEOUT).status == "ok"
     finally:
         (keys.authorized / "carl.key").unlink()
-    deadline = time.monotonic() + 60
-    while True:  # and removing it locks carl out again
-        try:
-            hello(server.endpoint, carl, timeout=3.0)
-        except AuthenticationFailed:
-            break
-        assert time.monotonic() < deadline, "carl's key was removed but the server still serves carl"
-        time.sleep(0.5)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # removing the key refuses carl's open connection from its next message on
+            reply = connected.call("ping_request", timeout=TIMEOUT)
+            if reply.status == "error":
+                break
+            assert time.monotonic() < deadline, "carl's key was removed but the server still serves carl"
+            time.sleep(0.5)
+        assert reply.content["ename"] == "KeyNotAllowed"
+        assert reply.content["evalue"].startswith("authentication failed: this machine's key was removed")
+    finally:
+        connected.close()
+    with pytest.raises(AuthenticationFailed):  # and a new connection at its handshake
+        hello(server.endpoint, carl, timeout=REFUSED_WITHIN)
 
 
 def test_a_non_loopback_bind_without_keys_refuses_to_start(tmp_path):

@@ -108,6 +108,7 @@ class AllowList:
         self.interval = interval
         self._auth = ThreadAuthenticator(context)
         self._seen: tuple | None = None
+        self._keys: frozenset[str] = frozenset()  # Z85 public keys let in now (ZAP checks new connections only)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="relight-allow-list", daemon=True)
 
@@ -124,10 +125,23 @@ class AllowList:
         if seen == self._seen:
             return False
         self._auth.configure_curve(domain="*", location=str(self.folder))  # zmq.auth reloads the folder's keys
+        try:
+            self._keys = frozenset(k.decode("ascii") for k in zmq.auth.load_certificates(str(self.folder)))
+        except (OSError, ValueError) as e:  # a half-written key file: keep the last good list, look again next time
+            self.log(f"warning: could not read the allow-list {self.folder} ({e}); keeping the previous one")
+            return False
         first = self._seen is None
         self._seen = seen
         self.log(f"{'allow-list' if first else 'allow-list changed'}: {len(seen)} client key(s) in {self.folder}")
         return True
+
+    def admits(self, frame: zmq.Frame) -> bool:
+        """Whether the client that sent `frame` (its CURVE key, ZAP's User-Id) is still in the allow-list: a key
+        removed after its owner connected is refused from its next message on, not only at its next connection."""
+        try:
+            return frame.get("User-Id") in self._keys
+        except zmq.ZMQError:  # no metadata on this frame
+            return False
 
     def start(self) -> None:
         self._auth.start()

@@ -14,7 +14,7 @@ import zmq
 
 from relight_protocol import limits
 from relight_protocol.envelope import Message, deserialize, serialize, split_identities
-from relight_protocol.errors import MalformedMessage, PipelineUnavailable, ProtocolError
+from relight_protocol.errors import KeyNotAllowed, MalformedMessage, PipelineUnavailable, ProtocolError
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
                                        validate_request)
 from relight_protocol.version import PROTOCOL_VERSION
@@ -255,6 +255,9 @@ class Server:
         msg = None
         try:
             msg = deserialize(parts)
+            if self._allow_list is not None and not self._allow_list.admits(frames[-1]):
+                raise KeyNotAllowed("authentication failed: this machine's key was removed from the backend's "
+                                    "allow-list; ask for its .key file to be put back into the authorized folder")
             action, request = validate_request(msg)
         except ProtocolError as e:
             self._send(identities, error_reply_for(e, e.request_header or (msg.header if msg else None)))
