@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluate.bench import add_bench_parser
     from .evaluate.forward import add_eval_parser
-    from .service.server import add_serve_parser
+    from .service.serve_command import add_serve_parser
 
     ap = argparse.ArgumentParser(prog="relight", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     add_serve_parser(sub)
+    from .service.keys import add_keys_parser
+
+    add_keys_parser(sub)  # `relight keys` (backend/service/keys.py): CURVE keys for `relight serve --keys`
     add_bench_parser(sub)  # `relight bench` (backend/evaluate/bench.py)
     from .evaluate.multiview import add_multiview_eval
     from .evaluate.relight import add_relight_eval

@@ -20,6 +20,10 @@ class BackendUnavailable(Exception):
     """No usable backend; the message tells the artist what to do."""
 
 
+class AuthenticationFailed(BackendUnavailable):
+    """The backend is there but refused this machine's CURVE keys (wrong or missing): not "unreachable"."""
+
+
 class ResultDiscarded(Exception):
     """Raised by `apply_reply` when a job's result has nowhere to go (e.g. its scene was deleted meanwhile): the job
     counts as finished, with this message as its error."""
@@ -111,35 +115,51 @@ class Session:
         self.job = None
         self.close()
 
-    def _connect(self, endpoint: str):
-        if self.client is None or self.endpoint != endpoint:
+    def _connect(self, endpoint: str, curve=None):
+        if self.client is None or self.endpoint != endpoint or self.client.curve != curve:
             self.close()
             # Imported here: it imports zmq (the add-on's bundled wheel), and this module must import without it.
             from .relight_protocol.client import Client
 
-            self.client = Client(endpoint)
+            self.client = Client(endpoint, curve=curve)
             self.endpoint = endpoint
         return self.client
 
-    def say_hello(self, endpoint: str, timeout: float) -> dict:
-        """hello round trip with `timeout` seconds; returns the reply content or raises BackendUnavailable.
+    def _refused(self, endpoint: str) -> None:
+        """Raise AuthenticationFailed (and drop the socket) when the backend refused our handshake."""
+        refused = self.client.handshake_failure() if self.client is not None else None
+        if refused:
+            if self.job is not None:
+                self._finish("backend refused", f"The Relight backend at {endpoint} refused this machine: {refused}")
+            self.close()
+            raise AuthenticationFailed(f"Relight backend at {endpoint}: {refused}")
 
+    def say_hello(self, endpoint: str, timeout: float, curve=None) -> dict:
+        """hello round trip with `timeout` seconds; returns the reply content or raises BackendUnavailable
+        (AuthenticationFailed as soon as the socket monitor sees the backend refuse our keys).
+
+        curve: relight_protocol.curve_keys.CurveKeys for a backend started with --keys, else None.
         Progress or replies of a running job that arrive meanwhile are dispatched as poll_once() would.
         """
-        client = self._connect(endpoint)
+        client = self._connect(endpoint, curve)
         msg_id = client.request("hello_request", {})
         deadline = time.monotonic() + timeout
         while True:
+            self._refused(endpoint)
             for msg in client.poll(timeout_ms=50):
                 if msg.parent_id == msg_id:
                     try:
                         msg.raise_for_status()
                     except RemoteError as e:
+                        if e.ename == "KeyNotAllowed":  # its key left the allow-list while we were connected
+                            self.close()
+                            raise AuthenticationFailed(f"Relight backend at {endpoint}: {e.evalue}") from None
                         raise BackendUnavailable(f"The Relight backend at {endpoint} refused hello: {e.evalue}")
                     self.hello = dict(msg.content)
                     return self.hello
                 self._dispatch(msg)
             if time.monotonic() > deadline:
+                self._refused(endpoint)
                 # Lazy Pirate: a socket with an unanswered request is dropped, so nothing stale comes back later.
                 if self.job is not None:
                     self._finish("backend lost",
@@ -215,6 +235,11 @@ class Session:
             return
         for msg in self.client.poll():
             self._dispatch(msg)
+        refused = self.client.handshake_failure() if self.job is not None else None
+        if refused:  # e.g. reconnecting after the backend restarted with this machine's key no longer listed
+            self._finish(f"{self.job.action} failed", f"The Relight backend at {self.endpoint} refused this machine: "
+                                                       f"{refused}")
+            return
         if self.job is not None and time.monotonic() - self.job.last_heard > self.job_timeout:
             self._finish(
                 "timed out", f"The Relight backend sent nothing about the {self.job.action} job for "

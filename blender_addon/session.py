@@ -13,7 +13,8 @@ import tempfile
 
 import bpy
 
-from .connection import BackendUnavailable, Cancelling, Finished, Job, Progress, ResultDiscarded, Session, Started
+from .connection import (AuthenticationFailed, BackendUnavailable, Cancelling, Finished, Job, Progress,  # noqa: F401
+                         ResultDiscarded, Session, Started)
 from .local_backend import LOCAL_START_TIMEOUT, LocalBackend
 
 ADDON_PACKAGE = __package__  # "bl_ext.<repo>.relight"
@@ -49,13 +50,15 @@ def show_event(event) -> None:
         print(f"Relight: {event.error}")
 
 
-def _show_connected(hello: dict | None) -> None:
-    """The backend's version and device after a hello; cleared when `hello` is None."""
+def _show_connected(hello: dict | None, auth_failed: bool = False) -> None:
+    """The backend's version and device after a hello; cleared when `hello` is None (auth_failed: because the
+    backend refused this machine's keys)."""
     status = _status()
     if status is None:
         return
     connected = hello is not None
     status.connected = connected
+    status.auth_failed = auth_failed
     status.server_version = str(hello.get("server_version", "?")) if connected else ""
     status.device = str(hello.get("device", "?")) if connected else ""
     if connected and isinstance(hello.get("providers"), list):
@@ -207,23 +210,47 @@ def ensure_backend(prefs) -> dict:
     Returns the hello reply content; raises BackendUnavailable with an actionable message.
     """
     SESSION.job_timeout = float(prefs.job_timeout)
+    curve = curve_keys(prefs)
     timeout = float(prefs.request_timeout)
     if prefs.start_local and not LOCAL_BACKEND.running():
         timeout = min(timeout, 1.0)  # a local backend answers fast; don't make the artist wait before starting one
     try:
-        hello = SESSION.say_hello(prefs.endpoint, timeout)
+        hello = SESSION.say_hello(prefs.endpoint, timeout, curve)
+    except AuthenticationFailed:
+        _show_connected(None, auth_failed=True)
+        raise
     except BackendUnavailable:
         if not prefs.start_local:
             _show_connected(None)
             raise
         start_local_backend(prefs)
         try:
-            hello = SESSION.say_hello(prefs.endpoint, max(LOCAL_START_TIMEOUT, float(prefs.request_timeout)))
+            hello = SESSION.say_hello(prefs.endpoint, max(LOCAL_START_TIMEOUT, float(prefs.request_timeout)), curve)
         except BackendUnavailable as e:
             _show_connected(None)
             raise BackendUnavailable(f"{e} (the local backend did not answer; see {LOCAL_BACKEND.log_path})")
     _show_connected(hello)
     return hello
+
+
+def curve_keys(prefs):
+    """The preferences' CURVE keys (CurveKeys, read from the files or pasted text), None when none are set; a key that
+    cannot be read raises BackendUnavailable saying which."""
+    from .relight_protocol.curve_keys import CurveKeys, KeyFormatError
+
+    try:
+        return CurveKeys.from_settings(bpy.path.abspath(prefs.server_public_key) if _is_path(prefs.server_public_key)
+                                       else prefs.server_public_key,
+                                       bpy.path.abspath(prefs.client_key_pair) if _is_path(prefs.client_key_pair)
+                                       else prefs.client_key_pair,
+                                       prefs.client_public_key)
+    except KeyFormatError as e:
+        raise BackendUnavailable(f"Relight backend keys (add-on preferences): {e}") from None
+
+
+def _is_path(setting: str) -> bool:
+    """A Blender-relative path ('//keys/server.key') to make absolute; key text is left as it is."""
+    return setting.strip().startswith("//")
 
 
 def start_local_backend(prefs) -> None:

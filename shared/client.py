@@ -4,12 +4,34 @@ import collections
 import time
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
+from .curve_keys import CurveKeys
 from .envelope import Message, deserialize, serialize
 from .errors import ProtocolError
 from .messages import PROGRESS, make_request
 from .vocabulary import DEFAULT_ENDPOINT
 
+AUTH_FAILED = "authentication failed"  # how every handshake_failure() message starts
+_HANDSHAKE_EVENTS = ("EVENT_HANDSHAKE_SUCCEEDED", "EVENT_HANDSHAKE_FAILED_AUTH", "EVENT_HANDSHAKE_FAILED_PROTOCOL",
+                     "EVENT_HANDSHAKE_FAILED_NO_DETAIL")
+
+
+def handshake_failure_message(event: int, has_keys: bool) -> str:
+    """What a failed ZMTP handshake means to the artist, by the monitor event that reported it."""
+    if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+        return (f"{AUTH_FAILED}: the backend does not accept this machine's key; ask for this machine's public "
+                "key (the .key file) to be put into the backend's authorized folder")
+    if has_keys:
+        return (f"{AUTH_FAILED}: the backend refused the encrypted handshake; check that the server public key is "
+                "that backend's server.key, and that it runs with --keys")
+    return (f"{AUTH_FAILED}: the backend only serves clients with keys; set the server public key and this "
+            "machine's key pair (from `relight keys`) in the add-on preferences")
+
+
+
+class AuthenticationFailed(ConnectionError):
+    """The backend answered the connection but refused this client's CURVE handshake (wrong or missing key)."""
 
 
 class Client:
@@ -19,9 +41,12 @@ class Client:
     replies, matched to requests by parent_id) without blocking unless given a timeout.
     """
 
-    def __init__(self, endpoint: str | None = None, *, max_per_poll: int = 64):
+    def __init__(self, endpoint: str | None = None, *, max_per_poll: int = 64, curve: CurveKeys | None = None):
         self._context = zmq.Context()
         self._socket: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None  # the socket's handshake events (tells refused from unreachable)
+        self._refused: str | None = None  # why the last handshake failed, until one succeeds
+        self.curve = curve  # CURVE keys to encrypt and authenticate with; None for a backend without keys
         self._backlog: collections.deque[Message] = collections.deque()  # received during call() for others
         self.max_per_poll = max_per_poll  # bounds the work of one poll() so a UI timer stays short
         self.endpoint: str | None = None
@@ -36,6 +61,15 @@ class Client:
         self._close_socket()
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        if self.curve is not None:
+            sock.curve_serverkey = self.curve.server_public
+            sock.curve_publickey = self.curve.public
+            sock.curve_secretkey = self.curve.secret
+        events = 0
+        for name in _HANDSHAKE_EVENTS:
+            events |= getattr(zmq, name)
+        self._monitor = sock.get_monitor_socket(events)
+        self._refused = None
         sock.connect(endpoint)
         self._socket, self.endpoint = sock, endpoint
         self.pending.clear()
@@ -53,8 +87,27 @@ class Client:
 
     def _close_socket(self) -> None:
         if self._socket is not None:
+            if self._monitor is not None:
+                self._socket.disable_monitor()
+                self._monitor.close(linger=0)
+                self._monitor = None
             self._socket.close(linger=0)
             self._socket = None
+
+    def handshake_failure(self) -> str | None:
+        """Why the backend refused this client's handshake ("authentication failed: ..."), from the socket monitor,
+        or None: no refusal seen (a backend that does not answer at all is silent here). Never blocks."""
+        while self._monitor is not None:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                break
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._refused = None
+            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                           zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+                self._refused = handshake_failure_message(event, self.curve is not None)
+        return self._refused
 
     def close(self) -> None:
         """Close the socket and context without waiting for unsent messages (LINGER=0)."""
@@ -97,6 +150,7 @@ class Client:
         A reply that cannot be decoded becomes a local error reply with the same parent_id, so no request
         waits forever on it."""
         out: list[Message] = []
+        self.handshake_failure()  # keeps the monitor's queue short, so the latest handshake is what it reports
         while self._backlog and len(out) < self.max_per_poll:
             out.append(self._backlog.popleft())
         if self._socket is not None and not out:
@@ -145,6 +199,9 @@ class Client:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    refused = self.handshake_failure()
+                    if refused:
+                        raise AuthenticationFailed(f"{self.endpoint}: {refused}")
                     raise TimeoutError(f"no reply to {msg_id} from {self.endpoint} within {timeout:.1f} s "
                                        "(is `relight serve` running?)")
                 for m in self.poll(timeout_ms=max(1, int(left * 1000))):
@@ -159,6 +216,6 @@ class Client:
             self._backlog.extend(held)
 
 
-def connect(endpoint: str = DEFAULT_ENDPOINT) -> Client:
-    """A Client connected to `endpoint`."""
-    return Client(endpoint)
+def connect(endpoint: str = DEFAULT_ENDPOINT, curve: CurveKeys | None = None) -> Client:
+    """A Client connected to `endpoint` (with CURVE keys when given)."""
+    return Client(endpoint, curve=curve)

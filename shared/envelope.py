@@ -184,6 +184,13 @@ def _array_from(desc: dict, where: str, buffers: list) -> np.ndarray:
     if len(shape) > limits.MAX_NDIM:
         raise limits.over("MAX_NDIM", f"array {where} has {len(shape)} dimensions")
     wire = _wire_dtype(dtype)
+    # An empty array ([0, 10**20]) needs no bytes, but numpy cannot even describe it: its non-zero dimensions alone
+    # must fit the limit, as they would for any array that could hold data.
+    span = math.prod(n for n in shape if n) * wire.itemsize
+    if 0 in shape and span > limits.MAX_ARRAY_BYTES:
+        shown = f"{shape}" if len(str(shape)) <= 120 else f"with {len(shape)} dimensions"
+        raise limits.over("MAX_ARRAY_BYTES", f"array {where} declares shape {shown} {dtype}, whose non-zero "
+                                             f"dimensions alone span {span} bytes")
     count = math.prod(shape)
     need = count * wire.itemsize
     if need > limits.MAX_ARRAY_BYTES:
@@ -196,20 +203,29 @@ def _array_from(desc: dict, where: str, buffers: list) -> np.ndarray:
 
 
 def unpack_arrays(content: dict, buffers: list) -> dict:
-    """Replace every array descriptor inside `content` by the numpy array decoded from its buffer frame."""
+    """Replace every array descriptor inside `content` by the numpy array decoded from its buffer frame. A buffer
+    frame no descriptor refers to is a MalformedMessage: the frame count disagrees with the content."""
+    used: set[int] = set()
 
     def walk(obj, where: str, depth: int):
         if depth > limits.MAX_NESTING:
             raise limits.over("MAX_NESTING", f"{where} nests deeper than {limits.MAX_NESTING} levels")
         if isinstance(obj, dict):
             if "buffer" in obj:
-                return _array_from(obj, where, buffers)
+                arr = _array_from(obj, where, buffers)
+                used.add(obj["buffer"])
+                return arr
             return {k: walk(v, f"{where}.{k}", depth + 1) for k, v in obj.items()}
         if isinstance(obj, list):
             return [walk(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(obj)]
         return obj
 
-    return walk(content, "content", 0)
+    out = walk(content, "content", 0)
+    if len(used) != len(buffers):
+        unused = sorted(set(range(len(buffers))) - used)
+        raise MalformedMessage(f"the message has {len(buffers)} buffer frame(s) but its content refers to "
+                               f"{len(used)}; no array descriptor refers to buffer(s) {unused[:8]}")
+    return out
 
 
 def deserialize(parts: list, peer: str = "server") -> Message:

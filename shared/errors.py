@@ -43,6 +43,10 @@ class GeneratorFailed(ProtocolError):
     """A mesh generator (Hunyuan3D-2, an external program) that is not available or did not produce a mesh."""
 
 
+class KeyNotAllowed(ProtocolError):
+    """A CURVE client whose public key left the server's allow-list after it connected (protocol 1.2)."""
+
+
 class UnknownAsset(ProtocolError):
     """An asset_id that is not in the server's store."""
 

@@ -16,6 +16,8 @@ MAX_FACES = 8_000_000
 MAX_TEXTURE_SIZE = 4096  # bake texture side, pixels
 MAX_RENDER_SIDE = 4096  # render / camera width and height, pixels
 MAX_NAME_CHARS = 256  # asset name, characters
+MIN_IMAGE_SIDE = 8  # generate / match_photo input image, pixels per side: smaller holds no object worth a 64^3 grid
+MIN_OBJECT_PIXELS = 16  # pixels the object covers in its mask: a 4x4 object builds an asset, a 2x2 one ends in NaNs
 MAX_ARCHIVE_FILES = 512  # files in a reconstruct request's G-buffer archive
 MAX_ARCHIVE_UNPACKED_BYTES = 1024 * MiB  # their total size once unpacked
 
@@ -31,7 +33,7 @@ ZMQ_MAX_FRAME_BYTES = MAX_ARRAY_BYTES + 1 * MiB
 NAMES = (
     "MAX_HEADER_BYTES", "MAX_CONTENT_BYTES", "MAX_BUFFERS", "MAX_ARRAY_BYTES", "MAX_IMAGE_SIDE", "MAX_ENV_SIDE",
     "MAX_VERTICES", "MAX_FACES", "MAX_TEXTURE_SIZE", "MAX_RENDER_SIDE", "MAX_NAME_CHARS",
-    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES",
+    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES", "MIN_IMAGE_SIDE", "MIN_OBJECT_PIXELS",
     "MAX_NDIM", "MAX_NESTING", "MAX_ID_CHARS", "MAX_MSG_TYPE_CHARS",
 )
 

@@ -2,7 +2,6 @@
 
 import math
 import re
-import traceback as _traceback
 
 import numpy as np
 
@@ -58,25 +57,42 @@ def make_reply(parent: Message, content: dict | None = None) -> Message:
     return Message(reply_type(parent.msg_type), body, parent_id=parent.msg_id)
 
 
-def make_error_reply(parent_header: dict | Message | None, ename: str, evalue: str,
-                     traceback: str | None = None) -> Message:
-    """An error reply; parent_header is the request's header (or Message), or None when it could not be parsed."""
+def make_error_reply(parent_header: dict | Message | None, ename: str, evalue: str) -> Message:
+    """An error reply; parent_header is the request's header (or Message), or None when it could not be parsed.
+    It never carries a traceback, and absolute paths in `evalue` are redacted (redact_paths)."""
     if isinstance(parent_header, Message):
         parent_header = parent_header.header
     msg_type = parent_header.get("msg_type") if parent_header else None
     parent_id = parent_header.get("msg_id") if parent_header else None
-    content = {"status": "error", "ename": ename, "evalue": evalue}
-    if traceback:
-        content["traceback"] = traceback
+    content = {"status": "error", "ename": ename, "evalue": redact_paths(str(evalue))}
     return Message(reply_type(msg_type), content, parent_id=parent_id)
+
+
+# An absolute path of two or more parts (POSIX, ~/..., or a Windows drive): what a server must not show its peers.
+_PATH_RE = re.compile(r"""(?<![\w.~/\\-])(?:~|[A-Za-z]:)?[/\\](?:[^\s/\\'"(),;:]+[/\\])+[^\s/\\'"(),;:]*""")
+
+
+def redact_paths(text: str) -> str:
+    """`text` with every absolute path replaced by '<path>/<its last part>', so an error can still name the file
+    without showing where the server keeps it."""
+    def short(m: re.Match) -> str:
+        last = re.split(r"[/\\]", m.group(0).rstrip("/\\"))[-1]
+        return f"<path>/{last}" if last else "<path>"
+
+    return _PATH_RE.sub(short, text)
 
 
 def error_reply_for(exc: BaseException, parent_header: dict | Message | None = None,
                     with_traceback: bool = False) -> Message:
-    """Error reply for an exception: ProtocolErrors use their ename; others their class name."""
-    ename = exc.ename if isinstance(exc, ProtocolError) else type(exc).__name__
-    tb = "".join(_traceback.format_exception(exc)) if with_traceback else None
-    return make_error_reply(parent_header, ename, str(exc) or ename, tb)
+    """Error reply for an exception: ProtocolErrors use their ename and message; anything else is an internal
+    error, named by its class. No reply carries a traceback or a server path (make_error_reply redacts paths);
+    the server logs the traceback itself. `with_traceback` is accepted for older callers and ignored."""
+    if isinstance(exc, ProtocolError):
+        return make_error_reply(parent_header, exc.ename, str(exc) or exc.ename)
+    ename = type(exc).__name__
+    detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ename
+    return make_error_reply(parent_header, ename, f"the server failed on this request ({ename}: {detail}); "
+                                                  "its log has the details")
 
 
 def make_progress(parent_id: str, stage: str, fraction: float, message: str = "") -> Message:
@@ -114,8 +130,18 @@ def as_id(value, where: str) -> str:
     return value
 
 
+def as_name(value, where: str) -> str:
+    """An asset name as the artist may see it and the backend may file it: a string of at most MAX_NAME_CHARS whose
+    path parts ('/', '\\', '.', '..') and control characters are dropped: '../../tmp/x/../y' -> 'tmp_x_y'."""
+    value = as_str(value, where, limits.MAX_NAME_CHARS, "MAX_NAME_CHARS")
+    value = "".join(c if c.isprintable() else " " for c in value)
+    parts = [p.strip(" .") for p in re.split(r"[/\\:]+", value)]
+    name = "_".join(p for p in parts if p)
+    return name or "asset"
+
+
 def as_choice(value, where: str, choices: tuple) -> str:
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:  # (an array's `in` would be ambiguous, not False)
         raise InvalidRequest(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r:.60}")
     return value
 
@@ -252,6 +278,9 @@ def validate_image(content: dict) -> tuple[np.ndarray, str]:
         raise limits.over("MAX_IMAGE_SIDE", f"image is {w}x{h} pixels")
     if h < 1 or w < 1:
         raise InvalidRequest(f"image is empty ({w}x{h} pixels)")
+    if min(h, w) < limits.MIN_IMAGE_SIDE:
+        raise InvalidRequest(f"image is {w}x{h} pixels, too small to find an object in; the limit MIN_IMAGE_SIDE is "
+                             f"{limits.MIN_IMAGE_SIDE} pixels per side")
     if image.dtype == np.float32 and not np.all(np.isfinite(image)):
         raise InvalidRequest("image contains NaN or infinite pixels")
     default_cs = "srgb" if image.dtype == np.uint8 else "linear"
@@ -288,7 +317,7 @@ def validate_generate(content: dict) -> dict:
     out = {
         "image": image,
         "colorspace": colorspace,
-        "name": as_str(content.get("name", "asset"), "name", limits.MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+        "name": as_name(content.get("name", "asset"), "name"),
         "provider": as_choice(content.get("provider", "auto"), "provider", PROVIDERS),
         "light_hint": as_choice(content.get("light_hint", "unknown"), "light_hint", LIGHT_HINTS),
         "mesh": validate_mesh(content["mesh"]) if content.get("mesh") is not None else None,
@@ -314,7 +343,7 @@ def validate_reconstruct(content: dict) -> dict:
         raise InvalidRequest("archive is empty")
     return {
         "archive": archive,
-        "name": as_str(content.get("name", "reconstruction"), "name", limits.MAX_NAME_CHARS, "MAX_NAME_CHARS"),
+        "name": as_name(content.get("name", "reconstruction"), "name"),
         "texture_size": as_int(content.get("texture_size", DEFAULT_TEXTURE_SIZE), "texture_size", 16,
                                limits.MAX_TEXTURE_SIZE, "MAX_TEXTURE_SIZE"),
         "optimise": as_bool(content.get("optimise", True), "optimise"),

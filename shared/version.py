@@ -2,7 +2,9 @@
 
 from .errors import VersionMismatch
 
-PROTOCOL_VERSION = "1.1"  # "major.minor"; same major => compatible, unknown minor tolerated
+# "major.minor"; same major => compatible, unknown minor tolerated. 1.1 added reconstruct; 1.2 the hello's "curve"
+# (the server takes CURVE-authenticated clients only) and the limits MIN_IMAGE_SIDE and MIN_OBJECT_PIXELS.
+PROTOCOL_VERSION = "1.2"
 
 
 def parse_version(text: str) -> tuple[int, int]:

@@ -227,20 +227,63 @@ def test_reply_types_progress_and_errors():
     e2 = error_reply_for(InvalidRequest("missing x"), req)
     assert e2.msg_type == "render_reply" and e2.content["ename"] == "InvalidRequest"
     try:
-        raise ValueError("boom")
+        raise ValueError("boom in /srv/relight/secret/file.npz")
     except ValueError as exc:
-        e3 = error_reply_for(exc, req, with_traceback=True)
-    assert e3.content["ename"] == "ValueError" and "boom" in e3.content["traceback"]
-    with pytest.raises(RemoteError, match="ValueError: boom") as ri:
+        e3 = error_reply_for(exc, req, with_traceback=True)  # the old keyword is ignored: no traceback is sent
+    assert e3.content["ename"] == "ValueError" and "traceback" not in e3.content
+    assert e3.content["evalue"] == ("the server failed on this request (ValueError: boom in <path>/file.npz); "
+                                    "its log has the details")
+    with pytest.raises(RemoteError, match="ValueError: the server failed on this request") as ri:
         roundtrip(e3).raise_for_status()
-    assert "Traceback" in ri.value.traceback
+    assert ri.value.traceback is None
     assert rep.raise_for_status() is rep
+
+
+@pytest.mark.parametrize("text,redacted", [
+    ("asset 'ab' is not in this server's store (/root/.cache/relight/assets); generate it",
+     "asset 'ab' is not in this server's store (<path>/assets); generate it"),
+    ("cannot read /tmp/relight-views-x/front/normal.png: bad", "cannot read <path>/normal.png: bad"),
+    ("weights not found at ~/models/hy3dgen/", "weights not found at <path>/hy3dgen"),
+    ("no file 'C:\\Users\\me\\x.glb'", "no file '<path>/x.glb'"),
+    ("bind tcp://0.0.0.0:5557 failed, ratio 1/2/3, w/h", "bind tcp://0.0.0.0:5557 failed, ratio 1/2/3, w/h"),
+])
+def test_error_replies_never_show_a_server_path(text, redacted):
+    assert make_error_reply(None, "X", text).content["evalue"] == redacted
+    assert error_reply_for(InvalidRequest(text)).content["evalue"] == redacted
+
+
+@pytest.mark.parametrize("shape", [[0, 10**20], [0, 2**40, 2**40], [0, 2**28, 2**28, 2**28], [2**62, 0]])
+def test_empty_arrays_with_absurd_shapes_name_the_limit(shape):
+    """Defect: numpy could not describe these (ValueError 'Maximum allowed dimension exceeded' / 'array is too big')
+    and the server sent its traceback."""
+    desc = {"buffer": 0, "dtype": "uint8", "shape": shape}
+    with pytest.raises(LimitExceeded, match=r"declares shape .* whose non-zero dimensions alone span \d+ bytes; "
+                                            r"the limit MAX_ARRAY_BYTES is 536870912"):
+        unpack_arrays({"image": desc}, [b""])
+    assert unpack_arrays({"a": {"buffer": 0, "dtype": "uint8", "shape": [0, 4096]}}, [b""])["a"].shape == (0, 4096)
+
+
+@pytest.mark.parametrize("name,clean", [
+    ("../../../../tmp/x/../y", "tmp_x_y"), ("/etc/passwd", "etc_passwd"), ("..", "asset"), ("C:\\evil\\a.b", "C_evil_a.b"),
+    ("mug", "mug"), ("Blue Mug (v2)", "Blue Mug (v2)"), ("tab\there", "tab here"), ("  .hidden  ", "hidden"),
+])
+def test_generate_names_are_sanitised_where_they_enter(name, clean):
+    _, req = validate_request(valid_generate(name=name))
+    assert req["name"] == clean
+    assert "/" not in req["name"] and "\\" not in req["name"] and ".." not in req["name"]
+
+
+def test_images_too_small_to_segment_are_refused_with_the_limit():
+    for shape in [(1, 1, 4), (3, 3, 4), (7, 64, 4)]:
+        with pytest.raises(InvalidRequest, match=r"too small to find an object in; the limit MIN_IMAGE_SIDE is 8"):
+            validate_request(valid_generate(image=np.zeros(shape, np.uint8)))
+    validate_request(valid_generate(image=np.zeros((8, 8, 4), np.uint8)))
 
 
 # ---------------------------------------------------------------------------------------------- request validation
 
 def valid_generate(**over):
-    content = {"image": np.zeros((8, 6, 4), np.uint8), "name": "mug"}
+    content = {"image": np.zeros((8, 9, 4), np.uint8), "name": "mug"}
     content.update(over)
     return make_request("generate_request", content)
 
@@ -249,7 +292,7 @@ def test_generate_defaults_and_mesh_camera_world():
     action, req = validate_request(valid_generate())
     assert action == "generate"
     assert (req["colorspace"], req["provider"], req["light_hint"], req["mesh"]) == ("srgb", "auto", "unknown", None)
-    _, req = validate_request(valid_generate(image=np.zeros((8, 6, 4), np.float32)))
+    _, req = validate_request(valid_generate(image=np.zeros((8, 9, 4), np.float32)))
     assert req["colorspace"] == "linear"
     mesh = {"vertices": np.zeros((3, 3), np.float64), "faces": np.array([[0, 1, 2]], np.int64),
             "matrix_world": np.eye(4).tolist()}
@@ -352,3 +395,16 @@ def test_srgb_transfer_known_values_dtype_and_out_of_range():
     with np.errstate(all="raise"):  # the unused branch of np.where never warns, even for negatives
         assert srgb_to_linear(-0.5) == np.float32(-0.5) / np.float32(12.92)
         assert linear_to_srgb(-0.5) == np.float32(-0.5) * np.float32(12.92)
+
+
+def test_a_choice_field_sent_as_an_array_is_an_invalid_request():
+    """Found by the fuzz corpus: `array in choices` raised numpy's 'truth value ... is ambiguous' ValueError."""
+    with pytest.raises(InvalidRequest, match=r"format must be one of 'glb', got array"):
+        validate_request(make_request("bake_request", {"asset_id": "0123abcd", "format": np.zeros(3)}))
+
+
+def test_buffer_frames_no_descriptor_refers_to_are_refused():
+    frames = serialize(make_request("x_request", {"a": np.zeros(2, np.uint8)}))
+    with pytest.raises(MalformedMessage, match=r"has 3 buffer frame\(s\) but its content refers to 1; no array "
+                                               r"descriptor refers to buffer\(s\) \[1, 2\]"):
+        deserialize([bytes(memoryview(f)) for f in frames] + [b"x", b""])

@@ -3,6 +3,7 @@ seeded from the border; with a warning when GrabCut's result looks unsure."""
 
 import cv2
 import numpy as np
+from relight_protocol import limits
 
 
 class NoObjectError(ValueError):
@@ -25,6 +26,9 @@ def user_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     out = m.astype(np.float32) > 0.5 * top
     if not out.any():
         raise NoObjectError("the mask given is empty: paint the object white on black")
+    if out.sum() < limits.MIN_OBJECT_PIXELS:
+        raise NoObjectError(f"the mask given covers only {int(out.sum())} pixel(s); the limit MIN_OBJECT_PIXELS is "
+                            f"{limits.MIN_OBJECT_PIXELS} pixels: paint the whole object")
     return out
 
 
@@ -56,6 +60,9 @@ def segment(rgba: np.ndarray, min_fraction: float = 0.002, warnings: list | None
     from .segment_rembg import rembg_available, rembg_mask
 
     H, W = rgba.shape[:2]
+    if min(H, W) < limits.MIN_IMAGE_SIDE:  # GrabCut and the grids after it need some pixels to work on
+        raise NoObjectError(f"the image is {W}x{H} pixels, too small to find an object in; the limit "
+                            f"MIN_IMAGE_SIDE is {limits.MIN_IMAGE_SIDE} pixels per side")
     alpha = rgba[..., 3] if rgba.shape[-1] == 4 else np.ones((H, W), np.float32)
     guessed = float(alpha.min()) >= 0.99
     if not guessed:
@@ -74,6 +81,9 @@ def segment(rgba: np.ndarray, min_fraction: float = 0.002, warnings: list | None
             f"no object found in the image: the foreground covers {100 * mask.mean():.2f}% of it. "
             "Use an image with a transparent background, or one where the object stands out from a plain border."
         )
+    if mask.sum() < limits.MIN_OBJECT_PIXELS:  # a few pixels make no surface: the solvers after this fail on them
+        raise NoObjectError(f"the object covers only {int(mask.sum())} pixel(s) of the image, too few to build it "
+                            f"from; the limit MIN_OBJECT_PIXELS is {limits.MIN_OBJECT_PIXELS} pixels")
     if mask.all():
         raise NoObjectError("the whole image was classified as foreground; give the object some background around it")
     return mask

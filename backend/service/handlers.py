@@ -2,6 +2,7 @@
 the product's inputs, built here once -> reply content. The server imports this module on the first job, as it
 pulls in torch and numba; a failed import is reported by name to every job request."""
 
+import os
 import tempfile
 import time
 
@@ -18,6 +19,7 @@ from ..export.filenames import safe_filename
 from ..generate.geometry.command import GeneratorError
 from ..generate.geometry.mesh_file import MeshFileError, read_mesh_bytes
 from ..generate.pipeline import GenerateInputs, generate
+from ..generate.segment import NoObjectError
 from ..reconstruct.asset import asset_from_reconstruction, content_id
 from ..reconstruct.files import glb_bytes
 from ..reconstruct.inputs import ReconstructInputError, load_views
@@ -105,6 +107,8 @@ def run_generate(server, req: dict, progress) -> dict:
             asset = generate(inputs, progress)
         except GeneratorError as e:  # not installed, no weights, the program failed: said plainly, no traceback
             raise GeneratorFailed(str(e)) from None
+        except NoObjectError as e:  # an image with no usable object in it: the request's fault, said as such
+            raise InvalidRequest(str(e)) from None
         server.store.put(asset)
     progress("done", 1.0, "preparing the interactive preview")
     prepare_preview(server.asset(asset.asset_id))  # the instance later renders get from the store's cache
@@ -126,6 +130,8 @@ def run_reconstruct(server, req: dict, progress) -> dict:
             views = load_views(folder)
         except ReconstructInputError as e:
             raise InvalidRequest(str(e)) from None
+        except (OSError, ValueError) as e:  # a file in the archive no reader decodes: named as the sender named it
+            raise InvalidRequest(f"the archive's files cannot be read: {str(e).replace(folder + os.sep, '')}") from None
     asset_id = content_id(views, settings.key())
     reused = server.store.has(asset_id)
     if reused:
@@ -155,7 +161,10 @@ def run_match_photo(server, req: dict, progress) -> dict:
 
     image = InputImage.from_pixels(req["image"], req["colorspace"])
     progress("segment", 0.05, "finding the object in the photo")
-    mask = user_mask(req["mask"], image.shape) if req.get("mask") is not None else segment(image.srgb)
+    try:
+        mask = user_mask(req["mask"], image.shape) if req.get("mask") is not None else segment(image.srgb)
+    except NoObjectError as e:
+        raise InvalidRequest(str(e)) from None
     vertices, faces, _ = request_mesh(req)
     fit = fit_camera(vertices, faces, mask, focal_px=req["focal_px"], progress=progress)
     return {"camera": fit.camera.to_dict(), "iou": float(fit.iou), "warning": fit.warning,

@@ -1,8 +1,6 @@
 """`relight serve`: the ZeroMQ ROUTER service. One socket thread; jobs run on worker threads and stream progress."""
 
-import argparse
 import queue
-import signal
 import socket
 import sys
 import threading
@@ -14,7 +12,7 @@ import zmq
 
 from relight_protocol import limits
 from relight_protocol.envelope import Message, deserialize, serialize, split_identities
-from relight_protocol.errors import MalformedMessage, PipelineUnavailable, ProtocolError
+from relight_protocol.errors import KeyNotAllowed, MalformedMessage, PipelineUnavailable, ProtocolError
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
                                        validate_request)
 from relight_protocol.version import PROTOCOL_VERSION
@@ -28,6 +26,17 @@ DEFAULT_BIND = DEFAULT_ENDPOINT
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1")
 POLL_MS = 250  # socket-thread poll timeout: the longest a stop request waits to be seen
 MAX_RECV_PER_TURN = 64  # requests handled before the outbox is flushed again
+
+
+class InsecureBind(Exception):
+    """A bind other machines could reach, without keys and without --insecure."""
+
+
+def insecure_bind_message(bind: str) -> str:
+    return (f"refusing to serve {bind} without authentication: anyone who can reach this machine could use it "
+            "(and read what is sent). Create keys with `relight keys --out KEYS --clients NAME ...` and start "
+            f"`relight serve --bind {bind} --keys KEYS`, or bind tcp://127.0.0.1 and use an SSH tunnel; "
+            "add --insecure only on a network you trust completely")
 
 
 def is_loopback(endpoint: str) -> bool:
@@ -57,10 +66,13 @@ class Server:
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
     def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None,
-                 cluster=None):
+                 keys_dir: str | Path | None = None, insecure: bool = False, cluster=None):
         from ..generate.geometry.generators import GeneratorSettings
 
         self.bind = bind
+        self.keys_dir = Path(keys_dir) if keys_dir else None  # CURVE keys (service/keys.py): server pair + allow-list
+        self.insecure = insecure  # serve a non-loopback address without keys, as asked for
+        self._allow_list = None  # keys.AllowList once started with keys
         self.generators = generators or GeneratorSettings.from_environment()  # where hunyuan3d / command are
         self.store_dir = Path(store_dir) if store_dir else default_store_dir()
         self.out = out or sys.stdout
@@ -131,16 +143,31 @@ class Server:
         return self._store
 
     def start(self) -> str:
-        """Bind the socket; return the bound endpoint (a `:*` or `:0` port is resolved)."""
+        """Bind the socket; return the bound endpoint (a `:*` or `:0` port is resolved). With keys, only allow-listed
+        CURVE clients get through; a non-loopback bind without keys raises InsecureBind unless `insecure`."""
+        if self.keys_dir is None and not self.insecure and not is_loopback(self.bind):
+            raise InsecureBind(insecure_bind_message(self.bind))
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, limits.ZMQ_MAX_FRAME_BYTES)
+        if self.keys_dir is not None:
+            self._start_curve(sock)
         sock.bind(self.bind)
         self._socket = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
-        if not is_loopback(self.endpoint):
-            self.log(f"warning: {self.endpoint} is reachable from other machines and has no authentication")
+        if not is_loopback(self.endpoint) and self.keys_dir is None:
+            self.log(f"warning: {self.endpoint} is reachable from other machines and has no authentication (--insecure)")
         return self.endpoint
+
+    def _start_curve(self, sock: zmq.Socket) -> None:
+        """The server's key pair on `sock` and the ZAP allow-list (reloaded when its folder changes)."""
+        from .keys import AllowList, load_server_keys, make_curve_server
+
+        public, secret, allow_dir = load_server_keys(self.keys_dir)  # KeysError names what is missing
+        self._allow_list = AllowList(self._context, allow_dir, log=self.log)
+        self._allow_list.start()
+        make_curve_server(sock, public, secret)
+        self.log(f"CURVE encryption and authentication on; server public key {public.decode()}")
 
     def stop(self) -> None:
         """Ask serve_forever() to return. Safe from signal handlers and other threads."""
@@ -189,6 +216,8 @@ class Server:
         self._flush_outbox()
         if self._socket is not None:
             self._socket.close(linger=0)
+        if self._allow_list is not None:
+            self._allow_list.stop()
         self._context.term()
         self._wake_r.close()
         self._wake_w.close()
@@ -229,12 +258,16 @@ class Server:
         msg = None
         try:
             msg = deserialize(parts)
+            if self._allow_list is not None and not self._allow_list.admits(frames[-1]):
+                raise KeyNotAllowed("authentication failed: this machine's key was removed from the backend's "
+                                    "allow-list; ask for its .key file to be put back into the authorized folder")
             action, request = validate_request(msg)
         except ProtocolError as e:
             self._send(identities, error_reply_for(e, e.request_header or (msg.header if msg else None)))
             return
         except Exception as e:  # noqa: BLE001 - a bug in validation must not stop the server
-            self._send(identities, error_reply_for(e, msg, with_traceback=True))
+            self._log_failure("validating a request", e)
+            self._send(identities, error_reply_for(e, msg))
             return
         try:
             if action in JOB_ACTIONS:
@@ -244,7 +277,14 @@ class Server:
         except ProtocolError as e:  # expected: a named error the client can act on, no traceback
             self._send(identities, error_reply_for(e, msg))
         except Exception as e:  # noqa: BLE001
-            self._send(identities, error_reply_for(e, msg, with_traceback=True))
+            self._log_failure(f"handling {msg.msg_type}", e)
+            self._send(identities, error_reply_for(e, msg))
+
+    @staticmethod
+    def _log_failure(what: str, error: BaseException) -> None:
+        """An unexpected error's traceback goes to the server's log (stderr); its reply names only the error."""
+        print(f"relight serve: {what} failed:\n" + "".join(traceback.format_exception(error)), file=sys.stderr,
+              flush=True)
 
     def _on_hello(self, request: dict) -> dict:
         return {
@@ -255,6 +295,7 @@ class Server:
             "providers": self._providers(),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,
+            "curve": self._allow_list is not None,  # (protocol 1.2) encrypted, allow-listed clients only
             **({"cluster": self.cluster.describe()} if self.cluster is not None else {}),
         }
 
@@ -292,7 +333,7 @@ class Server:
                 if not expected:
                     print(f"relight serve: {action} job {job.id} failed:\n"
                           + "".join(traceback.format_exception(error)), file=sys.stderr, flush=True)
-                reply = error_reply_for(error, msg, with_traceback=not expected)
+                reply = error_reply_for(error, msg)  # never a traceback: it was logged above
             self._post(identities, reply, finished=job.id)
 
         kind = "render" if action == "render" else "long"
@@ -327,81 +368,3 @@ class Server:
     def asset(self, asset_id: str):
         """A stored asset (from the store's in-memory cache when hot); UnknownAsset names the store otherwise."""
         return self.store.get(asset_id)
-
-
-# ---------------------------------------------------------------------------------------------- entry points
-
-def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
-          model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
-          octree_resolution: int | None = None, workers: str = "local", ray_workers: int = 2) -> int:
-    """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
-    from ..generate.geometry.command import GeneratorError, check_template
-    from ..generate.geometry.generators import GeneratorSettings
-
-    if generator_cmd:
-        try:
-            check_template(generator_cmd)
-        except GeneratorError as e:
-            print(f"relight serve: {e}", file=sys.stderr, flush=True)
-            return 2
-    settings = GeneratorSettings.from_environment(model_path, generator_cmd, hunyuan_steps, octree_resolution)
-    cluster = None
-    try:
-        from .cluster import ClusterUnavailable, RayCluster, parse_workers
-
-        spec = parse_workers(workers, ray_workers)
-        if spec is not None:
-            print(f"relight serve: starting {spec.workers} Ray workers"
-                  f"{' on ' + spec.address if spec.address else ' on a local Ray cluster'}", flush=True)
-            cluster = RayCluster(spec, settings, log=lambda text: print(f"relight serve: {text}", flush=True))
-    except (ValueError, ClusterUnavailable) as e:
-        print(f"relight serve: {e}", file=sys.stderr, flush=True)
-        return 2
-    server = Server(bind, store_dir, generators=settings, cluster=cluster)
-    server.log(f"store {server.store_dir}")
-    server.log(f"geometry providers: {', '.join(server._providers())}")
-    server.warm_up()
-    try:
-        endpoint = server.start()
-    except zmq.ZMQError as e:
-        print(f"relight serve: cannot bind {bind}: {e}; is another `relight serve` running? "
-              "choose another port with --bind tcp://127.0.0.1:PORT", file=sys.stderr, flush=True)
-        return 2
-    if install_signals:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: server.stop())
-    server.log(f"listening on {endpoint}")
-    server.serve_forever()
-    return 0
-
-
-def add_serve_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the `serve` subcommand; its handler is args.func(args) -> exit code."""
-    p = subparsers.add_parser("serve", help="run the backend service for the Blender add-on (ZeroMQ)",
-                              description="Run the Relight backend service (ZeroMQ ROUTER).")
-    p.add_argument("--bind", default=DEFAULT_BIND,
-                   help=f"ZeroMQ endpoint to bind (default {DEFAULT_BIND}; a port of * or 0 picks a free one; "
-                        "binding a non-loopback address exposes the service without authentication)")
-    p.add_argument("--store", default=None, type=Path,
-                   help="folder of stored assets (default $RELIGHT_STORE_DIR or ~/.cache/relight/assets)")
-    p.add_argument("--model-path", default=None,
-                   help="Hunyuan3D-2's models folder (default $HY3DGEN_MODELS or ~/.cache/hy3dgen); the hunyuan3d "
-                        "provider is offered when the `hunyuan` extra is installed and the weights are there")
-    p.add_argument("--generator-cmd", default=None,
-                   help="an external mesh generator, offered as the `command` provider: a command line with {image} "
-                        "(the object's PNG) and {mesh} or {mesh.obj|.ply|.stl} (the file it writes); default "
-                        "$RELIGHT_GENERATOR_CMD")
-    p.add_argument("--hunyuan-steps", type=int, default=None, help="Hunyuan3D-2's sampling steps (default 30)")
-    p.add_argument("--octree-resolution", type=int, default=None,
-                   help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
-    p.add_argument("--workers", default="local",
-                   help="where jobs run: local (this process, default), ray (a local Ray cluster started here) or "
-                        "ray:ADDRESS (a running Ray cluster, e.g. ray:10.0.0.5:6379); needs the `cluster` extra")
-    p.add_argument("--ray-workers", type=int, default=2,
-                   help="pipeline workers to start on the Ray cluster (each holds a CPU, and a GPU when there are "
-                        "enough; default 2)")
-    p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
-                                           generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
-                                           octree_resolution=args.octree_resolution, workers=args.workers,
-                                           ray_workers=args.ray_workers))
-    return p

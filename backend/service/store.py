@@ -27,7 +27,8 @@ class AssetStore:
         self._hot = LRU(cache_size)  # asset id -> RelightableAsset
 
     def _unknown(self, asset_id) -> UnknownAsset:
-        return UnknownAsset(f"asset {asset_id!r} is not in this server's store ({self.root}); generate it again, or start "
+        # the store's folder is the server's business: it is in the server's log, never in a reply
+        return UnknownAsset(f"asset {str(asset_id)[:80]!r} is not in this server's store; generate it again, or start "
                             "`relight serve --store` on the folder that holds it")
 
     def path(self, asset_id: str) -> Path:

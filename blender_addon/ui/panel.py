@@ -19,6 +19,8 @@ class RELIGHT_PT_main(bpy.types.Panel):
         row = box.row()
         if status.connected:
             row.label(text=f"Backend {status.server_version} on {status.device}", icon="CHECKMARK")
+        elif status.auth_failed:  # reachable, but it refused our keys: not the same fix as a backend that is down
+            row.label(text="Backend: authentication failed", icon="LOCKED")
         else:
             row.label(text="Backend not connected", icon="UNLINKED")
         row.operator("relight.check_backend", text="", icon="FILE_REFRESH")

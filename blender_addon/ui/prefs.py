@@ -1,4 +1,4 @@
-"""Add-on preferences: backend endpoint, optional local backend process, timeouts."""
+"""Add-on preferences: backend endpoint, CURVE keys of a remote backend, optional local backend process, timeouts."""
 
 import bpy
 
@@ -31,6 +31,25 @@ class RELIGHT_AP_preferences(bpy.types.AddonPreferences):
         default="",
         description="Folder where the local backend keeps generated assets (empty: a folder in the temp directory)",
     )
+    server_public_key: bpy.props.StringProperty(
+        name="Server Public Key",
+        subtype="FILE_PATH",
+        default="",
+        description="For a backend started with --keys: its server.key file (from `relight keys`), or the 40-character "
+                    "public key pasted. Empty for a backend on this machine without keys",
+    )
+    client_key_pair: bpy.props.StringProperty(
+        name="Client Key Pair",
+        subtype="FILE_PATH",
+        default="",
+        description="This machine's <name>.key_secret file from `relight keys` (holds both keys), or its secret key "
+                    "pasted (then also paste the public key below). Never share it",
+    )
+    client_public_key: bpy.props.StringProperty(
+        name="Client Public Key",
+        default="",
+        description="Only when the secret key was pasted above: this machine's public key (<name>.key)",
+    )
     request_timeout: bpy.props.FloatProperty(
         name="Request Timeout",
         default=5.0,
@@ -62,6 +81,11 @@ class RELIGHT_AP_preferences(bpy.types.AddonPreferences):
             row.operator("relight.stop_local_backend", icon="CANCEL")
         else:
             row.operator("relight.start_local_backend", icon="PLAY")
+        keys = layout.box()
+        keys.label(text="Remote backend keys (relight serve --keys)", icon="LOCKED")
+        keys.prop(self, "server_public_key")
+        keys.prop(self, "client_key_pair")
+        keys.prop(self, "client_public_key")
         layout.prop(self, "request_timeout")
         layout.prop(self, "job_timeout")
 

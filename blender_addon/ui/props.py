@@ -73,6 +73,7 @@ class RELIGHT_PG_status(bpy.types.PropertyGroup):
     last_error: bpy.props.StringProperty(name="Last Error")
     last_warning: bpy.props.StringProperty(name="Last Warning")
     local_backend_running: bpy.props.BoolProperty(name="Local Backend Running")
+    auth_failed: bpy.props.BoolProperty(name="Authentication Failed")  # the backend refused this machine's keys
 
 
 CLASSES = (RELIGHT_PG_scene, RELIGHT_PG_status)
