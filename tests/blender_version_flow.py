@@ -1,7 +1,8 @@
 """Run by test_blender_versions.py inside another bpy's venv (4.2, 5.0): install the add-on zip and run the Generate ->
 Preview -> Import flow against the `relight serve` it names. Not collected by the main suite (no test_ prefix).
 
-Inputs (environment): RELIGHT_FLOW_BLENDER (expected "4.2"), RELIGHT_FLOW_ZIP, RELIGHT_FLOW_IMAGE, RELIGHT_FLOW_ENDPOINT.
+Inputs (environment): RELIGHT_FLOW_BLENDER (the expected version, "4.2"), RELIGHT_FLOW_ZIP, RELIGHT_FLOW_IMAGE,
+RELIGHT_FLOW_ENDPOINT.
 """
 
 import os
@@ -27,6 +28,12 @@ def test_generate_preview_import_on_this_blender(relight_addon):
     expected = os.environ["RELIGHT_FLOW_BLENDER"]
     running = "{}.{}".format(*bpy.app.version[:2])
     assert running == expected, f"this venv runs bpy {bpy.app.version_string}, not {expected}"
-    t = generate_preview_import(relight_addon, os.environ["RELIGHT_FLOW_ENDPOINT"], Path(os.environ["RELIGHT_FLOW_IMAGE"]))
+    image = Path(os.environ["RELIGHT_FLOW_IMAGE"])
+    t = generate_preview_import(relight_addon, os.environ["RELIGHT_FLOW_ENDPOINT"], image)
+
+    import zmq  # this venv has no pyzmq: the add-on talked through the wheel it bundles, which Blender unpacked here
+
+    site = Path(os.environ["BLENDER_USER_RESOURCES"]) / "extensions" / ".local" / "lib" / "python3.11" / "site-packages"
+    assert Path(zmq.__file__).is_relative_to(site), f"zmq came from {zmq.__file__}, not the add-on's wheel"
     print(f"\nbpy {bpy.app.version_string}: generate {t['generate']:.1f} s, preview {t['preview']:.1f} s, "
           f"import {t['import']:.1f} s")

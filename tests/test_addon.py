@@ -647,7 +647,8 @@ def test_generate_preview_import_full_flow(object_image_path, relight_addon, rel
     """Image -> Generate (tick) -> Preview under the scene world (tick) -> Import PBR mesh (tick); the same flow runs
     on bpy 4.2 and 5.0 in test_blender_versions.py."""
     t = generate_preview_import(relight_addon, relight_server_module.endpoint, object_image_path)
-    print(f"\nadd-on full flow: generate {t['generate']:.1f} s, preview {t['preview']:.1f} s, import {t['import']:.1f} s")
+    print(f"\nadd-on full flow: generate {t['generate']:.1f} s, preview {t['preview']:.1f} s, "
+          f"import {t['import']:.1f} s")
 
 
 def test_import_from_multiview_gbuffers(relight_addon, relight_server_module, tmp_path):
