@@ -83,9 +83,17 @@ def _linked_node(socket):
     return socket.links[0].from_node
 
 
+def _node_tree(world):
+    """The node tree `world` renders with, or None. Blender 5.0 always renders with nodes and deprecates `use_nodes`
+    (removal in 6.0), so it is read only before 5.0."""
+    if world is None or (bpy.app.version < (5, 0, 0) and not world.use_nodes):
+        return None
+    return world.node_tree
+
+
 def _world_background(world):
     """The Background node feeding the active World Output, or None."""
-    if world is None or not world.use_nodes or world.node_tree is None:
+    if _node_tree(world) is None:
         return None
     nodes = world.node_tree.nodes
     outputs = [n for n in nodes if n.type == "OUTPUT_WORLD"]
@@ -102,7 +110,7 @@ def _world_signature(world) -> str:
     import hashlib
 
     h = hashlib.sha1(repr(tuple(world.color)).encode())
-    if world.use_nodes and world.node_tree is not None:
+    if _node_tree(world) is not None:
         for node in sorted(world.node_tree.nodes, key=lambda n: n.name):
             h.update(f"{node.bl_idname}|{node.name}|".encode())
             for prop in node.bl_rna.properties:
@@ -210,7 +218,7 @@ def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
 
     if world is None:
         return constant((0.0, 0.0, 0.0), True)
-    if not world.use_nodes or world.node_tree is None:
+    if _node_tree(world) is None:
         return constant(world.color, False)
     if bg is not None and not bg.inputs["Color"].is_linked and not bg.inputs["Strength"].is_linked:
         return constant(np.array(bg.inputs["Color"].default_value[:3]) * float(bg.inputs["Strength"].default_value),

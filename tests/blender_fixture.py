@@ -114,12 +114,27 @@ def hdri_path(name: str = "forest") -> str:
     return path
 
 
+def use_nodes(idblock) -> None:
+    """Make a World or Material render with its node tree (always so from Blender 5.0, which deprecates `use_nodes`)."""
+    import bpy
+
+    if bpy.app.version < (5, 0, 0):
+        idblock.use_nodes = True
+
+
+def uses_nodes(idblock) -> bool:
+    """Whether a World or Material renders with its node tree."""
+    import bpy
+
+    return idblock.node_tree is not None and (bpy.app.version >= (5, 0, 0) or idblock.use_nodes)
+
+
 def make_hdri_world(name: str = "forest", rotation_z: float = 0.0, strength: float = 1.0):
     """Scene world = Environment Texture (a bundled HDRI) <- Mapping (Z rotation) -> Background(strength)."""
     import bpy
 
     world = bpy.data.worlds.new("Relight Test World")
-    world.use_nodes = True
+    use_nodes(world)
     nt = world.node_tree
     bg = nt.nodes["Background"]
     env = nt.nodes.new("ShaderNodeTexEnvironment")
@@ -139,7 +154,7 @@ def make_plain_world(colour=(0.2, 0.3, 0.4), strength: float = 2.0):
     import bpy
 
     world = bpy.data.worlds.new("Plain World")
-    world.use_nodes = True
+    use_nodes(world)
     bg = world.node_tree.nodes["Background"]
     bg.inputs["Color"].default_value = (*colour, 1.0)
     bg.inputs["Strength"].default_value = strength
@@ -184,7 +199,7 @@ def make_sphere_with_material(colour=(0.8, 0.25, 0.1), roughness: float = 0.4, n
         p.use_smooth = True
     obj.location = (0.0, 0.0, 0.3)
     mat = bpy.data.materials.new(name + " Material")
-    mat.use_nodes = True
+    use_nodes(mat)
     bsdf = mat.node_tree.nodes["Principled BSDF"]
     bsdf.inputs["Base Color"].default_value = (*colour, 1.0)
     bsdf.inputs["Roughness"].default_value = roughness

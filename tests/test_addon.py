@@ -11,6 +11,8 @@ import time
 import numpy as np
 import pytest
 import zmq
+from addon_flow import generate_preview_import
+from addon_flow import principled_input_source as _principled_input_source
 from blender_fixture import (  # noqa: F401  (fixtures)
     addon_prefs,
     addon_tree,
@@ -641,69 +643,12 @@ def test_scene_without_world_warns_and_backend_errors_are_shown(relight_addon, r
     assert "Relight Preview" not in bpy.data.images
 
 
-def _principled_input_source(link_node, socket_name: str):
-    """Follow the link into `socket_name` back through Separate Color / normal-map style nodes to an image node."""
-    sock = link_node.inputs[socket_name]
-    assert sock.is_linked, f"Principled BSDF {socket_name} is not linked to a texture"
-    node = sock.links[0].from_node
-    seen = 0
-    while node.type != "TEX_IMAGE" and seen < 4:
-        linked = [i for i in node.inputs if i.is_linked]
-        assert linked, f"{socket_name} comes from {node.type} with no input"
-        node = linked[0].links[0].from_node
-        seen += 1
-    return node
-
-
 def test_generate_preview_import_full_flow(object_image_path, relight_addon, relight_server_module):
-    """Image -> Generate (tick) -> Preview under the scene world (tick) -> Import PBR mesh (tick)."""
-    _use_server(relight_server_module)
-    session = relight_addon.session
-    scene = bpy.context.scene
-    status = bpy.context.window_manager.relight
-    make_hdri_world("sunset", rotation_z=0.5)
-    make_camera(location=(0.0, -4.0, 1.0), target=(0.0, 0.0, 0.3), width=80, height=64)
-    scene.relight.image = bpy.data.images.load(str(object_image_path))
-    scene.relight.texture_size = 256
-
-    seen = []
-    record = lambda: seen.append((status.stage, round(status.fraction, 3)))  # noqa: E731
-    assert bpy.ops.relight.generate() == {"FINISHED"}  # returns at once: the job runs on the backend
-    assert session.SESSION.running_job() is not None and status.job_action == "generate"
-    t_generate = tick_until_idle(session, on_tick=record)
-    assert status.last_error == "", status.last_error
-    assert scene.relight.asset_id
-    assert "reproduces the photo at" in status.status_message and "roughness" in status.status_message
-    fractions = [f for _, f in seen if f > 0]
-    assert fractions and max(fractions) >= 0.3 and len({s for s, _ in seen}) >= 3  # progress reached the panel
-
-    assert bpy.ops.relight.preview() == {"FINISHED"}
-    t_preview = tick_until_idle(session)
-    assert status.last_error == "", status.last_error
-    assert status.last_warning == ""
-    preview = bpy.data.images["Relight Preview"]
-    assert tuple(preview.size) == (80, 64)
-    px = image_pixels(preview)
-    alpha = px[..., 3]
-    coverage = float((alpha > 0.5).mean())
-    assert 0.02 < coverage < 0.9, coverage
-    rgb = px[..., :3][alpha > 0.5]
-    assert rgb.std() > 0.02 and rgb.mean() > 0.05  # shaded, not flat or black
-
-    before = set(bpy.data.objects)
-    assert bpy.ops.relight.import_mesh() == {"FINISHED"}
-    t_import = tick_until_idle(session)
-    assert status.last_error == "", status.last_error
-    meshes = [o for o in bpy.data.objects if o not in before and o.type == "MESH"]
-    assert len(meshes) == 1
-    mat = meshes[0].active_material
-    assert mat is not None and mat.use_nodes
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    textures = {name: _principled_input_source(bsdf, name) for name in ("Base Color", "Roughness", "Metallic")}
-    for name, node in textures.items():
-        assert node.type == "TEX_IMAGE" and node.image is not None, name
-        assert tuple(node.image.size) == (256, 256), (name, tuple(node.image.size))
-    print(f"\nadd-on full flow: generate {t_generate:.1f} s, preview {t_preview:.1f} s, import {t_import:.1f} s")
+    """Image -> Generate (tick) -> Preview under the scene world (tick) -> Import PBR mesh (tick); the same flow runs
+    on bpy 4.2 and 5.0 in test_blender_versions.py."""
+    t = generate_preview_import(relight_addon, relight_server_module.endpoint, object_image_path)
+    print(f"\nadd-on full flow: generate {t['generate']:.1f} s, preview {t['preview']:.1f} s, "
+          f"import {t['import']:.1f} s")
 
 
 def test_import_from_multiview_gbuffers(relight_addon, relight_server_module, tmp_path):
