@@ -181,7 +181,7 @@ def test_import_never_follows_a_link_planted_in_the_shared_temp_folder(relight_a
         bpy.context.scene.relight.asset_id = asset_id
         bpy.context.scene.relight.texture_size = 64
         _run(relight_addon.session, bpy.ops.relight.import_mesh)
-        assert victim.read_text() == "precious"
+        assert victim.read_bytes() == b"precious"
         assert [o for o in bpy.data.objects if o.type == "MESH"]
     finally:
         server.stop()
