@@ -131,5 +131,35 @@ def _apply_turntable(scene, content: dict) -> str:
     return f"Turntable of {content.get('frames', '?')} frames written to {path}"
 
 
+def _apply_obj(scene, content: dict) -> str:
+    """A bake reply in format "obj" (a zip of name.obj, name.mtl and PNG maps) -> unpacked into a new private folder
+    (mkdtemp: created exclusively, mode 0700) and imported, placed like a GLB."""
+    import tempfile
+
+    from . import scene_io
+    from .relight_protocol.archive import unpack_archive
+
+    stem = os.path.splitext(os.path.basename(str(content.get("filename") or "relight_asset.zip")))[0] or "asset"
+    folder = tempfile.mkdtemp(prefix=f"{stem}-", dir=session.glb_output_dir())
+    names = unpack_archive(memoryview(content["data"]).cast("B").tobytes(), folder)
+    objs = [n for n in names if n.lower().endswith(".obj")]
+    if len(objs) != 1:
+        raise scene_io.SceneIOError(f"The backend's OBJ archive holds {len(objs)} .obj files; expected one")
+    path = os.path.join(folder, objs[0])
+    with session._context_for(scene):
+        anchor = scene_io.selection_anchor(scene)
+        objects = scene_io.import_obj(path)
+        if content.get("provider") != "scene":
+            scene_io.place_where_seen(objects, anchor, scene.cursor.location)
+    return f"Imported {len(objects)} object(s) from {path}"
+
+
+_apply_glb = session._APPLY["bake"]
+
+
+def _apply_bake(scene, content: dict) -> str:
+    return _apply_obj(scene, content) if content.get("format") == "obj" else _apply_glb(scene, content)
+
+
 session._APPLY.update({"list_assets": _apply_list_assets, "delete_asset": _apply_delete_asset,
-                       "splats": _apply_splats, "passes": _apply_passes, "turntable": _apply_turntable})
+                       "splats": _apply_splats, "bake": _apply_bake, "passes": _apply_passes, "turntable": _apply_turntable})

@@ -486,3 +486,13 @@ def write_float_image(name: str, rgba: np.ndarray, colorspace: str = "Non-Color"
     image.pack()
     image.use_fake_user = True
     return image
+
+
+def import_obj(path: str) -> list:
+    """Import an .obj (with its .mtl and maps beside it) with Blender's OBJ importer; returns the objects it made."""
+    before = set(bpy.data.objects)
+    result = bpy.ops.wm.obj_import(filepath=str(path))
+    if "FINISHED" not in result:
+        raise SceneIOError(f"Blender's OBJ importer could not read {path}")
+    return [o for o in bpy.data.objects if o not in before]
+

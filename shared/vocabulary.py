@@ -33,7 +33,7 @@ RENDER_QUALITY_LABELS = {
 MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl")  # mesh files a generate request (or `--mesh`) may carry
 MESH_UP = ("auto", "y", "z")  # a mesh file's up axis: "auto" is the format's convention (glTF, OBJ: Y; PLY, STL: Z)
 COLORSPACES = ("srgb", "linear")  # how a request's image pixels are encoded
-BAKE_FORMATS = ("glb",)
+BAKE_FORMATS = ("glb", "obj")  # obj: a zip of name.obj, name.mtl and its PNG maps (albedo, roughness, metallic)
 DEFAULT_TEXTURE_SIZE = 1024  # baked PBR texture side, pixels
 
 

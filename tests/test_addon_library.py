@@ -163,6 +163,33 @@ def test_library_import_mesh_lands_beside_the_selected_object_or_at_the_cursor(r
     np.testing.assert_allclose((lo + hi) / 2, (0.0, 4.0, 0.5), atol=1e-4)
 
 
+def test_library_import_obj_brings_its_maps(relight_addon, library_server):
+    """Import as OBJ: the backend's OBJ + MTL + PNG maps, unpacked into a new private folder, imported by Blender's
+    OBJ importer with the maps on the Principled BSDF, and placed like the GLB."""
+    server, asset_id = library_server
+    _use(server.endpoint)
+    scene = bpy.context.scene
+    scene.relight.texture_size = 64
+    scene.cursor.location = (3.0, 0.0, 0.0)
+    _run(relight_addon.session, bpy.ops.relight.library_refresh)
+    _select_asset(asset_id)
+    before = set(bpy.data.objects)
+    _run(relight_addon.session, bpy.ops.relight.library_use, action="import_obj")
+    (obj,) = _mesh_objects(before)
+    status = bpy.context.window_manager.relight.status_message
+    path = status.rsplit(" from ", 1)[1]
+    assert path.endswith("library_disc.obj")
+    assert os.path.dirname(os.path.dirname(path)) == relight_addon.private_files.private_dir()
+    bsdf = next(n for n in obj.active_material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    for socket in ("Base Color", "Roughness", "Metallic"):
+        node = bsdf.inputs[socket].links[0].from_node
+        while node.type != "TEX_IMAGE":
+            node = next(i for i in node.inputs if i.is_linked).links[0].from_node
+        assert tuple(node.image.size) == (64, 64), socket
+    lo, hi = _bounds([obj])
+    np.testing.assert_allclose((lo + hi) / 2, (3.0, 0.0, 0.0), atol=1e-4)
+
+
 def test_import_never_follows_a_link_planted_in_the_shared_temp_folder(relight_addon, tmp_path):
     """A link planted where the add-on used to write its GLB (<temp>/relight/<asset>.glb) is left alone: the victim
     it points at keeps its content; and the private folder's own guards hold."""

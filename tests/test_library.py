@@ -195,3 +195,18 @@ def test_cli_writes_a_turntable_mp4(store, tmp_path, flag):
     if flag == "--spin-world":  # the camera stays: the silhouette stays, only the light moves
         assert (lit[0] == lit[2]).mean() > 0.97
     assert main(["render", store[2], flag, "4", "--size", "47", "--out", str(out), "--store", str(store[0])]) == 2
+
+
+def test_bake_as_obj_sends_obj_mtl_and_maps(server, store, tmp_path):
+    from relight_protocol.archive import unpack_archive
+
+    reply = server.client().call("bake_request", {"asset_id": store[2], "texture_size": 64, "format": "obj"},
+                                 timeout=TIMEOUT)
+    assert reply.status == "ok", reply.content
+    assert reply.content["format"] == "obj" and reply.content["filename"] == "library_disc.zip"
+    names = sorted(unpack_archive(reply.content["data"].tobytes(), tmp_path))
+    assert names == ["library_disc.mtl", "library_disc.obj", "library_disc_albedo.png", "library_disc_metallic.png",
+                     "library_disc_roughness.png"]
+    mtl = (tmp_path / "library_disc.mtl").read_text()
+    assert "map_Kd library_disc_albedo.png" in mtl and "map_Pr library_disc_roughness.png" in mtl
+    assert sum(line.startswith("f ") for line in (tmp_path / "library_disc.obj").read_text().splitlines()) > 100

@@ -182,6 +182,12 @@ def run_render(server, req: dict, progress) -> dict:
 
 def run_bake(server, req: dict, progress) -> dict:
     asset = server.asset(req["asset_id"])
+    if req["format"] == "obj":  # OBJ + MTL + PNG maps, zipped (export.bake.bake_obj_archive)
+        from ..export.bake import bake_obj_archive
+
+        data = bake_obj_archive(asset, texture_size=req["texture_size"], progress=progress)
+        return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(asset.name, ".zip"),
+                "format": "obj", "provider": str((asset.meta or {}).get("provider", ""))}
     if asset.baked_glb is not None:  # a reconstruction: its own maps (normal map included), as baked
         progress("bake", 1.0, "the reconstruction's own baked GLB")
         data = asset.baked_glb

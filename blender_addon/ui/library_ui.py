@@ -107,6 +107,7 @@ class RELIGHT_OT_library_delete(_JobOperator, bpy.types.Operator):
 
 LIBRARY_ACTIONS = [("preview", "Preview", "Preview the asset relit, from the active camera", "RENDER_STILL", 0),
                    ("import_mesh", "Import Mesh", "Bake and import the asset as a PBR mesh (GLB)", "IMPORT", 1),
+                   ("import_obj", "OBJ", "Bake and import the asset as OBJ + MTL with its PNG maps", "IMPORT", 3),
                    ("import_splats", "Import Splats", "Import the asset's Gaussians as splats", "POINTCLOUD_DATA", 2)]
 
 
@@ -127,10 +128,12 @@ class RELIGHT_OT_library_use(bpy.types.Operator):
         if item is None:
             return _fail(self, context, "No asset selected in the library: Refresh it and pick one")
         context.scene.relight.asset_id, context.scene.relight.asset_name = item.asset_id, item.name
-        operator = {"preview": bpy.ops.relight.preview, "import_mesh": bpy.ops.relight.import_mesh,
-                    "import_splats": bpy.ops.relight.import_splats}[self.action]
+        run = {"preview": lambda: bpy.ops.relight.preview(),
+               "import_mesh": lambda: bpy.ops.relight.import_mesh(format="glb"),
+               "import_obj": lambda: bpy.ops.relight.import_mesh(format="obj"),
+               "import_splats": lambda: bpy.ops.relight.import_splats(filepath="")}[self.action]
         try:
-            return operator()
+            return run()
         except RuntimeError as e:  # the inner operator reported already; keep its message in the panel
             return _fail(self, context, str(e).replace("Error: ", "").strip())
 

@@ -198,9 +198,13 @@ class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
     bl_label = "Import PBR Mesh"
     needs_asset = True
 
+    format: bpy.props.EnumProperty(name="Format", default="glb", options={"SKIP_SAVE"}, items=[
+        ("glb", "GLB", "glTF binary with baseColor and metallic-roughness textures"),
+        ("obj", "OBJ", "OBJ + MTL with albedo, roughness and metallic PNG maps")])
+
     def gather(self, context):
         props = context.scene.relight
-        return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
+        return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": self.format}
 
 
 class RELIGHT_OT_match_photo(_JobOperator, bpy.types.Operator):
