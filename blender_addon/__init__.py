@@ -21,6 +21,8 @@ def unregister() -> None:
     import bpy
 
     session.shutdown()
+    if bpy.app.timers.is_registered(library.refresh_when_idle):
+        bpy.app.timers.unregister(library.refresh_when_idle)
     library_ui.unregister_menus()
     library_ui.unregister_properties()
     props.unregister_properties()

@@ -154,6 +154,29 @@ def _apply_obj(scene, content: dict) -> str:
     return f"Imported {len(objects)} object(s) from {path}"
 
 
+def refresh_when_idle() -> None:
+    """Ask the backend for the library again, once no job runs (a one-shot bpy.app.timers callback registered when
+    a job added an asset: the list shows it without a click). Nothing happens without a connection."""
+    if session.SESSION.running_job() is not None or session.SESSION.client is None:
+        return None
+    scene = bpy.context.scene
+    if scene is not None:
+        session.start_job("list_assets", {}, scene)
+    return None
+
+
+def _then_refresh(apply):
+    """`apply`, then refresh_when_idle once the job that made an asset is finished."""
+
+    def wrapped(scene, content: dict) -> str:
+        outcome = apply(scene, content)
+        if not bpy.app.timers.is_registered(refresh_when_idle):
+            bpy.app.timers.register(refresh_when_idle, first_interval=0.2)
+        return outcome
+
+    return wrapped
+
+
 _apply_glb = session._APPLY["bake"]
 
 
@@ -161,5 +184,6 @@ def _apply_bake(scene, content: dict) -> str:
     return _apply_obj(scene, content) if content.get("format") == "obj" else _apply_glb(scene, content)
 
 
-session._APPLY.update({"list_assets": _apply_list_assets, "delete_asset": _apply_delete_asset,
+session._APPLY.update({"generate": _then_refresh(session._APPLY["generate"]),
+                       "reconstruct": _then_refresh(session._APPLY["reconstruct"]),"list_assets": _apply_list_assets, "delete_asset": _apply_delete_asset,
                        "splats": _apply_splats, "bake": _apply_bake, "passes": _apply_passes, "turntable": _apply_turntable})

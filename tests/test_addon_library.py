@@ -98,6 +98,15 @@ def test_library_lists_deletes_and_survives_a_backend_restart(relight_addon, tmp
         # invoke() asks with invoke_confirm; without a window (bpy as a module) Blender confirms at once
         _run(session, bpy.ops.relight.library_delete, "INVOKE_DEFAULT")
         assert [i.asset_id for i in lib.items] == [newer] and not (store / older).exists()
+        # an asset made meanwhile shows up by itself after a job that made one (the timer's function, called here)
+        made = seed_store(store, name="made meanwhile", asset_id="d3" * 12)
+        relight_addon.library.refresh_when_idle()
+        tick_until_idle(session, timeout=TIMEOUT)
+        assert [i.asset_id for i in lib.items] == [made, newer]
+        assert bpy.ops.relight.library_delete() == {"FINISHED"}  # the selection stayed on `newer`
+        tick_until_idle(session, timeout=TIMEOUT)
+        assert [i.asset_id for i in lib.items] == [made] and not (store / newer).exists()
+        newer = made
     finally:
         server.stop()
     server = start_server(store, bind=bind)  # the same port and store
