@@ -215,6 +215,8 @@ def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
     if bg is not None and not bg.inputs["Color"].is_linked and not bg.inputs["Strength"].is_linked:
         return constant(np.array(bg.inputs["Color"].default_value[:3]) * float(bg.inputs["Strength"].default_value),
                         False)  # fmt: skip
+    if world_problem(world) is not None:  # lights nothing (no output, or nothing linked): no render to find that out
+        return constant((0.0, 0.0, 0.0), True)
     try:
         return {"equirect": bake_world(world), "rotation_z": 0.0, "strength": 1.0, "fallback": False}
     except (RuntimeError, ReferenceError, OSError) as e:
@@ -392,13 +394,9 @@ def world_problem(world) -> str | None:
 
 
 def world_to_env_checked(world, max_width: int = MAX_ENV_WIDTH) -> tuple[dict, str | None]:
-    """world_to_env, except that a world that lights nothing (world_problem) is black at once, with the reason,
-    instead of being rendered by Cycles (which took the server 27 s to come out black): (env, warning or None)."""
-    problem = world_problem(world)
-    if problem is not None:
-        equirect = np.zeros((*FALLBACK_ENV_SIZE, 3), dtype=np.float32)
-        return {"equirect": equirect, "rotation_z": 0.0, "strength": 1.0, "fallback": True}, problem
-    return world_to_env(world, max_width), None
+    """(world_to_env, why the world lights nothing or None): a world that lights nothing (world_problem) is black at
+    once, with the reason for the artist, rather than rendered by Cycles to come out black."""
+    return world_to_env(world, max_width), world_problem(world)
 
 
 def selection_anchor(scene):
