@@ -103,9 +103,39 @@ def _cmd_render(args) -> int:
 
     asset = _store(args).get(args.asset_id)
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(args.size, args.size)
+    if args.turntable or args.spin_world:
+        return _render_turntable(args, asset, cam)
     res = render(asset, cam, _environment(args), PRESETS[args.quality], background=args.background)
     write_rgba(args.out, res.rgba8)
     print(json.dumps({k: round(v, 4) for k, v in res.timings.items()}))
+    return 0
+
+
+def _progress_to_stderr(stage: str, fraction: float, message: str = "") -> None:
+    print(f"[{100 * fraction:5.1f}%] {stage:<10} {message}", file=sys.stderr, flush=True)
+
+
+def _render_turntable(args, asset, cam) -> int:
+    """`relight render ID --turntable N | --spin-world N --out FILE.mp4`: one full turn in N frames, H.264."""
+    from .export.video import encode_mp4
+    from .render.settings import PRESETS
+    from .render.turntable import turntable_frames
+
+    if args.turntable and args.spin_world:
+        raise ValueError("give --turntable N (orbit the camera) or --spin-world N (turn the HDRI), not both")
+    frames = args.turntable or args.spin_world
+    if not 2 <= frames <= 1440:
+        raise ValueError(f"a turntable needs 2 to 1440 frames, got {frames}")
+    if not str(args.out).lower().endswith(".mp4"):
+        raise ValueError(f"a turntable is written as an .mp4 video; --out {args.out} does not end in .mp4")
+    if args.size % 2:
+        raise ValueError(f"an H.264 video needs an even --size, got {args.size}")
+    mode = "orbit" if args.turntable else "spin_world"
+    data = encode_mp4(turntable_frames(asset, cam, _environment(args), frames, mode, PRESETS[args.quality],
+                                       args.background, _progress_to_stderr), args.fps)  # fmt: skip
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_bytes(data)
+    print(args.out)
     return 0
 
 
@@ -184,7 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--background", action="store_true", help="draw the environment behind the object")
     p.add_argument("--quality", choices=RENDER_QUALITIES, default="final",
                    help="final: supersampled with per-pixel specular sampling; preview: interactive speed")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="the PNG to write (an .mp4 with --turntable or --spin-world)")
+    p.add_argument("--turntable", type=int, default=0, metavar="N",
+                   help="render an orbit of N frames around the asset into the .mp4 --out")
+    p.add_argument("--spin-world", type=int, default=0, metavar="N",
+                   help="render N frames of the HDRI turning once (the camera stays) into the .mp4 --out")
+    p.add_argument("--fps", type=int, default=24, help="frames per second of a turntable video")
     p.add_argument("--store", default=None)
     p.set_defaults(func=_cmd_render)
 

@@ -223,6 +223,8 @@ def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
     if bg is not None and not bg.inputs["Color"].is_linked and not bg.inputs["Strength"].is_linked:
         return constant(np.array(bg.inputs["Color"].default_value[:3]) * float(bg.inputs["Strength"].default_value),
                         False)  # fmt: skip
+    if world_problem(world) is not None:  # lights nothing (no output, or nothing linked): no render to find that out
+        return constant((0.0, 0.0, 0.0), True)
     try:
         return {"equirect": bake_world(world), "rotation_z": 0.0, "strength": 1.0, "fallback": False}
     except (RuntimeError, ReferenceError, OSError) as e:
@@ -376,3 +378,127 @@ def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
     image.pack()  # as PNG inside the .blend: a generated image's pixels are otherwise lost on save
     image.use_fake_user = True  # kept on save even when no editor shows it
     return image
+
+
+# ------------------------------------------------------------------------------------ issue 16: placement, passes,
+# empty worlds
+
+EMPTY_WORLD_WARNING = ("The world '{name}' has no World Output with a shader linked (its node tree is empty or "
+                       "unconnected), so it lights nothing: previewing under black. Add a Background or an "
+                       "Environment Texture, or turn off 'Use Nodes'")
+
+
+def world_problem(world) -> str | None:
+    """Why `world` lights nothing at all, for the artist; None when it may light the asset. A node world without an
+    active World Output fed by a shader is black in Cycles too: it is not rendered to find that out."""
+    if world is None or not world.use_nodes or world.node_tree is None:
+        return None
+    outputs = [n for n in world.node_tree.nodes if n.type == "OUTPUT_WORLD"]
+    out = next((n for n in outputs if n.is_active_output), outputs[0] if outputs else None)
+    surface = out.inputs.get("Surface") if out is not None else None
+    if surface is None or not surface.is_linked:
+        return EMPTY_WORLD_WARNING.format(name=world.name)
+    return None
+
+
+def world_to_env_checked(world, max_width: int = MAX_ENV_WIDTH) -> tuple[dict, str | None]:
+    """(world_to_env, why the world lights nothing or None): a world that lights nothing (world_problem) is black at
+    once, with the reason for the artist, rather than rendered by Cycles to come out black."""
+    return world_to_env(world, max_width), world_problem(world)
+
+
+def selection_anchor(scene):
+    """The object a new import goes beside: the active object when selected, else the first selected one, else None
+    (then the 3D cursor). Read before importing: importers select what they create."""
+    selected = [o for o in scene.objects if o.select_get()]
+    active = bpy.context.view_layer.objects.active if bpy.context.view_layer is not None else None
+    if active is not None and active in selected:
+        return active
+    return selected[0] if selected else None
+
+
+def world_bounds(objects) -> tuple[np.ndarray, np.ndarray] | None:
+    """(min [3], max [3]) world-space corners of the objects' bounding boxes; None when they have none."""
+    corners = [np.array(o.matrix_world, dtype=np.float64) @ np.append(np.array(c), 1.0)
+               for o in objects if o.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"} for c in o.bound_box]
+    if not corners:
+        return None
+    pts = np.array(corners)[:, :3]
+    return pts.min(0), pts.max(0)
+
+
+def place_where_seen(objects, anchor, cursor) -> np.ndarray:
+    """Move newly imported `objects` (their top-level ones) where the artist sees them: beside `anchor` (to its +X
+    side with a gap of a quarter of the larger width, same centre Y, same floor Z), else centred on the 3D cursor.
+    Returns the offset [3] they were moved by (zero when they have no bounds)."""
+    bpy.context.view_layer.update()
+    new = world_bounds(objects)
+    if new is None:
+        return np.zeros(3)
+    lo, hi = new
+    centre = (lo + hi) / 2
+    near = world_bounds([anchor]) if anchor is not None else None
+    if near is not None:
+        alo, ahi = near
+        gap = 0.25 * max(ahi[0] - alo[0], hi[0] - lo[0], 1e-3)
+        target = np.array([ahi[0] + gap + (hi[0] - lo[0]) / 2, (alo[1] + ahi[1]) / 2, alo[2] + (hi[2] - lo[2]) / 2])
+    else:
+        target = np.array(cursor, dtype=np.float64)
+    offset = target - centre
+    import mathutils
+
+    ids = {o.name for o in objects}
+    for obj in objects:
+        if obj.parent is None or obj.parent.name not in ids:
+            m = obj.matrix_world.copy()
+            m.translation = m.translation + mathutils.Vector(offset.tolist())
+            obj.matrix_world = m
+    bpy.context.view_layer.update()
+    return offset
+
+
+PASS_IMAGE_NAMES = {"albedo": "Relight Albedo", "roughness": "Relight Roughness", "metallic": "Relight Metallic",
+                    "normal": "Relight Normal", "shadow": "Relight Shadow"}
+
+
+def pass_to_rgba(name: str, values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """One pass [H, W, C] float32 (+ alpha [H, W, 1]) -> [H, W, 4] float32 for a float image: albedo linear as is;
+    roughness, metallic and shadow as grey (shadow: the mean of its RGB visibility); the world normal packed as
+    n * 0.5 + 0.5 (the usual normal-pass look)."""
+    values = np.asarray(values, np.float32)
+    if name == "normal":
+        rgb = values * 0.5 + 0.5
+    elif values.shape[-1] == 1:
+        rgb = np.repeat(values, 3, -1)
+    else:
+        rgb = values[..., :3] if name != "shadow" else np.repeat(values.mean(-1, keepdims=True), 3, -1)
+    return np.concatenate([rgb, np.asarray(alpha, np.float32).reshape(*rgb.shape[:2], 1)], -1)
+
+
+def write_float_image(name: str, rgba: np.ndarray, colorspace: str = "Non-Color"):
+    """[H, W, 4] float32, row 0 = top -> float image datablock `name` (replaced when its size differs), packed and
+    kept on save."""
+    h, w = rgba.shape[:2]
+    image = bpy.data.images.get(name)
+    if image is not None and (tuple(image.size) != (w, h) or not image.is_float):
+        bpy.data.images.remove(image)
+        image = None
+    if image is None:
+        image = bpy.data.images.new(name, width=w, height=h, alpha=True, float_buffer=True)
+    image.colorspace_settings.name = colorspace
+    image.alpha_mode = "STRAIGHT"
+    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1], dtype=np.float32).ravel())
+    image.update()
+    image.pack()
+    image.use_fake_user = True
+    return image
+
+
+def import_obj(path: str) -> list:
+    """Import an .obj (with its .mtl and maps beside it) with Blender's OBJ importer; returns the objects it made."""
+    before = set(bpy.data.objects)
+    result = bpy.ops.wm.obj_import(filepath=str(path))
+    if "FINISHED" not in result:
+        raise SceneIOError(f"Blender's OBJ importer could not read {path}")
+    return [o for o in bpy.data.objects if o not in before]
+

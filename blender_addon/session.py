@@ -9,7 +9,6 @@ when nothing is running).
 from __future__ import annotations
 
 import os
-import tempfile
 
 import bpy
 
@@ -103,13 +102,15 @@ def _apply_render(scene, content: dict) -> str:
 
 
 def glb_output_dir() -> str:
-    """Folder for baked .glb files: //relight/ beside a saved .blend, else a temp folder."""
+    """Folder for the files the add-on writes (.glb, .mp4): //relight/ beside a saved .blend, else this user's
+    private temp folder (private_files.private_dir: mode 0700, never a shared one)."""
+    from .private_files import private_dir
+
     if bpy.data.filepath:
         path = bpy.path.abspath("//relight")
-    else:
-        path = os.path.join(tempfile.gettempdir(), "relight")
-    os.makedirs(path, exist_ok=True)
-    return path
+        os.makedirs(path, exist_ok=True)
+        return path
+    return private_dir()
 
 
 def _apply_reconstruct(scene, content: dict) -> str:
@@ -139,11 +140,14 @@ def _apply_bake(scene, content: dict) -> str:
     name = os.path.basename(str(content.get("filename") or "relight_asset.glb")) or "relight_asset.glb"
     if not name.lower().endswith(".glb"):
         name += ".glb"
-    path = os.path.join(glb_output_dir(), name)
-    with open(path, "wb") as f:
-        f.write(memoryview(data).cast("B"))
+    from .private_files import write_new_file
+
+    path = write_new_file(glb_output_dir(), name, data)  # a new file: never follows nor replaces one planted there
     with _context_for(scene):
+        anchor = scene_io.selection_anchor(scene)  # before the import, which selects what it creates
         objects = scene_io.import_glb(path)
+        if content.get("provider") != "scene":  # a scene mesh's asset stays where the artist's mesh is
+            scene_io.place_where_seen(objects, anchor, scene.cursor.location)
     return f"Imported {len(objects)} object(s) from {path}"
 
 

@@ -46,3 +46,8 @@ def as_dict() -> dict[str, int]:
 def over(name: str, what: str) -> LimitExceeded:
     """The LimitExceeded for `what` (e.g. 'image is 9000x9000 pixels') over limit `name`."""
     return LimitExceeded(f"{what}; the limit {name} is {globals()[name]}")
+
+# The asset library, turntables (issue 16)
+MAX_TURNTABLE_FRAMES = 1440  # frames of one turntable video (a minute at 24 fps)
+MAX_TURNTABLE_FPS = 120  # frames per second of a turntable video
+NAMES = NAMES + ("MAX_TURNTABLE_FRAMES", "MAX_TURNTABLE_FPS")

@@ -51,6 +51,12 @@ class LRU:
         with self._lock:
             return [v for k, (_, v) in self._entries.items() if predicate(k)]
 
+    def pop(self, key: Hashable, default=None):
+        """Remove `key`; its value, or `default` when absent."""
+        with self._lock:
+            hit = self._entries.pop(key, None)
+            return default if hit is None else hit[1]
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()

@@ -390,3 +390,49 @@ def validate_request(msg: Message) -> tuple[str, dict]:
     """(action, cleaned content with defaults) for a request; raises a ProtocolError naming the problem."""
     action = check_known(msg.msg_type)
     return action, VALIDATORS[action](msg.content)
+
+
+# ---------------------------------------------------------------------------------------------- library, passes,
+# splats and turntables (issue 16): appended to the tables above
+
+def validate_list_assets(content: dict) -> dict:
+    """{} -> every asset of the store (newest first) with a LIBRARY_THUMB_SIDE² thumbnail each."""
+    return {}
+
+
+def validate_delete_asset(content: dict) -> dict:
+    return {"asset_id": as_id(require(content, "asset_id"), "asset_id")}
+
+
+def validate_splats(content: dict) -> dict:
+    """{asset_id} -> the asset's Gaussians as a standard 3DGS PLY with PBR fields (world space)."""
+    return {"asset_id": as_id(require(content, "asset_id"), "asset_id")}
+
+
+def validate_turntable(content: dict) -> dict:
+    """{asset_id, camera (the first frame's; default the asset's input camera at 512²), world, frames, mode
+    (orbit|spin_world), fps, quality} -> an H.264 mp4 of `frames` frames turning once."""
+    from .vocabulary import TURNTABLE_MODES
+
+    world, cam = content.get("world"), content.get("camera")
+    out = {
+        "asset_id": as_id(require(content, "asset_id"), "asset_id"),
+        "camera": validate_camera(cam) if cam is not None else None,
+        "world": validate_world(world) if world is not None else None,
+        "frames": as_int(require(content, "frames"), "frames", 2, limits.MAX_TURNTABLE_FRAMES, "MAX_TURNTABLE_FRAMES"),
+        "mode": as_choice(content.get("mode", "orbit"), "mode", TURNTABLE_MODES),
+        "fps": as_int(content.get("fps", 24), "fps", 1, limits.MAX_TURNTABLE_FPS, "MAX_TURNTABLE_FPS"),
+        "quality": as_choice(content.get("quality", "preview"), "quality", RENDER_QUALITIES),
+        "background": as_bool(content.get("background", True), "background"),
+    }
+    if out["camera"] is not None and (out["camera"]["width"] % 2 or out["camera"]["height"] % 2):
+        raise InvalidRequest(f"turntable camera size must be even for H.264, got "
+                             f"{out['camera']['width']}x{out['camera']['height']}")
+    return out
+
+
+LIBRARY_ACTIONS = ("list_assets", "delete_asset")  # answered at once by the server
+ACTIONS = ACTIONS + LIBRARY_ACTIONS + ("passes", "splats", "turntable")
+JOB_ACTIONS = JOB_ACTIONS + ("passes", "splats", "turntable")
+VALIDATORS.update({"list_assets": validate_list_assets, "delete_asset": validate_delete_asset,
+                   "passes": validate_render, "splats": validate_splats, "turntable": validate_turntable})

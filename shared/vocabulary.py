@@ -33,10 +33,19 @@ RENDER_QUALITY_LABELS = {
 MESH_FORMATS = ("glb", "gltf", "obj", "ply", "stl")  # mesh files a generate request (or `--mesh`) may carry
 MESH_UP = ("auto", "y", "z")  # a mesh file's up axis: "auto" is the format's convention (glTF, OBJ: Y; PLY, STL: Z)
 COLORSPACES = ("srgb", "linear")  # how a request's image pixels are encoded
-BAKE_FORMATS = ("glb",)
+BAKE_FORMATS = ("glb", "obj")  # obj: a zip of name.obj, name.mtl and its PNG maps (albedo, roughness, metallic)
 DEFAULT_TEXTURE_SIZE = 1024  # baked PBR texture side, pixels
 
 
 def enum_items(values: tuple, labels: dict) -> list[tuple[str, str, str]]:
     """Blender EnumProperty items [(identifier, name, description)] in the order of `values`."""
     return [(v, *labels[v]) for v in values]
+
+# Turntables: "orbit" turns the camera about the asset, "spin_world" turns the world (the HDRI) instead.
+TURNTABLE_MODES = ("orbit", "spin_world")
+TURNTABLE_MODE_LABELS = {
+    "orbit": ("Orbit", "The camera circles the asset once under a fixed world"),
+    "spin_world": ("Spin World", "The world turns once about the vertical axis; the camera stays"),
+}
+LIBRARY_THUMB_SIDE = 64  # pixels per side of the thumbnails list_assets sends
+PASS_NAMES = ("albedo", "roughness", "metallic", "normal", "shadow")  # the decomposition passes_request returns

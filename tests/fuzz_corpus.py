@@ -70,6 +70,11 @@ def _bases() -> dict[str, dict]:
                    "quality": "preview"},
         "bake": {"asset_id": "0123456789abcdef", "texture_size": 64, "format": "glb"},
         "cancel": {"job_id": "some-job"},
+        "delete_asset": {"asset_id": "0123456789abcdef"},
+        "splats": {"asset_id": "0123456789abcdef"},
+        "passes": {"asset_id": "0123456789abcdef", "camera": _camera(), "world": _world(), "quality": "preview"},
+        "turntable": {"asset_id": "0123456789abcdef", "camera": _camera(), "world": _world(), "frames": 4,
+                      "mode": "orbit", "fps": 12, "quality": "preview", "background": True},
     }
 
 
@@ -98,6 +103,16 @@ FIELDS = {
                "world.strength": ("float", 0), "background": ("bool", 0), "quality": ("choice", 0)},
     "bake": {"asset_id": ("id", 1), "texture_size": ("int", 0), "format": ("choice", 0)},
     "cancel": {"job_id": ("str", 1)},
+    "delete_asset": {"asset_id": ("id", 1)},
+    "splats": {"asset_id": ("id", 1)},
+    "passes": {"asset_id": ("id", 1), "camera": ("object", 1), "camera.viewmat": ("matrix", 1),
+               "camera.K": ("matrix", 1), "camera.width": ("int", 1), "camera.height": ("int", 1),
+               "world": ("object", 0), "world.equirect": ("array", 1), "world.rotation_z": ("float", 0),
+               "world.strength": ("float", 0), "quality": ("choice", 0)},
+    "turntable": {"asset_id": ("id", 1), "camera": ("object", 0), "camera.viewmat": ("matrix", 1),
+                  "camera.K": ("matrix", 1), "world": ("object", 0), "world.equirect": ("array", 1),
+                  "frames": ("int", 1), "mode": ("choice", 0), "fps": ("int", 0), "quality": ("choice", 0),
+                  "background": ("bool", 0)},
 }
 
 WRONG = {  # name -> value of some type; _wrong_for() keeps the ones that are wrong for a field's kind
@@ -368,7 +383,7 @@ def _invalid_content(rng: random.Random, bases: dict) -> tuple[str, dict]:
         return "bake", bake
     elif r == 27:
         bake = b["bake"]
-        bake["format"] = rng.choice(["fbx", "obj", "GLB", ""])
+        bake["format"] = rng.choice(["fbx", "usdz", "GLB", ""])
         return "bake", bake
     elif r == 28:
         return "cancel", {"job_id": "j" * rng.randint(limits.MAX_ID_CHARS + 1, 2000)}

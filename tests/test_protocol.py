@@ -399,7 +399,7 @@ def test_srgb_transfer_known_values_dtype_and_out_of_range():
 
 def test_a_choice_field_sent_as_an_array_is_an_invalid_request():
     """Found by the fuzz corpus: `array in choices` raised numpy's 'truth value ... is ambiguous' ValueError."""
-    with pytest.raises(InvalidRequest, match=r"format must be one of 'glb', got array"):
+    with pytest.raises(InvalidRequest, match=r"format must be one of 'glb', 'obj', got array"):
         validate_request(make_request("bake_request", {"asset_id": "0123abcd", "format": np.zeros(3)}))
 
 

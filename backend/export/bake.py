@@ -111,3 +111,27 @@ def bake_glb(asset: RelightableAsset, texture_size: int = 1024, progress=no_prog
     progress("export", 0.95, "encoding GLB")
     base, orm = encode_textures(baked.albedo, baked.roughness, baked.metallic, baked.occlusion)
     return write_glb(v_world, n_world, baked.uvs, baked.faces, base, orm, name=safe_filename(asset.name))
+
+
+def bake_obj_archive(asset: RelightableAsset, texture_size: int = 1024, progress=no_progress) -> bytes:
+    """Baked PBR mesh as OBJ + MTL + PNG maps (albedo sRGB, roughness, metallic), world space, packed flat into one
+    zip (relight_protocol.archive): what a bake request with format "obj" returns."""
+    import tempfile
+
+    from relight_protocol.archive import pack_folder
+
+    from ..core.colour import linear_to_srgb, to_uint8
+    from .gltf import png_bytes
+    from .obj import write_obj_files
+
+    baked = bake(asset, texture_size, progress)
+    M = asset.model_matrix
+    v_world = baked.vertices @ M[:3, :3].T + M[:3, 3]
+    n_world = baked.normals @ asset.rotation.T
+    progress("export", 0.95, "writing OBJ, MTL and PNG maps")
+    textures = {"albedo": png_bytes(to_uint8(linear_to_srgb(np.clip(baked.albedo, 0.0, 1.0)))),
+                "roughness": png_bytes(to_uint8(baked.roughness)), "metallic": png_bytes(to_uint8(baked.metallic))}
+    with tempfile.TemporaryDirectory(prefix="relight-obj-") as folder:
+        write_obj_files(folder, safe_filename(asset.name), v_world, n_world, baked.uvs, baked.faces, textures)
+        return pack_folder(folder)
+

@@ -191,14 +191,81 @@ def run_render(server, req: dict, progress) -> dict:
 
 def run_bake(server, req: dict, progress) -> dict:
     asset = server.asset(req["asset_id"])
+    if req["format"] == "obj":  # OBJ + MTL + PNG maps, zipped (export.bake.bake_obj_archive)
+        from ..export.bake import bake_obj_archive
+
+        data = bake_obj_archive(asset, texture_size=req["texture_size"], progress=progress)
+        return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(asset.name, ".zip"),
+                "format": "obj", "provider": str((asset.meta or {}).get("provider", ""))}
     if asset.baked_glb is not None:  # a reconstruction: its own maps (normal map included), as baked
         progress("bake", 1.0, "the reconstruction's own baked GLB")
         data = asset.baked_glb
     else:
         data = bake_glb(asset, texture_size=req["texture_size"], progress=progress)
     return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(asset.name, ".glb"),
-            "format": req["format"]}
+            "format": req["format"], "provider": str((asset.meta or {}).get("provider", ""))}
 
 
 JOB_HANDLERS = {"generate": run_generate, "reconstruct": run_reconstruct, "match_photo": run_match_photo,
                 "render": run_render, "bake": run_bake}  # action -> handler  # action -> handler
+
+
+# ---------------------------------------------------------------------------------------------- issue 16: passes,
+# splats and turntables
+
+def run_passes(server, req: dict, progress) -> dict:
+    """The render request's view -> the asset's decomposition there: {passes: {albedo [H, W, 3] linear, roughness
+    [H, W, 1], metallic [H, W, 1], normal [H, W, 3] world space in [-1, 1], shadow [H, W, 3] visibility of the
+    world's light (1 = unshadowed)} float32, alpha [H, W, 1] float32, image [H, W, 4] uint8 (the relit frame)}."""
+    from relight_protocol.vocabulary import PASS_NAMES
+
+    asset = server.asset(req["asset_id"])
+    result = render(asset, camera(req["camera"]), environment(req["world"]), PRESETS[req["quality"]],
+                    background=False, progress=progress)  # fmt: skip
+    passes = {k: np.ascontiguousarray(result.passes[k], dtype=np.float32) for k in PASS_NAMES if k in result.passes}
+    if "shadow" in passes:  # a visibility: the preview's low-rank transfer (transfer.py) overshoots 1 by up to ~7 %
+        np.clip(passes["shadow"], 0.0, 1.0, out=passes["shadow"])
+    return {"passes": passes, "alpha": np.ascontiguousarray(result.alpha, dtype=np.float32),
+            "image": np.ascontiguousarray(result.rgba8, dtype=np.uint8)}
+
+
+def run_splats(server, req: dict, progress) -> dict:
+    """The asset's Gaussians, world space, as the standard 3DGS PLY with PBR fields (export.ply): what `Import
+    Splats` turns into a point object, the same bytes a `.ply` written by relight holds."""
+    from ..export.ply import splats_ply
+
+    asset = server.asset(req["asset_id"])
+    progress("splats", 0.5, f"{len(asset.gaussians)} Gaussians")
+    data = splats_ply(asset)
+    return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(asset.name, ".ply"),
+            "gaussians": int(len(asset.gaussians)), "provider": str((asset.meta or {}).get("provider", ""))}
+
+
+def turntable_camera(asset, req_camera: dict | None, size: int = 512):
+    """The request's camera, else the asset's input camera in world space at size² pixels."""
+    from ..core.frames import camera_to_world
+
+    if req_camera is not None:
+        return camera(req_camera)
+    return camera_to_world(asset.input_camera, asset.model_matrix).resized(size, size)
+
+
+def run_turntable(server, req: dict, progress) -> dict:
+    """{asset_id, camera, world, frames, mode, fps, quality, background} -> {data: the mp4's bytes, filename,
+    frames, width, height, fps}; progress per frame, cancellable between frames."""
+    from ..export.video import encode_mp4
+    from ..render.turntable import turntable_frames
+
+    t0 = time.perf_counter()
+    asset = server.asset(req["asset_id"])
+    cam = turntable_camera(asset, req["camera"])
+    frames = turntable_frames(asset, cam, environment(req["world"]), req["frames"], req["mode"],
+                              PRESETS[req["quality"]], req["background"], progress)  # fmt: skip
+    data = encode_mp4(frames, req["fps"])
+    progress("turntable", 1.0, f"{req['frames']} frames encoded")
+    return {"data": np.frombuffer(data, dtype=np.uint8), "filename": safe_filename(f"{asset.name}_{req['mode']}", ".mp4"),
+            "frames": req["frames"], "width": cam.width, "height": cam.height, "fps": req["fps"],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+JOB_HANDLERS.update({"passes": run_passes, "splats": run_splats, "turntable": run_turntable})

@@ -94,6 +94,7 @@ class Server:
         self._handlers_error: str | None = None
         self._store = None
         self._instant = {"hello": self._on_hello, "ping": self._on_ping, "cancel": self._on_cancel}  # answered now
+        self._instant.update({"list_assets": self._on_list_assets, "delete_asset": self._on_delete_asset})
 
     # ------------------------------------------------------------------------------------------ lifecycle
 
@@ -307,6 +308,16 @@ class Server:
 
     def _on_ping(self, request: dict) -> dict:
         return {"time": time.time()}
+
+    def _on_list_assets(self, request: dict) -> dict:
+        from .library import list_assets  # noqa: PLC0415 (numpy and the store only)
+
+        return list_assets(self.store)
+
+    def _on_delete_asset(self, request: dict) -> dict:
+        from .library import delete_asset  # noqa: PLC0415
+
+        return delete_asset(self.store, request["asset_id"])
 
     def _on_cancel(self, request: dict) -> dict:
         job = self._jobs.get(request["job_id"])

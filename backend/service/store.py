@@ -59,3 +59,17 @@ class AssetStore:
 
     def ids(self) -> list[str]:
         return sorted(p.name for p in self.root.iterdir() if _ID.match(p.name) and (p / "asset.json").exists())
+
+    # ------------------------------------------------------------------------------------------ the library
+
+    def delete(self, asset_id: str) -> None:
+        """Remove a stored asset: renamed out of the way first (atomic), then its files; UnknownAsset if absent."""
+        import shutil
+        import tempfile
+
+        if not self.has(asset_id):
+            raise self._unknown(asset_id)
+        trash = Path(tempfile.mkdtemp(prefix=f".deleted-{asset_id}-", dir=self.root))
+        os.replace(self.path(asset_id), trash / asset_id)
+        self._hot.pop(asset_id)
+        shutil.rmtree(trash, ignore_errors=True)

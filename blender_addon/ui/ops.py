@@ -78,6 +78,32 @@ class RELIGHT_OT_open_image(bpy.types.Operator):
 NO_ASSET = "No asset generated yet: click Generate Relightable Asset first"
 
 
+def image_side_limit() -> int:
+    """MAX_IMAGE_SIDE as the connected backend announced it in its hello, else this add-on's protocol default."""
+    from ..relight_protocol import limits
+
+    announced = ((session.SESSION.hello or {}).get("limits") or {}).get("MAX_IMAGE_SIDE")
+    return int(announced) if isinstance(announced, int) and announced > 0 else limits.MAX_IMAGE_SIDE
+
+
+def image_side_message(name: str, width: int, height: int) -> str | None:
+    """Why an image of width x height is too large for the backend, or None."""
+    limit = image_side_limit()
+    if max(width, height) <= limit:
+        return None
+    return (f"Image '{name}' is {width}x{height} pixels; the backend accepts at most {limit} pixels per side "
+            f"(MAX_IMAGE_SIDE). Scale it down (Image > Resize) and try again")
+
+
+def _over_image_limit(content: dict) -> str | None:
+    """A request's image against the limit of the backend just greeted (a first hello may announce a lower one)."""
+    image = content.get("image")
+    if image is None or getattr(image, "ndim", 0) != 3:
+        return None
+    h, w = image.shape[:2]
+    return image_side_message(str(content.get("name", "image")), w, h)
+
+
 class _JobOperator:
     """Mixin of the operators that start a backend job: idle poll, status reset, inputs gathered by `gather()`
     (-> (action, content); raises scene_io.SceneIOError with a message for the artist), backend check, job start."""
@@ -101,6 +127,9 @@ class _JobOperator:
             return _fail(self, context, str(e))
         if not _backend(self, context):
             return {"CANCELLED"}
+        over = _over_image_limit(content)  # the limits this backend announced in its hello, before sending
+        if over:
+            return _fail(self, context, over)
         session.start_job(action, content, context.scene)
         return {"FINISHED"}
 
@@ -113,9 +142,9 @@ class _JobOperator:
         warning when there is no usable world."""
         from .. import scene_io
 
-        env = scene_io.world_to_env(context.scene.world)
+        env, problem = scene_io.world_to_env_checked(context.scene.world)
         if env.pop("fallback"):
-            self.warn(context, scene_io.NO_HDRI_WARNING)
+            self.warn(context, problem or scene_io.NO_HDRI_WARNING)
         return env
 
 
@@ -131,6 +160,9 @@ class RELIGHT_OT_generate(_JobOperator, bpy.types.Operator):
         props = context.scene.relight
         if props.image is None:
             raise scene_io.SceneIOError("No image selected: pick one in the Relight panel (or Open one) first")
+        message = image_side_message(props.image.name, *props.image.size)  # before its pixels are read
+        if message:
+            raise scene_io.SceneIOError(message)
         provider = props.provider or "auto"
         content = {"name": props.image.name, "light_hint": props.light_hint, "provider": provider}
         content["image"], content["colorspace"] = scene_io.image_to_array(props.image)
@@ -166,9 +198,13 @@ class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
     bl_label = "Import PBR Mesh"
     needs_asset = True
 
+    format: bpy.props.EnumProperty(name="Format", default="glb", options={"SKIP_SAVE"}, items=[
+        ("glb", "GLB", "glTF binary with baseColor and metallic-roughness textures"),
+        ("obj", "OBJ", "OBJ + MTL with albedo, roughness and metallic PNG maps")])
+
     def gather(self, context):
         props = context.scene.relight
-        return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": "glb"}
+        return "bake", {"asset_id": props.asset_id, "texture_size": int(props.texture_size), "format": self.format}
 
 
 class RELIGHT_OT_match_photo(_JobOperator, bpy.types.Operator):
