@@ -345,13 +345,18 @@ def mesh_to_arrays(obj, depsgraph=None) -> dict:
             "corner_normals": corner.reshape(-1, 3, 3)}
 
 
+def _import_with(importer, what: str, path: str) -> list:
+    """Run one of Blender's import operators on path; returns the objects it created."""
+    before = set(bpy.data.objects)
+    result = importer(filepath=str(path))
+    if "FINISHED" not in result:
+        raise SceneIOError(f"Blender's {what} importer could not read {path}")
+    return [o for o in bpy.data.objects if o not in before]
+
+
 def import_glb(path: str) -> list:
     """Import a .glb with Blender's glTF importer; returns the objects it created."""
-    before = set(bpy.data.objects)
-    result = bpy.ops.import_scene.gltf(filepath=str(path))
-    if "FINISHED" not in result:
-        raise SceneIOError(f"Blender's glTF importer could not read {path}")
-    return [o for o in bpy.data.objects if o not in before]
+    return _import_with(bpy.ops.import_scene.gltf, "glTF", path)
 
 
 def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
@@ -496,9 +501,5 @@ def write_float_image(name: str, rgba: np.ndarray, colorspace: str = "Non-Color"
 
 def import_obj(path: str) -> list:
     """Import an .obj (with its .mtl and maps beside it) with Blender's OBJ importer; returns the objects it made."""
-    before = set(bpy.data.objects)
-    result = bpy.ops.wm.obj_import(filepath=str(path))
-    if "FINISHED" not in result:
-        raise SceneIOError(f"Blender's OBJ importer could not read {path}")
-    return [o for o in bpy.data.objects if o not in before]
+    return _import_with(bpy.ops.wm.obj_import, "OBJ", path)
 
