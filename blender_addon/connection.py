@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from .relight_protocol.errors import RemoteError
 
 PROGRESS_MESSAGE_CHARS = 200  # a progress message is cut to this many characters for the panel
+HEARTBEAT_INTERVAL = 1.0  # seconds between pings (heartbeats) while connected; the ping reply is the backend's
+HEARTBEAT_LIVENESS = 2.5  # seconds without any message from the backend after which it counts as down (< 3 s)
+RECONNECT_INTERVAL = 1.0  # seconds between hellos (each on a fresh socket) while the backend is down
 
 
 class BackendUnavailable(Exception):
@@ -42,6 +45,7 @@ class Job:
     started: float = field(default_factory=time.monotonic)
     last_heard: float = field(default_factory=time.monotonic)
     cancel_requested: bool = False
+    content: dict | None = None  # the request's content, kept so that Retry can send it again
 
 
 # ------------------------------------------------------------------------------------ events (what the panel shows)
@@ -80,6 +84,20 @@ class Finished:
     error: str = ""  # why it did not go well, for the panel and the console; "" when it did
 
 
+@dataclass(frozen=True)
+class BackendState:
+    """The heartbeat found the backend down, or back (then with its new hello)."""
+
+    up: bool
+    message: str
+    hello: dict | None = None
+
+
+def lost_job_message(endpoint: str, action: str) -> str:
+    return (f"The Relight backend at {endpoint} stopped answering during the {action} job (no heartbeat for "
+            f"{HEARTBEAT_LIVENESS:g} s); the job is lost: click Retry once the backend is back")
+
+
 class Session:
     """The DEALER client, the hello info of the backend, and the running job (at most one).
 
@@ -97,14 +115,26 @@ class Session:
         self.job_timeout = 900.0  # seconds of silence after which a job is given up (from the preferences)
         self.results: list[tuple[str, str]] = []  # (action, outcome) of finished jobs, newest last
         self.last_reply: dict = {}  # content of the last successful job reply, arrays left out
+        # heartbeat: "unknown" (no hello yet), "up", "down" (reconnecting by itself), "closed" (close() was called)
+        self.state = "unknown"
+        self.retry_job: Job | None = None  # the last job that did not end well, for Retry
+        self._last_heard = 0.0  # monotonic time of the last message from the backend
+        self._next_ping = 0.0
+        self._next_reconnect = 0.0
+        self._hello_id: str | None = None  # the hello sent by a background reconnect
 
     # -------------------------------------------------------------------------------- connection
 
     def close(self) -> None:
+        self._drop_socket()
+        self.state = "closed"
+
+    def _drop_socket(self) -> None:
         if self.client is not None:
             self.client.close()
         self.client = None
         self.hello = None
+        self._hello_id = None
 
     def abandon(self) -> None:
         """Forget the running job without a Finished event and close the socket (the add-on is unregistering)."""
@@ -113,7 +143,7 @@ class Session:
 
     def _connect(self, endpoint: str):
         if self.client is None or self.endpoint != endpoint:
-            self.close()
+            self._drop_socket()
             # Imported here: it imports zmq (the add-on's bundled wheel), and this module must import without it.
             from .relight_protocol.client import Client
 
@@ -136,16 +166,33 @@ class Session:
                         msg.raise_for_status()
                     except RemoteError as e:
                         raise BackendUnavailable(f"The Relight backend at {endpoint} refused hello: {e.evalue}")
-                    self.hello = dict(msg.content)
+                    self._now_up(msg)
                     return self.hello
                 self._dispatch(msg)
             if time.monotonic() > deadline:
                 # Lazy Pirate: a socket with an unanswered request is dropped, so nothing stale comes back later.
                 if self.job is not None:
+                    self.retry_job = self.job
                     self._finish("backend lost",
                                  f"The Relight backend at {endpoint} stopped answering; the job was dropped")
-                self.close()
+                self._drop_socket()
+                self.state, self._next_reconnect = "down", time.monotonic() + RECONNECT_INTERVAL
                 raise BackendUnavailable(unreachable_message(endpoint))
+
+    def _now_up(self, hello_reply) -> None:
+        """A hello reply came: the backend is up; heartbeats start."""
+        now = time.monotonic()
+        self.hello = dict(hello_reply.content)
+        self.state, self._hello_id = "up", None
+        self._last_heard, self._next_ping = now, now + HEARTBEAT_INTERVAL
+
+    def backend_up(self, endpoint: str) -> bool:
+        """True while the backend at `endpoint` answers heartbeats (no round trip needed before a job)."""
+        return self.state == "up" and self.endpoint == endpoint and self.client is not None
+
+    def backend_down(self, endpoint: str) -> bool:
+        """True while the heartbeat finds the backend at `endpoint` down (it reconnects by itself meanwhile)."""
+        return self.state == "down" and self.endpoint == endpoint
 
     # -------------------------------------------------------------------------------- jobs
 
@@ -159,7 +206,7 @@ class Session:
         if self.client is None:
             raise BackendUnavailable("Not connected to a Relight backend")
         msg_id = self.client.request(f"{action}_request", content)
-        self.job = Job(action, msg_id, scene_name)
+        self.job = Job(action, msg_id, scene_name, content=content)
         self.on_event(Started(action, f"{action} sent to the backend"))
         return self.job
 
@@ -170,8 +217,19 @@ class Session:
         self.job.cancel_requested = True
         self.on_event(Cancelling(self.job.action, "cancelling..."))
 
+    def retry(self) -> Job:
+        """Send the last job that did not end well again (a fresh request, same content and scene)."""
+        job = self.retry_job
+        if job is None or job.content is None:
+            raise BackendUnavailable("There is no failed Relight job to retry")
+        started = self.start_job(job.action, job.content, job.scene_name)
+        self.retry_job = None
+        return started
+
     def _finish(self, outcome: str, error: str = "") -> None:
         job, self.job = self.job, None
+        if error and job is not None:
+            self.retry_job = job
         action = job.action if job else ""
         self.results.append((action, outcome))
         self.on_event(Finished(action, outcome, error))
@@ -208,15 +266,70 @@ class Session:
         self._finish(outcome)
 
     def poll_once(self) -> None:
-        """Dispatch what has arrived without blocking; give the job up after `job_timeout` seconds of silence."""
+        """Dispatch what has arrived without blocking; heartbeat (ping every HEARTBEAT_INTERVAL, the backend is
+        down after HEARTBEAT_LIVENESS of silence, then reconnect every RECONNECT_INTERVAL on a fresh socket); give
+        the job up after `job_timeout` seconds without news of it."""
+        now = time.monotonic()
         if self.client is None:
             if self.job is not None:
                 self._finish("backend lost", "The connection to the Relight backend was closed")
+            if self.state == "down" and self.endpoint and now >= self._next_reconnect:
+                self._reconnect(now)
             return
         for msg in self.client.poll():
-            self._dispatch(msg)
+            self._last_heard = now
+            if self._hello_id is not None and msg.parent_id == self._hello_id:
+                self._on_reconnect_hello(msg)
+            elif msg.msg_type == "ping_reply":
+                self._on_heartbeat(msg)
+            else:
+                self._dispatch(msg)
+        if self.state == "up":
+            if now - self._last_heard > HEARTBEAT_LIVENESS:
+                self._lost(now, f"no heartbeat for {HEARTBEAT_LIVENESS:g} s")
+            elif now >= self._next_ping and self.client is not None:
+                self.client.request("ping_request", {})
+                self._next_ping = now + HEARTBEAT_INTERVAL
+        elif self.state == "down" and now >= self._next_reconnect:
+            self._reconnect(now)
         if self.job is not None and time.monotonic() - self.job.last_heard > self.job_timeout:
             self._finish(
                 "timed out", f"The Relight backend sent nothing about the {self.job.action} job for "
                 f"{self.job_timeout:.0f} s; the job was given up (raise 'Job Silence Timeout' in the preferences)"
             )
+
+    # -------------------------------------------------------------------------------- heartbeat
+
+    def _on_heartbeat(self, msg) -> None:
+        """A ping reply: a restarted backend (another instance than the hello's) has lost the running job."""
+        instance = msg.content.get("instance")
+        known = (self.hello or {}).get("instance")
+        if instance and known and instance != known:
+            self._lost(time.monotonic(), "it restarted")
+
+    def _lost(self, now: float, why: str) -> None:
+        """The backend is down (or restarted): end the running job with an error (Retry sends it again), say so,
+        and reconnect on a fresh socket from now on."""
+        endpoint = self.endpoint or "?"
+        if self.job is not None:
+            self._finish("backend lost", lost_job_message(endpoint, self.job.action))
+        self._drop_socket()
+        self.state, self._next_reconnect = "down", now
+        self.on_event(BackendState(False, f"Backend lost ({why}): reconnecting to {endpoint}..."))
+
+    def _reconnect(self, now: float) -> None:
+        """Lazy Pirate: a fresh socket and a hello on it; an unanswered one is dropped at the next try."""
+        self._drop_socket()
+        client = self._connect(self.endpoint)
+        self._hello_id = client.request("hello_request", {})
+        self._next_reconnect = now + RECONNECT_INTERVAL
+
+    def _on_reconnect_hello(self, msg) -> None:
+        try:
+            msg.raise_for_status()
+        except RemoteError as e:
+            self._hello_id = None
+            self.on_event(BackendState(False, f"The Relight backend at {self.endpoint} refused hello: {e.evalue}"))
+            return
+        self._now_up(msg)
+        self.on_event(BackendState(True, f"Reconnected to the Relight backend at {self.endpoint}", self.hello))

@@ -1,8 +1,10 @@
 """Jobs: one cancellable unit of work with throttled progress, and the worker thread that runs them in order."""
 
 import queue
+import sys
 import threading
 import time
+import traceback
 from typing import Callable
 
 from ..core.progress import ProgressFn  # raises Cancelled from a job once the job was cancelled
@@ -32,6 +34,9 @@ class Job:
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._last = (None, -1.0, 0.0)  # (stage, fraction, time) of the last emitted progress
+        self._step_t = 0.0  # when the last progress of the job's own came (keepalives repeat it)
+        self.last_message = ""  # the message of the last emitted progress (repeated by keepalive())
+        self.peer: bytes = b""  # the client that asked for it (its ROUTER identity; the scheduler's fairness key)
 
     @property
     def cancel_requested(self) -> bool:
@@ -46,7 +51,20 @@ class Job:
         last_stage, _, last_t = self._last
         if stage != last_stage or fraction <= 0.0 or fraction >= 1.0 or now - last_t >= self._min_interval:
             self._last = (stage, fraction, now)
+            self.last_message, self._step_t = message, now
             self._on_progress(self, stage, fraction, message)
+
+    def silent_for(self, now: float) -> float:
+        """Seconds since this running job last reported progress (0 when it is not running)."""
+        return now - self._last[2] if self.state == "running" else 0.0
+
+    def keepalive(self, now: float) -> tuple[str, float, str]:
+        """(stage, fraction, message): the last progress again, with how long its step has run, marked as sent.
+        What the server sends for a job silent in one long step (any thread; never raises Cancelled)."""
+        stage, fraction, _ = self._last
+        self._last = (stage, fraction, now)
+        message = f"{self.last_message} (still working: {now - self._step_t:.0f} s)"
+        return str(stage or "start"), max(0.0, fraction), message
 
     def cancel(self) -> bool:
         """Request cancellation. True if the job had not finished: a queued job finishes at once with
@@ -72,16 +90,28 @@ class Job:
         content, error = None, None
         try:
             self._last = ("start", 0.0, time.monotonic())
+            self.last_message, self._step_t = f"{self.action} started", self._last[2]
             self._on_progress(self, "start", 0.0, f"{self.action} started")
             content = self._fn(self.progress)
         except Exception as e:  # the job's error becomes its error reply
             error = e
+        except BaseException as e:  # noqa: BLE001 - SystemExit & co. from a handler end this job, not the worker
+            error = RuntimeError(f"the {self.action} job stopped with {type(e).__name__}: {e}")
         with self._lock:
             if error is None and self._cancel.is_set():
                 error = Cancelled(f"{self.action} job {self.id} was cancelled")
                 content = None
             self.state = "done"
         self._on_finish(self, content, error)
+
+
+def run_guarded(job: Job) -> None:
+    """job.run(), and whatever escapes it (a failing on_finish, say) is logged: the worker thread lives on."""
+    try:
+        job.run()
+    except BaseException:  # noqa: BLE001 - one job's failure must not end the thread that serves the others
+        print(f"relight serve: {job.action} job {job.id} crashed its worker; the worker goes on:\n"
+              + traceback.format_exc(), file=sys.stderr, flush=True)
 
 
 class JobWorker:
@@ -98,7 +128,7 @@ class JobWorker:
 
     def _loop(self) -> None:
         while (job := self._queue.get()) is not None:
-            job.run()
+            run_guarded(job)
 
     def stop(self, timeout: float = 2.0) -> bool:
         """Ask the thread to exit after the current job; True if it did within `timeout` seconds."""

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import zmq
@@ -21,7 +22,9 @@ from relight_protocol.version import PROTOCOL_VERSION
 from relight_protocol.vocabulary import DEFAULT_ENDPOINT
 
 from .. import __version__
-from .jobs import Cancelled, Job, JobWorker
+from .jobs import Cancelled, Job
+from .liveness import LivenessSettings, Peers
+from .scheduler import QueueSettings, Scheduler
 from .store import default_store_dir
 
 DEFAULT_BIND = DEFAULT_ENDPOINT
@@ -43,10 +46,11 @@ def encode(msg: Message) -> list | None:
     the same type and parent; such a progress message is dropped (None)."""
     try:
         return serialize(msg)
-    except ProtocolError as e:
+    except Exception as e:  # noqa: BLE001 - a ProtocolError, or a handler's bug (content JSON cannot hold)
         if msg.msg_type == PROGRESS:
             return None
-        content = {"status": "error", "ename": e.ename, "evalue": f"the server could not encode its reply: {e}"}
+        ename = e.ename if isinstance(e, ProtocolError) else "InternalError"
+        content = {"status": "error", "ename": ename, "evalue": f"the server could not encode its reply: {e}"}
         return serialize(Message(msg.msg_type, content, parent_id=msg.parent_id))
 
 
@@ -56,7 +60,8 @@ class Server:
     """The ROUTER service. Only the thread that calls serve_forever() touches the socket; workers hand
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
-    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None):
+    def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None,
+                 queues: QueueSettings | None = None, liveness: LivenessSettings | None = None):
         from ..generate.geometry.generators import GeneratorSettings
 
         self.bind = bind
@@ -73,7 +78,15 @@ class Server:
             s.setblocking(False)
         self._stopping = threading.Event()
         self._jobs: dict[str, Job] = {}  # socket thread only: unfinished jobs by request msg_id
-        self._workers = {"long": JobWorker("long"), "render": JobWorker("render")}
+        self._job_peers: dict[str, list] = {}  # socket thread only: job id -> its client's identities
+        self._scheduler = Scheduler(queues)  # fair, bounded lanes: long jobs and a small render pool
+        self._workers = self._scheduler.lanes
+        self._peers = Peers(liveness)  # heartbeating clients, and when each was last heard
+        self._next_housekeeping = 0.0
+        self._instance = uuid.uuid4().hex  # this process: a client seeing another one knows its jobs are gone
+        from .warm import Warmer  # noqa: PLC0415
+
+        self._warmer = Warmer()  # started by warm_up(): the default HDRI, BRDF tables, shading kernels
         self._handlers = None  # the service.handlers module once imported (it imports the whole product)
         self._handlers_error: str | None = None
         self._store = None
@@ -100,6 +113,8 @@ class Server:
             self._load_handlers()
         except PipelineUnavailable:
             pass  # logged; protocol requests still work and job requests get an error reply naming it
+        else:
+            self._warmer.start()  # in the background: the socket answers meanwhile, hello says what is warm
 
     def _load_handlers(self):
         """The service.handlers module (imported on first use; a failed import is retried next time)."""
@@ -172,6 +187,7 @@ class Server:
                         break
                     self._handle(frames)
                 self._flush_outbox()
+            self._housekeeping()
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -230,6 +246,7 @@ class Server:
         except Exception as e:  # noqa: BLE001 - a bug in validation must not stop the server
             self._send(identities, error_reply_for(e, msg, with_traceback=True))
             return
+        self._peers.seen(identities[0], heartbeat=action == "ping")
         try:
             if action in JOB_ACTIONS:
                 self._submit(identities, msg, action, request)
@@ -249,6 +266,7 @@ class Server:
             "providers": self._providers(),
             "limits": limits.as_dict(),
             "pipeline_ok": self._handlers is not None,
+            **self._service_info(),
         }
 
     def _providers(self) -> list[str]:
@@ -258,7 +276,7 @@ class Server:
         return available_providers(self.generators)
 
     def _on_ping(self, request: dict) -> dict:
-        return {"time": time.time()}
+        return {"time": time.time(), "instance": self._instance}
 
     def _on_cancel(self, request: dict) -> dict:
         job = self._jobs.get(request["job_id"])
@@ -288,10 +306,48 @@ class Server:
                 reply = error_reply_for(error, msg, with_traceback=not expected)
             self._post(identities, reply, finished=job.id)
 
+        peer = identities[0]
+        self._scheduler.admit(peer)  # raises Busy naming the bound
+
+        def finish(job: Job, content: dict | None, error: BaseException | None) -> None:
+            self._scheduler.release(peer)
+            try:
+                on_finish(job, content, error)
+            except Exception as e:  # noqa: BLE001 - the reply itself failed: say so rather than stay silent
+                self._post(identities, error_reply_for(e, msg, with_traceback=True), finished=job.id)
+
         job = Job(msg.msg_id, action, lambda progress: handler(self, request, progress),
-                  on_progress=on_progress, on_finish=on_finish)
+                  on_progress=on_progress, on_finish=finish)
+        job.peer = peer
         self._jobs[job.id] = job
-        self._workers["render" if action == "render" else "long"].submit(job)
+        self._job_peers[job.id] = identities
+        self._scheduler.submit(job)
+
+    def _service_info(self) -> dict:
+        """What hello says of heartbeats, queue bounds and start-up warming."""
+        return {"instance": self._instance, "heartbeat": self._peers.settings.as_dict(), "queue": self._scheduler.settings.as_dict(),
+                "warm": self._warmer.status()}
+
+    def _housekeeping(self) -> None:
+        """Socket thread, about every keepalive_s / 4: a keepalive progress for each running job silent for
+        keepalive_s (so a healthy job in one long step is never taken for dead); cancel the unfinished jobs of
+        heartbeating clients that went silent."""
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        settings = self._peers.settings
+        self._next_housekeeping = now + settings.keepalive_s / 4
+        for job in list(self._jobs.values()):
+            if job.silent_for(now) >= settings.keepalive_s and job.id in self._job_peers:
+                self._send(self._job_peers[job.id], make_progress(job.id, *job.keepalive(now)))
+        gone = set(self._peers.expired(now))
+        for job in list(self._jobs.values()):
+            if job.peer in gone and job.cancel():
+                self.log(f"client went silent for {settings.client_timeout_s:.0f} s; cancelled its {job.action} "
+                         f"job {job.id}")
+        self._flush_outbox()
+        for job_id in [j for j in self._job_peers if j not in self._jobs]:
+            del self._job_peers[job_id]
 
     # ------------------------------------------------------------------------------------------ worker threads
 
