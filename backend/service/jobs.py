@@ -33,6 +33,7 @@ class Job:
         self._min_interval = min_interval  # seconds between progress messages of one stage
         self._cancel = threading.Event()
         self._lock = threading.Lock()
+        self._progress_lock = threading.Lock()  # _last, last_message, _step_t: the worker's and keepalive's
         self._last = (None, -1.0, 0.0)  # (stage, fraction, time) of the last emitted progress
         self._step_t = 0.0  # when the last progress of the job's own came (keepalives repeat it)
         self.last_message = ""  # the message of the last emitted progress (repeated by keepalive())
@@ -48,23 +49,27 @@ class Job:
         if self._cancel.is_set():
             raise Cancelled(f"{self.action} job {self.id} was cancelled at stage {stage!r}")
         now = time.monotonic()
-        last_stage, _, last_t = self._last
-        if stage != last_stage or fraction <= 0.0 or fraction >= 1.0 or now - last_t >= self._min_interval:
+        with self._progress_lock:
+            last_stage, _, last_t = self._last
+            emit = stage != last_stage or fraction <= 0.0 or fraction >= 1.0 or now - last_t >= self._min_interval
+            if emit:
+                self._last = (stage, fraction, now)
+                self.last_message, self._step_t = message, now
+                # posted under the lock: a keepalive never goes out between this update and its message
+                self._on_progress(self, stage, fraction, message)
+
+    def keepalive(self, now: float, silent_s: float) -> bool:
+        """If this job runs and has reported nothing for `silent_s` seconds, report its last progress again with
+        how long its step has run ("still working: N s"); True if it did. What the server does for a job in one
+        long step (any thread; never raises Cancelled; in order with the job's own progress)."""
+        with self._progress_lock:
+            stage, fraction, last_t = self._last
+            if self.state != "running" or now - last_t < silent_s:
+                return False
             self._last = (stage, fraction, now)
-            self.last_message, self._step_t = message, now
-            self._on_progress(self, stage, fraction, message)
-
-    def silent_for(self, now: float) -> float:
-        """Seconds since this running job last reported progress (0 when it is not running)."""
-        return now - self._last[2] if self.state == "running" else 0.0
-
-    def keepalive(self, now: float) -> tuple[str, float, str]:
-        """(stage, fraction, message): the last progress again, with how long its step has run, marked as sent.
-        What the server sends for a job silent in one long step (any thread; never raises Cancelled)."""
-        stage, fraction, _ = self._last
-        self._last = (stage, fraction, now)
-        message = f"{self.last_message} (still working: {now - self._step_t:.0f} s)"
-        return str(stage or "start"), max(0.0, fraction), message
+            message = f"{self.last_message} (still working: {now - self._step_t:.0f} s)"
+            self._on_progress(self, str(stage or "start"), max(0.0, fraction), message)
+        return True
 
     def cancel(self) -> bool:
         """Request cancellation. True if the job had not finished: a queued job finishes at once with

@@ -24,6 +24,7 @@ from relight_protocol.vocabulary import DEFAULT_ENDPOINT
 from .. import __version__
 from .jobs import Cancelled, Job
 from .liveness import LivenessSettings, Peers
+from .options import add_queue_arguments, queue_options
 from .scheduler import QueueSettings, Scheduler
 from .store import default_store_dir
 
@@ -78,7 +79,6 @@ class Server:
             s.setblocking(False)
         self._stopping = threading.Event()
         self._jobs: dict[str, Job] = {}  # socket thread only: unfinished jobs by request msg_id
-        self._job_peers: dict[str, list] = {}  # socket thread only: job id -> its client's identities
         self._scheduler = Scheduler(queues)  # fair, bounded lanes: long jobs and a small render pool
         self._workers = self._scheduler.lanes
         self._peers = Peers(liveness)  # heartbeating clients, and when each was last heard
@@ -320,7 +320,6 @@ class Server:
                   on_progress=on_progress, on_finish=finish)
         job.peer = peer
         self._jobs[job.id] = job
-        self._job_peers[job.id] = identities
         self._scheduler.submit(job)
 
     def _service_info(self) -> dict:
@@ -338,16 +337,13 @@ class Server:
         settings = self._peers.settings
         self._next_housekeeping = now + settings.keepalive_s / 4
         for job in list(self._jobs.values()):
-            if job.silent_for(now) >= settings.keepalive_s and job.id in self._job_peers:
-                self._send(self._job_peers[job.id], make_progress(job.id, *job.keepalive(now)))
+            job.keepalive(now, settings.keepalive_s)  # through the job's on_progress, behind its own messages
         gone = set(self._peers.expired(now))
         for job in list(self._jobs.values()):
             if job.peer in gone and job.cancel():
                 self.log(f"client went silent for {settings.client_timeout_s:.0f} s; cancelled its {job.action} "
                          f"job {job.id}")
         self._flush_outbox()
-        for job_id in [j for j in self._job_peers if j not in self._jobs]:
-            del self._job_peers[job_id]
 
     # ------------------------------------------------------------------------------------------ worker threads
 
@@ -369,7 +365,8 @@ class Server:
 
 def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
           model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
-          octree_resolution: int | None = None) -> int:
+          octree_resolution: int | None = None, queues: QueueSettings | None = None,
+          liveness: LivenessSettings | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
@@ -381,7 +378,7 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
             print(f"relight serve: {e}", file=sys.stderr, flush=True)
             return 2
     settings = GeneratorSettings.from_environment(model_path, generator_cmd, hunyuan_steps, octree_resolution)
-    server = Server(bind, store_dir, generators=settings)
+    server = Server(bind, store_dir, generators=settings, queues=queues, liveness=liveness)
     server.log(f"store {server.store_dir}")
     server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
@@ -418,7 +415,9 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hunyuan-steps", type=int, default=None, help="Hunyuan3D-2's sampling steps (default 30)")
     p.add_argument("--octree-resolution", type=int, default=None,
                    help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
+    add_queue_arguments(p)
     p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
                                            generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
-                                           octree_resolution=args.octree_resolution))
+                                           octree_resolution=args.octree_resolution, **queue_options(args)))
     return p
+
