@@ -1,0 +1,143 @@
+"""The add-on when its backend dies: the heartbeat notices within 3 s, ends the running job with a clear error, never
+blocks an operator while the backend is down, reconnects by itself, and Retry sends the job again. Against a
+scripted ROUTER (the session alone) and a real `relight serve` killed with SIGKILL during a real generate (bpy)."""
+
+import signal
+import time
+
+import numpy as np
+import pytest
+from blender_fixture import (  # noqa: F401  (fixtures)
+    addon_prefs,
+    addon_tree,
+    addon_zip,
+    free_port,
+    image_pixels,
+    object_image_path,
+    relight_addon,
+    tick_until_idle,
+)
+from server_fixture import start_server
+from test_addon import ScriptedBackend, poll_until, without_blender  # noqa: F401  (without_blender: a fixture)
+
+import bpy  # after conftest set the Blender user folders
+
+
+@pytest.fixture
+def silent_backend():
+    """A ScriptedBackend that answers hello but never a ping (a backend whose process hangs or died)."""
+    server = ScriptedBackend()
+    yield server
+    server.close()
+
+
+def _next_job_request(backend, timeout: float = 5.0):
+    """The next request other than the session's heartbeat pings."""
+    deadline = time.monotonic() + timeout
+    while True:
+        request = backend.next_request(max(0.01, deadline - time.monotonic()))
+        if request.msg_type != "ping_request":
+            return request
+
+
+def test_heartbeat_constants_notice_a_dead_backend_within_3_s(without_blender):
+    conn, _ = without_blender
+    assert conn.HEARTBEAT_INTERVAL < conn.HEARTBEAT_LIVENESS < 3.0  # a ping is due well before the deadline
+    assert conn.RECONNECT_INTERVAL <= 1.0
+
+
+def test_session_heartbeat_ends_the_job_when_pings_go_unanswered_then_reconnects_and_retries(
+        without_blender, silent_backend):
+    conn, make_session = without_blender
+    backend = silent_backend
+    session, events = make_session()
+    session.say_hello(backend.endpoint, 5.0)
+    assert session.state == "up"
+    job = session.start_job("generate", {"name": "lost one"}, "Scene")
+    assert _next_job_request(backend).msg_id == job.msg_id
+    backend.hello = None  # from now on nothing answers: not the pings, not the reconnecting hellos
+
+    poll_until(session, lambda: session.state == "down", timeout=10)  # the silence timeout (900 s) plays no part
+    lost = conn.lost_job_message(backend.endpoint, "generate")
+    assert conn.Finished("generate", "backend lost", lost) in events
+    assert "click Retry once the backend is back" in lost
+    assert isinstance(events[-1], conn.BackendState) and not events[-1].up
+    assert session.running_job() is None and session.retry_job is job and job.content == {"name": "lost one"}
+    hellos = backend.hellos
+    poll_until(session, lambda: backend.hellos >= hellos + 2, timeout=10)  # it keeps knocking, on fresh sockets
+    assert session.state == "down"
+
+    backend.hello = "ok"  # the backend is back
+    poll_until(session, lambda: session.state == "up", timeout=10)
+    assert events[-1] == conn.BackendState(True, f"Reconnected to the Relight backend at {backend.endpoint}",
+                                           {"status": "ok", "server_version": "9.9", "device": "cpu"})
+    again = session.retry()
+    request = _next_job_request(backend)
+    assert (request.msg_type, request.msg_id, request.content) == ("generate_request", again.msg_id,
+                                                                   {"name": "lost one"})
+    assert again.msg_id != job.msg_id and session.retry_job is None
+    with pytest.raises(conn.BackendUnavailable, match="no failed Relight job"):
+        session.close() or session.retry()
+
+
+def _fresh_image(path) -> "bpy.types.Image":
+    """The test photo, flipped upside down: content this server's store has not seen."""
+    image = bpy.data.images.load(str(path))
+    px = image_pixels(image)  # row 0 = top; pixels are stored bottom-up, so writing it as is flips it
+    image.pixels.foreach_set(np.ascontiguousarray(px).ravel())
+    return image
+
+
+def _tick_until(session_module, done, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done after {timeout} s of ticking"
+        session_module.tick()
+        time.sleep(0.02)
+
+
+def test_backend_killed_during_generate_then_back_on_the_same_port(object_image_path, relight_addon, free_port,
+                                                                  tmp_path):
+    """SIGKILL `relight serve` in a generate's visibility stage: the job ends with a clear error within seconds
+    (not the 900 s silence timeout), Generate is enabled again, operators fail at once while the backend is down
+    (even with a 600 s request timeout), the add-on reconnects by itself when the server is back on the same port
+    and store, and Retry generates the asset."""
+    endpoint = f"tcp://127.0.0.1:{free_port}"
+    store = tmp_path / "store"
+    server = start_server(store, bind=endpoint)
+    session = relight_addon.session
+    status = bpy.context.window_manager.relight
+    prefs = addon_prefs()
+    prefs.endpoint = endpoint
+    prefs.request_timeout = 600.0  # an operator that waited for a hello while the backend is down would hang here
+    prefs.job_timeout = 900.0
+    try:
+        assert bpy.ops.relight.check_backend() == {"FINISHED"} and status.connected
+        bpy.context.scene.relight.image = _fresh_image(object_image_path)
+        assert bpy.ops.relight.generate() == {"FINISHED"}
+        _tick_until(session, lambda: status.stage == "visibility", timeout=300)
+        server.proc.send_signal(signal.SIGKILL)
+        assert server.proc.wait(30) == -signal.SIGKILL
+
+        _tick_until(session, lambda: session.SESSION.running_job() is None, timeout=30)
+        assert status.last_error.startswith(f"The Relight backend at {endpoint} stopped answering during the "
+                                            "generate job"), status.last_error
+        assert status.job_action == "" and status.stage == "" and not status.connected
+        assert session.SESSION.state == "down" and status.status_message.startswith("Backend lost")
+        assert bpy.ops.relight.generate.poll() and bpy.ops.relight.retry.poll()
+        with pytest.raises(RuntimeError, match="No Relight backend answered .* retrying by itself"):
+            bpy.ops.relight.check_backend()  # at once: the heartbeat knows it is down
+        with pytest.raises(RuntimeError, match="No Relight backend answered"):
+            bpy.ops.relight.retry()
+        assert session.SESSION.retry_job is not None and session.SESSION.retry_job.action == "generate"
+
+        server = start_server(store, bind=endpoint)  # back, same port and store
+        _tick_until(session, lambda: status.connected, timeout=60)
+        assert status.status_message == f"Reconnected to the Relight backend at {endpoint}"
+        assert bpy.ops.relight.retry() == {"FINISHED"}
+        assert status.job_action == "generate"
+        tick_until_idle(session, timeout=600)
+        assert status.last_error == "", status.last_error
+        assert bpy.context.scene.relight.asset_id and session.SESSION.results[-1][1].startswith("Asset ")
+    finally:
+        server.stop()
