@@ -105,7 +105,7 @@ def run_generate(server, req: dict, progress) -> dict:
             asset = generate(inputs, progress)
         except GeneratorError as e:  # not installed, no weights, the program failed: said plainly, no traceback
             raise GeneratorFailed(str(e)) from None
-        progress("store", 0.99, "writing the asset to the store")
+        progress("store", 1.0, "writing the asset to the store")
         server.store.put(asset)
     progress("done", 1.0, "preparing the interactive preview")
     prepare_preview(server.asset(asset.asset_id))  # the instance later renders get from the store's cache

@@ -112,7 +112,7 @@ def delight(
         # a clipped pixel only bounds its radiance from below: the light fits leave it out (the contrast tests keep
         # it: there a lower bound on a bright pixel can only understate the contrast)
         fit_valid = small_valid & unsaturated(small_img, ceiling)
-        step("delight", 0.51, "the input light: given" if known else "estimating the input light")
+        step("delight", 0.5, "the input light: given" if known else "estimating the input light")
         env = world if known else estimate_light(asset, small_cam, small_img, fit_valid)
         contrast = 0.0
         # the contrast test trusts the geometry's shading: an inflated shape's normals are a guess, and their
