@@ -258,3 +258,27 @@ def test_store_write_is_atomic_and_leaves_no_temp_folder(tmp_path):
                                                 and p.is_dir()]  # fmt: skip
     shutil.rmtree(folder)
     assert not store.has(a.asset_id)
+
+
+def test_the_jobs_of_a_client_that_stopped_heartbeating_are_cancelled(tmp_path):
+    """Heartbeats the other way: a client that pinged (so it heartbeats) and then went silent longer than the
+    server's --client-timeout has its unfinished jobs cancelled, so a dead Blender does not hold the queue."""
+    server = start_server(tmp_path / "store", extra_args=("--client-timeout", "2"))
+    try:
+        gone, alive = server.client(), server.client()
+        assert gone.call("ping_request", timeout=30).status == "ok"
+        msg_id = gone.request("generate_request", {"image": disc_image(48, seed=3), "name": "orphan",
+                                                   "colorspace": "srgb"})
+        never_pinged = alive.request("generate_request", {"image": disc_image(48, seed=4), "name": "kept",
+                                                          "colorspace": "srgb"})
+        line = f"cancelled its generate job {msg_id}"
+        deadline = time.monotonic() + GENERATE_TIMEOUT
+        while not any(line in out for out in server.stdout):
+            assert time.monotonic() < deadline, f"no {line!r} in the server's log:\n" + "\n".join(server.stdout)
+            time.sleep(0.1)
+        assert not any(never_pinged in out for out in server.stdout)  # a client that never pinged is not expired
+        alive.cancel(never_pinged)
+        assert alive.wait(never_pinged, timeout=GENERATE_TIMEOUT).status == "error"
+        assert alive.call("ping_request", timeout=30).status == "ok"
+    finally:
+        server.stop()

@@ -105,8 +105,8 @@ def run_load(cfg: LoadConfig) -> dict:
                 counts[key()] = counts.get(key(), 0) + 1
                 return counts[key()] <= cfg.idle_renders
 
-            threads = [threading.Thread(target=_render_loop, args=(endpoint, asset_id, cfg.render_size, idle_going,
-                                                                   idle, idle_errors)) for _ in range(cfg.render_clients)]
+            args = (endpoint, asset_id, cfg.render_size, idle_going, idle, idle_errors)
+            threads = [threading.Thread(target=_render_loop, args=args) for _ in range(cfg.render_clients)]
             for th in threads:
                 th.start()
             for th in threads:
@@ -168,8 +168,8 @@ def load_markdown(r: dict) -> str:
     return "\n".join([
         "# relight bench --load",
         "",
-        f"{c['render_clients']} clients render {c['render_size']}² previews back to back while {c['generate_clients']} "
-        f"clients queue {c['generates_each']} generates each ({c['image_size']}² inputs).",
+        f"{c['render_clients']} clients render {c['render_size']}² previews back to back while "
+        f"{c['generate_clients']} clients queue {c['generates_each']} generates each ({c['image_size']}² inputs).",
         "",
         "| renders | n | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|---|",

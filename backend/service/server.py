@@ -324,8 +324,8 @@ class Server:
 
     def _service_info(self) -> dict:
         """What hello says of heartbeats, queue bounds and start-up warming."""
-        return {"instance": self._instance, "heartbeat": self._peers.settings.as_dict(), "queue": self._scheduler.settings.as_dict(),
-                "warm": self._warmer.status()}
+        return {"instance": self._instance, "heartbeat": self._peers.settings.as_dict(),
+                "queue": self._scheduler.settings.as_dict(), "warm": self._warmer.status()}
 
     def _housekeeping(self) -> None:
         """Socket thread, about every keepalive_s / 4: a keepalive progress for each running job silent for
