@@ -118,8 +118,11 @@ def test_backend_killed_during_generate_then_back_on_the_same_port(object_image_
         _tick_until(session, lambda: status.stage == "visibility", timeout=300)
         server.proc.send_signal(signal.SIGKILL)
         assert server.proc.wait(30) == -signal.SIGKILL
+        assert bpy.ops.relight.cancel() == {"FINISHED"}  # queued on the socket; nobody will answer it
+        assert status.message == "cancelling..."
 
         _tick_until(session, lambda: session.SESSION.running_job() is None, timeout=30)
+        assert status.message == "" and session.SESSION.results[-1][1] == "backend lost"
         assert status.last_error.startswith(f"The Relight backend at {endpoint} stopped answering during the "
                                             "generate job"), status.last_error
         assert status.job_action == "" and status.stage == "" and not status.connected
