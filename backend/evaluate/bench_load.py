@@ -24,13 +24,15 @@ class LoadConfig:
     render_size: int = 128  # preview frame edge, pixels
     image_size: int = 64  # generate input edge, pixels (the cost is mostly the 100k Gaussians, not the pixels)
     idle_renders: int = 12  # renders per render client on the idle server (the baseline)
+    serve_args: tuple = ()  # more `relight serve` options, e.g. ("--render-threads", "1") to compare
     log: object = field(default=print)
 
 
-def _start_server(store: Path) -> tuple[subprocess.Popen, str, float]:
+def _start_server(store: Path, serve_args: tuple = ()) -> tuple[subprocess.Popen, str, float]:
     """A `relight serve` child on a free loopback port -> (process, endpoint, seconds until listening)."""
     t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store)]
+    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store),
+           *serve_args]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     for line in proc.stdout:
         if "listening on " in line:
@@ -82,7 +84,7 @@ def run_load(cfg: LoadConfig) -> dict:
 
     log = cfg.log
     with tempfile.TemporaryDirectory(prefix="relight-bench-load-") as store:
-        proc, endpoint, start_s = _start_server(Path(store))
+        proc, endpoint, start_s = _start_server(Path(store), cfg.serve_args)
         try:
             with Client(endpoint) as c:
                 warm_at_start = c.call("hello_request", timeout=60).content.get("warm", {})
@@ -169,7 +171,8 @@ def load_markdown(r: dict) -> str:
         "# relight bench --load",
         "",
         f"{c['render_clients']} clients render {c['render_size']}² previews back to back while "
-        f"{c['generate_clients']} clients queue {c['generates_each']} generates each ({c['image_size']}² inputs).",
+        f"{c['generate_clients']} clients queue {c['generates_each']} generates each ({c['image_size']}² inputs). "
+        f"Server options: {' '.join(c['serve_args']) or 'the defaults'}.",
         "",
         "| renders | n | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|---|",
