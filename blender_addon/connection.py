@@ -15,7 +15,11 @@ from .relight_protocol.errors import RemoteError
 
 PROGRESS_MESSAGE_CHARS = 200  # a progress message is cut to this many characters for the panel
 HEARTBEAT_INTERVAL = 1.0  # seconds between pings (heartbeats) while connected; the ping reply is the backend's
-HEARTBEAT_LIVENESS = 2.5  # seconds without any message from the backend after which it counts as down (< 3 s)
+# The connection itself carries ZMTP heartbeats (relight_protocol.client: PING every 1 s, closed 1.5 s after one goes
+# unanswered), which libzmq answers even while the backend's Python is busy: a dead or unreachable backend drops the
+# connection within this many seconds (a killed one at once), and the session then counts it down
+HEARTBEAT_LIVENESS = 2.5
+HUNG_LIVENESS = 60.0  # seconds a backend whose connection lives may answer nothing (not even pings) before it is down
 RECONNECT_INTERVAL = 1.0  # seconds between hellos (each on a fresh socket) while the backend is down
 
 
@@ -93,9 +97,9 @@ class BackendState:
     hello: dict | None = None
 
 
-def lost_job_message(endpoint: str, action: str) -> str:
-    return (f"The Relight backend at {endpoint} stopped answering during the {action} job (no heartbeat for "
-            f"{HEARTBEAT_LIVENESS:g} s); the job is lost: click Retry once the backend is back")
+def lost_job_message(endpoint: str, action: str, why: str = "the connection dropped") -> str:
+    return (f"The Relight backend at {endpoint} stopped answering during the {action} job ({why}); the job is "
+            "lost: click Retry once the backend is back")
 
 
 class Session:
@@ -122,6 +126,7 @@ class Session:
         self._next_ping = 0.0
         self._next_reconnect = 0.0
         self._hello_id: str | None = None  # the hello sent by a background reconnect
+        self._transport: bool | None = None  # the connection's state from its monitor (see _connect)
 
     # -------------------------------------------------------------------------------- connection
 
@@ -148,7 +153,9 @@ class Session:
             from .relight_protocol.client import Client
 
             self.client = Client(endpoint)
+            self.client.watch()  # transport events: the connection's heartbeat verdicts
             self.endpoint = endpoint
+            self._transport = None  # None: no event yet; True: handshake done; False: dropped
         return self.client
 
     def say_hello(self, endpoint: str, timeout: float) -> dict:
@@ -276,6 +283,8 @@ class Session:
             if self.state == "down" and self.endpoint and now >= self._next_reconnect:
                 self._reconnect(now)
             return
+        for event in self.client.transport_events():
+            self._transport = event == "connected"
         for msg in self.client.poll():
             self._last_heard = now
             if self._hello_id is not None and msg.parent_id == self._hello_id:
@@ -284,14 +293,16 @@ class Session:
                 self._on_heartbeat(msg)
             else:
                 self._dispatch(msg)
-        if self.state == "up":
-            if now - self._last_heard > HEARTBEAT_LIVENESS:
-                self._lost(now, f"no heartbeat for {HEARTBEAT_LIVENESS:g} s")
-            elif now >= self._next_ping and self.client is not None:
+        if self.state == "up" and self.client is not None:
+            if self._transport is False:
+                self._lost(now, "the connection dropped")
+            elif now - self._last_heard > HUNG_LIVENESS:
+                self._lost(now, f"nothing heard for {HUNG_LIVENESS:g} s")
+            elif now >= self._next_ping:
                 self.client.request("ping_request", {})
                 self._next_ping = now + HEARTBEAT_INTERVAL
-        elif self.state == "down" and now >= self._next_reconnect:
-            self._reconnect(now)
+        elif self.state == "down" and now >= self._next_reconnect and not self._transport:
+            self._reconnect(now)  # (a connected socket keeps its hello queued: the backend is there, maybe busy)
         if self.job is not None and time.monotonic() - self.job.last_heard > self.job_timeout:
             self._finish(
                 "timed out", f"The Relight backend sent nothing about the {self.job.action} job for "
@@ -312,7 +323,7 @@ class Session:
         and reconnect on a fresh socket from now on."""
         endpoint = self.endpoint or "?"
         if self.job is not None:
-            self._finish("backend lost", lost_job_message(endpoint, self.job.action))
+            self._finish("backend lost", lost_job_message(endpoint, self.job.action, why))
         self._drop_socket()
         self.state, self._next_reconnect = "down", now
         self.on_event(BackendState(False, f"Backend lost ({why}): reconnecting to {endpoint}..."))

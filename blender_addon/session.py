@@ -192,8 +192,10 @@ def tick() -> float | None:
 
     bpy.app.timers calls this in Blender; headless tests call it in a loop (bpy as a module has no event loop).
     """
+    before = (SESSION.state, SESSION.job)
     SESSION.poll_once()
-    _redraw()
+    if before[1] is not None or before != (SESSION.state, SESSION.job):  # idle heartbeats change nothing shown
+        _redraw()
     if SESSION.job is not None:
         return TICK_INTERVAL
     return IDLE_TICK_INTERVAL if SESSION.state in ("up", "down") else None

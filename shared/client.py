@@ -10,6 +10,13 @@ from .errors import ProtocolError
 from .messages import PROGRESS, make_request
 from .vocabulary import DEFAULT_ENDPOINT
 
+# ZMTP 3.1 heartbeats (PING/PONG), sent and answered by libzmq's own I/O threads, so a backend whose Python is busy
+# still answers them: a connection without any traffic for TRANSPORT_HEARTBEAT_TIMEOUT_MS after a PING is closed
+TRANSPORT_HEARTBEAT_IVL_MS = 1000
+TRANSPORT_HEARTBEAT_TIMEOUT_MS = 1500  # so a dead peer is noticed within IVL + TIMEOUT = 2.5 s
+
+
+WATCHED_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED  # what transport_events() reports
 
 
 class Client:
@@ -26,6 +33,8 @@ class Client:
         self.max_per_poll = max_per_poll  # bounds the work of one poll() so a UI timer stays short
         self.endpoint: str | None = None
         self.pending: set[str] = set()  # msg_ids of requests without a reply yet
+        self._monitor: zmq.Socket | None = None  # the socket monitor's PAIR end, once watch() was called
+        self._watching = False
         if endpoint:
             self.connect(endpoint)
 
@@ -36,6 +45,10 @@ class Client:
         self._close_socket()
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, TRANSPORT_HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, TRANSPORT_HEARTBEAT_TIMEOUT_MS)
+        if self._watching:  # before connect(), so the first events are seen
+            self._monitor = sock.get_monitor_socket(WATCHED_EVENTS)
         sock.connect(endpoint)
         self._socket, self.endpoint = sock, endpoint
         self.pending.clear()
@@ -52,6 +65,10 @@ class Client:
         return self._socket is not None
 
     def _close_socket(self) -> None:
+        if self._monitor is not None:  # closed before the socket and the context (term() waits for it otherwise)
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self._socket is not None:
             self._socket.close(linger=0)
             self._socket = None
@@ -61,6 +78,26 @@ class Client:
         self._close_socket()
         if not self._context.closed:
             self._context.term()
+
+    def watch(self) -> None:
+        """Start watching the connection (socket monitor); transport_events() then says what happened to it."""
+        self._watching = True
+        if self._socket is not None and self._monitor is None:
+            self._monitor = self._socket.get_monitor_socket(WATCHED_EVENTS)
+
+    def transport_events(self) -> list[str]:
+        """What happened to the connection since the last call, oldest first, without blocking: "connected"
+        (handshake done) or "disconnected" (the peer closed it, died, or missed its heartbeats)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        out = []
+        while self._monitor is not None:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                break
+            out.append("connected" if event == zmq.EVENT_HANDSHAKE_SUCCEEDED else "disconnected")
+        return out
 
     def __enter__(self) -> "Client":
         return self

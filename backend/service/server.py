@@ -14,6 +14,7 @@ from pathlib import Path
 import zmq
 
 from relight_protocol import limits
+from relight_protocol.client import TRANSPORT_HEARTBEAT_IVL_MS, TRANSPORT_HEARTBEAT_TIMEOUT_MS
 from relight_protocol.envelope import Message, deserialize, serialize, split_identities
 from relight_protocol.errors import MalformedMessage, PipelineUnavailable, ProtocolError
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
@@ -146,6 +147,8 @@ class Server:
         sock = self._context.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, limits.ZMQ_MAX_FRAME_BYTES)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, TRANSPORT_HEARTBEAT_IVL_MS)  # ZMTP PING/PONG by libzmq, GIL or not:
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, TRANSPORT_HEARTBEAT_TIMEOUT_MS)  # a dead client's link is closed
         sock.bind(self.bind)
         self._socket = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
