@@ -1,11 +1,11 @@
 """Heartbeats, the server's side: which clients heartbeat (send ping_request every HEARTBEAT_INTERVAL_S) and which
-of them went silent, and the keepalive progress for a job silent in one long step."""
+of them went silent; the settings of the keepalive progress for a job silent in one long step."""
 
 import time
 from dataclasses import dataclass
 
 HEARTBEAT_INTERVAL_S = 1.0  # a heartbeating client pings this often; the ping reply is the server's heartbeat
-HEARTBEAT_LIVENESS_S = 2.5  # a client counts the backend dead after this long without hearing from it (< 3 s)
+HEARTBEAT_LIVENESS_S = 2.5  # a dead backend's link drops within this (ZMTP heartbeats, relight_protocol.client)
 
 
 @dataclass(frozen=True)
