@@ -140,6 +140,7 @@ class Session:
         self.client = None
         self.hello = None
         self._hello_id = None
+        self._transport = None
 
     def abandon(self) -> None:
         """Forget the running job without a Finished event and close the socket (the add-on is unregistering)."""
@@ -273,9 +274,10 @@ class Session:
         self._finish(outcome)
 
     def poll_once(self) -> None:
-        """Dispatch what has arrived without blocking; heartbeat (ping every HEARTBEAT_INTERVAL, the backend is
-        down after HEARTBEAT_LIVENESS of silence, then reconnect every RECONNECT_INTERVAL on a fresh socket); give
-        the job up after `job_timeout` seconds without news of it."""
+        """Dispatch what has arrived without blocking; heartbeat (the backend is down when its connection drops, or
+        after HUNG_LIVENESS without an answer to the pings sent every HEARTBEAT_INTERVAL; then a hello on a fresh
+        socket every RECONNECT_INTERVAL until one is answered); give the job up after `job_timeout` seconds without
+        news of it."""
         now = time.monotonic()
         if self.client is None:
             if self.job is not None:
