@@ -22,6 +22,7 @@ class LoadConfig:
     generates_each: int = 2
     render_clients: int = 4  # clients each sending preview renders back to back
     render_size: int = 128  # preview frame edge, pixels
+    slow_size: int = 512  # one more client renders final-quality frames this big meanwhile (0: none)
     image_size: int = 64  # generate input edge, pixels (the cost is mostly the 100k Gaussians, not the pixels)
     idle_renders: int = 12  # renders per render client on the idle server (the baseline)
     serve_args: tuple = ()  # more `relight serve` options, e.g. ("--render-threads", "1") to compare
@@ -65,13 +66,14 @@ def _stats(seconds: list[float]) -> dict:
             "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
 
 
-def _render_loop(endpoint: str, asset_id: str, size: int, keep_going, latencies: list, errors: list) -> None:
+def _render_loop(endpoint: str, asset_id: str, size: int, keep_going, latencies: list, errors: list,
+                 quality: str = "preview") -> None:
     from relight_protocol.client import Client
 
     with Client(endpoint) as c:
         while keep_going():
             t = time.perf_counter()
-            reply = c.call("render_request", {"asset_id": asset_id, "camera": _camera(size), "quality": "preview"},
+            reply = c.call("render_request", {"asset_id": asset_id, "camera": _camera(size), "quality": quality},
                            timeout=600)
             if reply.content.get("status") == "ok":
                 latencies.append(time.perf_counter() - t)
@@ -115,6 +117,24 @@ def run_load(cfg: LoadConfig) -> dict:
                 th.join()
             log(f"idle renders: {_stats(idle)}")
 
+            slow, slow_errors, mixed, stop_slow = [], [], [], threading.Event()
+            if cfg.slow_size:  # cheap previews while one client renders big final frames
+                slow_th = threading.Thread(target=_render_loop, args=(endpoint, asset_id, cfg.slow_size,
+                                                                      lambda: not stop_slow.is_set(), slow,
+                                                                      slow_errors, "final"))  # fmt: skip
+                slow_th.start()
+                counts.clear()
+                threads = [threading.Thread(target=_render_loop, args=args[:4] + (mixed, idle_errors))
+                           for _ in range(cfg.render_clients)]  # fmt: skip
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join()
+                stop_slow.set()
+                slow_th.join()
+                log(f"previews beside {cfg.slow_size}² final renders: {_stats(mixed)}; the final renders: "
+                    f"{_stats(slow)}")
+
             loaded, load_errors, gen_seconds, busy = [], [], [], []
             generating = threading.Event()
             generating.set()
@@ -154,6 +174,7 @@ def run_load(cfg: LoadConfig) -> dict:
         "server_start_s": round(start_s, 2), "warm_at_start": warm_at_start, "warm_after_base": warm_after,
         "first_render_ms": round(first_render * 1000.0, 1),
         "render_idle": _stats(idle), "render_under_generate_load": _stats(loaded),
+        "preview_beside_final_renders": _stats(mixed), "final_renders": _stats(slow),
         "generate_seconds_until_done": [round(s, 1) for s in sorted(gen_seconds)],
         "busy_replies": len(busy), "render_errors": idle_errors + load_errors,
     }
@@ -179,6 +200,8 @@ def load_markdown(r: dict) -> str:
         f"| idle server | {idle.get('n')} | {idle.get('p50_ms')} | {idle.get('p95_ms')} | {idle.get('max_ms')} |",
         f"| while generates queue | {loaded.get('n')} | {loaded.get('p50_ms')} | {loaded.get('p95_ms')} | "
         f"{loaded.get('max_ms')} |",
+        _row(f"beside {c['slow_size']}² final renders", r.get("preview_beside_final_renders", {})),
+        _row(f"the {c['slow_size']}² final renders", r.get("final_renders", {})),
         "",
         f"p95 under load / idle: {ratio:.2f}. First render after start-up: {r['first_render_ms']} ms (warming: "
         f"{r['warm_after_base'].get('state')}, {r['warm_after_base'].get('seconds')} s). Generates done after (s): "
@@ -186,3 +209,7 @@ def load_markdown(r: dict) -> str:
         f"{len(r['render_errors'])}.",
         "",
     ])
+
+
+def _row(name: str, st: dict) -> str:
+    return f"| {name} | {st.get('n', 0)} | {st.get('p50_ms')} | {st.get('p95_ms')} | {st.get('max_ms')} |"
