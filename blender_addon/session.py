@@ -12,12 +12,13 @@ import os
 
 import bpy
 
-from .connection import (AuthenticationFailed, BackendUnavailable, Cancelling, Finished, Job, Progress,  # noqa: F401
-                         ResultDiscarded, Session, Started)
+from .connection import (AuthenticationFailed, BackendState, BackendUnavailable, Cancelling, Finished, Job,  # noqa: F401
+                         Progress, ResultDiscarded, Session, Started, unreachable_message)
 from .local_backend import LOCAL_START_TIMEOUT, LocalBackend
 
 ADDON_PACKAGE = __package__  # "bl_ext.<repo>.relight"
 TICK_INTERVAL = 0.1  # seconds between polls while a job runs
+IDLE_TICK_INTERVAL = 0.25  # seconds between polls while connected and idle (heartbeats, reconnecting)
 ERROR_LINE_CHARS = 300  # the panel shows the first line of an error, cut to this many characters
 
 
@@ -45,6 +46,10 @@ def show_event(event) -> None:
             status.status_message = event.outcome
             if event.error:
                 status.last_error = event.error.strip().splitlines()[0][:ERROR_LINE_CHARS]
+    if isinstance(event, BackendState):
+        _show_connected(event.hello if event.up else None)
+        if status is not None:
+            status.status_message = event.message
     if isinstance(event, Finished) and event.error:
         print(f"Relight: {event.error}")
 
@@ -193,16 +198,32 @@ def tick() -> float | None:
 
     bpy.app.timers calls this in Blender; headless tests call it in a loop (bpy as a module has no event loop).
     """
+    before = (SESSION.state, SESSION.job)
     SESSION.poll_once()
-    _redraw()
-    return TICK_INTERVAL if SESSION.job is not None else None
+    if before[1] is not None or before != (SESSION.state, SESSION.job):  # idle heartbeats change nothing shown
+        _redraw()
+    if SESSION.job is not None:
+        return TICK_INTERVAL
+    return IDLE_TICK_INTERVAL if SESSION.state in ("up", "down") else None
+
+
+def _ensure_ticking() -> None:
+    """Keep tick() running: it heartbeats the backend and reconnects by itself."""
+    if not bpy.app.timers.is_registered(tick):
+        bpy.app.timers.register(tick, first_interval=TICK_INTERVAL)
 
 
 def start_job(action: str, content: dict, scene):
     """Send `<action>_request` for `scene` and start ticking. The caller has just said hello successfully."""
     job = SESSION.start_job(action, content, scene.name)
-    if not bpy.app.timers.is_registered(tick):
-        bpy.app.timers.register(tick, first_interval=TICK_INTERVAL)
+    _ensure_ticking()
+    return job
+
+
+def retry_job():
+    """Send the last failed job again (Retry). The caller has just checked the backend."""
+    job = SESSION.retry()
+    _ensure_ticking()
     return job
 
 
@@ -215,6 +236,20 @@ def ensure_backend(prefs) -> dict:
     """
     SESSION.job_timeout = float(prefs.job_timeout)
     curve = curve_keys(prefs)
+    if SESSION.backend_up(prefs.endpoint, curve):  # the heartbeat vouches for it: no round trip, no wait
+        return SESSION.hello
+    if SESSION.backend_down(prefs.endpoint) and not (prefs.start_local and not LOCAL_BACKEND.running()):
+        _ensure_ticking()  # the heartbeat is reconnecting: say so at once rather than block on another hello
+        raise BackendUnavailable(f"{unreachable_message(prefs.endpoint)} (retrying by itself every second; the "
+                                 "panel shows when it is back)")
+    try:
+        return _hello_first_contact(prefs, curve)
+    finally:
+        _ensure_ticking()
+
+
+def _hello_first_contact(prefs, curve) -> dict:
+    """The blocking hello of ensure_backend, only when the backend's state is not known yet."""
     timeout = float(prefs.request_timeout)
     if prefs.start_local and not LOCAL_BACKEND.running():
         timeout = min(timeout, 1.0)  # a local backend answers fast; don't make the artist wait before starting one

@@ -12,9 +12,20 @@ from .errors import ProtocolError
 from .messages import PROGRESS, make_request
 from .vocabulary import DEFAULT_ENDPOINT
 
+# ZMTP 3.1 heartbeats (PING/PONG), sent and answered by libzmq's own I/O threads, so a backend whose Python is busy
+# still answers them: a connection without any traffic for TRANSPORT_HEARTBEAT_TIMEOUT_MS after a PING is closed
+TRANSPORT_HEARTBEAT_IVL_MS = 1000
+TRANSPORT_HEARTBEAT_TIMEOUT_MS = 1500  # so a dead peer is noticed within IVL + TIMEOUT = 2.5 s
+
+
+_REFUSALS = (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+# the socket's one monitor: handshakes (refused: authentication; succeeded: connected) and disconnections
+WATCHED_EVENTS = zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+for _event in _REFUSALS:
+    WATCHED_EVENTS |= _event
+
+
 AUTH_FAILED = "authentication failed"  # how every handshake_failure() message starts
-_HANDSHAKE_EVENTS = ("EVENT_HANDSHAKE_SUCCEEDED", "EVENT_HANDSHAKE_FAILED_AUTH", "EVENT_HANDSHAKE_FAILED_PROTOCOL",
-                     "EVENT_HANDSHAKE_FAILED_NO_DETAIL")
 
 
 def handshake_failure_message(event: int, has_keys: bool) -> str:
@@ -27,8 +38,6 @@ def handshake_failure_message(event: int, has_keys: bool) -> str:
                 "that backend's server.key, and that it runs with --keys")
     return (f"{AUTH_FAILED}: the backend only serves clients with keys; set the server public key and this "
             "machine's key pair (from `relight keys`) in the add-on preferences")
-
-
 
 class AuthenticationFailed(ConnectionError):
     """The backend answered the connection but refused this client's CURVE handshake (wrong or missing key)."""
@@ -44,13 +53,14 @@ class Client:
     def __init__(self, endpoint: str | None = None, *, max_per_poll: int = 64, curve: CurveKeys | None = None):
         self._context = zmq.Context()
         self._socket: zmq.Socket | None = None
-        self._monitor: zmq.Socket | None = None  # the socket's handshake events (tells refused from unreachable)
+        self._monitor: zmq.Socket | None = None  # the socket monitor's PAIR end: handshakes and disconnections
         self._refused: str | None = None  # why the last handshake failed, until one succeeds
         self.curve = curve  # CURVE keys to encrypt and authenticate with; None for a backend without keys
         self._backlog: collections.deque[Message] = collections.deque()  # received during call() for others
         self.max_per_poll = max_per_poll  # bounds the work of one poll() so a UI timer stays short
         self.endpoint: str | None = None
         self.pending: set[str] = set()  # msg_ids of requests without a reply yet
+        self._transport: collections.deque[str] = collections.deque(maxlen=64)  # for transport_events()
         if endpoint:
             self.connect(endpoint)
 
@@ -61,15 +71,15 @@ class Client:
         self._close_socket()
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, TRANSPORT_HEARTBEAT_IVL_MS)
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, TRANSPORT_HEARTBEAT_TIMEOUT_MS)
         if self.curve is not None:
             sock.curve_serverkey = self.curve.server_public
             sock.curve_publickey = self.curve.public
             sock.curve_secretkey = self.curve.secret
-        events = 0
-        for name in _HANDSHAKE_EVENTS:
-            events |= getattr(zmq, name)
-        self._monitor = sock.get_monitor_socket(events)
+        self._monitor = sock.get_monitor_socket(WATCHED_EVENTS)  # before connect(), so the first events are seen
         self._refused = None
+        self._transport.clear()
         sock.connect(endpoint)
         self._socket, self.endpoint = sock, endpoint
         self.pending.clear()
@@ -86,17 +96,17 @@ class Client:
         return self._socket is not None
 
     def _close_socket(self) -> None:
+        if self._monitor is not None:  # closed before the socket and the context (term() waits for it otherwise)
+            self._socket.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self._socket is not None:
-            if self._monitor is not None:
-                self._socket.disable_monitor()
-                self._monitor.close(linger=0)
-                self._monitor = None
             self._socket.close(linger=0)
             self._socket = None
 
-    def handshake_failure(self) -> str | None:
-        """Why the backend refused this client's handshake ("authentication failed: ..."), from the socket monitor,
-        or None: no refusal seen (a backend that does not answer at all is silent here). Never blocks."""
+    def _drain_monitor(self) -> None:
+        """Read the monitor's events without blocking: a refused handshake sets why (until one succeeds), and
+        handshakes and disconnections queue up for transport_events()."""
         while self._monitor is not None:
             try:
                 event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
@@ -104,9 +114,16 @@ class Client:
                 break
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._refused = None
-            elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
-                           zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL):
+                self._transport.append("connected")
+            elif event in _REFUSALS:
                 self._refused = handshake_failure_message(event, self.curve is not None)
+            else:
+                self._transport.append("disconnected")
+
+    def handshake_failure(self) -> str | None:
+        """Why the backend refused this client's handshake ("authentication failed: ..."), from the socket monitor,
+        or None: no refusal seen (a backend that does not answer at all is silent here). Never blocks."""
+        self._drain_monitor()
         return self._refused
 
     def close(self) -> None:
@@ -114,6 +131,14 @@ class Client:
         self._close_socket()
         if not self._context.closed:
             self._context.term()
+
+    def transport_events(self) -> list[str]:
+        """What happened to the connection since the last call, oldest first, without blocking: "connected"
+        (handshake done) or "disconnected" (the peer closed it, died, or missed its heartbeats)."""
+        self._drain_monitor()
+        out = list(self._transport)
+        self._transport.clear()
+        return out
 
     def __enter__(self) -> "Client":
         return self

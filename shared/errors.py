@@ -59,3 +59,8 @@ class RemoteError(Exception):
         self.ename = ename
         self.evalue = evalue
         self.traceback = traceback
+
+
+class Busy(ProtocolError):
+    """A queue bound was reached (too many unfinished jobs of this client, or of all); the message names the
+    limit. Try again when a job has finished."""

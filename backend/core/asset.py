@@ -62,9 +62,12 @@ class RelightableAsset:
             (tmp / "asset.json").write_text(json.dumps(meta, indent=1, default=_jsonable))
             if self.baked_glb is not None:
                 (tmp / "baked.glb").write_bytes(self.baked_glb)
+            for f in (*tmp.iterdir(), tmp):  # on disk before the rename makes them visible
+                fsync_path(f)
             if folder.exists():
                 shutil.rmtree(folder)
             os.replace(tmp, folder)
+            fsync_path(folder.parent)  # the rename itself
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -84,6 +87,20 @@ class RelightableAsset:
             thumbnail=d["thumbnail"], meta=meta["meta"],
             baked_glb=(folder / "baked.glb").read_bytes() if (folder / "baked.glb").exists() else None,
         )
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's data to disk (a folder: its entries; where the OS cannot, nothing)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # e.g. folders on Windows
+    finally:
+        os.close(fd)
 
 
 def _jsonable(x):

@@ -6,7 +6,10 @@ import numba
 
 
 def njit_cached(**options):
-    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise."""
+    """numba.njit with an on-disk cache when a cache location is writable, without one otherwise. Kernels release
+    the GIL (nogil) unless told otherwise: the server's socket thread keeps answering heartbeats, and a render
+    overlaps a generate, while a kernel runs for seconds."""
+    options.setdefault("nogil", True)
 
     def wrap(fn):
         try:

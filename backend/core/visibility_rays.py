@@ -79,17 +79,22 @@ def surface_occupancy(vertices, faces, vnormals, grid: int = VIS_GRID) -> np.nda
 
 
 def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, dirs: np.ndarray | None = None,
-                    offset_voxels: float = 2.0) -> np.ndarray:  # fmt: skip
+                    offset_voxels: float = 2.0, progress=None, chunk: int = 4096) -> np.ndarray:  # fmt: skip
     """Points [N, 3] with normals [N, 3] (asset space) -> [N, ceil(D / 8)] uint8 bit-packed visibility over
-    sphere_directions() (bit set = the direction escapes the object; below the tangent plane always 0)."""
+    sphere_directions() (bit set = the direction escapes the object; below the tangent plane always 0).
+    progress(fraction done) is called after every `chunk` points (a fraction of a second each)."""
     dirs = sphere_directions() if dirs is None else np.asarray(dirs, np.float32)
     g = occ.shape[0]
     out = np.zeros((len(points), (len(dirs) + 7) // 8), np.uint8)
     from scipy.ndimage import distance_transform_edt
 
     dist = distance_transform_edt(~occ).astype(np.float32)  # [g]^3 cells to the nearest occupied cell centre
-    _march_bits(np.ascontiguousarray(points, np.float32), np.ascontiguousarray(normals, np.float32), dist, dirs,
-                0.6 / g, offset_voxels / g, out)  # fmt: skip
+    points = np.ascontiguousarray(points, np.float32)
+    normals = np.ascontiguousarray(normals, np.float32)
+    for a in range(0, len(points), chunk):
+        _march_bits(points[a:a + chunk], normals[a:a + chunk], dist, dirs, 0.6 / g, offset_voxels / g, out[a:a + chunk])
+        if progress is not None:
+            progress(min(1.0, (a + chunk) / len(points)))
     return out
 
 

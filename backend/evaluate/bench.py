@@ -161,6 +161,8 @@ def _numba_threads() -> int:
 
 
 def _cmd_bench(args) -> int:
+    if getattr(args, "load", False):
+        return _cmd_bench_load(args)
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats
@@ -183,5 +185,15 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--no-torch", action="store_true", help="skip the torch reference rasterizer")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help=f"frame edges (default {FULL_SIZES})")
     p.add_argument("--counts", type=int, nargs="+", default=None, help=f"Gaussian counts (default {FULL_COUNTS})")
+    p.add_argument("--load", action="store_true",
+                   help="instead: render latency p50/p95 through a real `relight serve` while generate jobs queue")
     p.set_defaults(func=_cmd_bench)
+
+
+def _cmd_bench_load(args) -> int:
+    """`relight bench --load --out DIR` (bench_load.py)."""
+    from .bench_load import LoadConfig, load_markdown, run_load
+
+    print(load_markdown(run_load(LoadConfig(out=Path(args.out)))))
+    return 0
 

@@ -125,7 +125,9 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
 
     progress("visibility", 0.3, f"visibility of {len(pts)} Gaussians over {VIS_DIRECTIONS} directions")
     t = time.perf_counter()
-    ao, vis_bits = surface_visibility(geo.vertices, geo.faces, vn, pts, nrm)  # AO [N], bits [N, D / 8]
+    ao, vis_bits = surface_visibility(geo.vertices, geo.faces, vn, pts, nrm,  # AO [N], bits [N, D / 8]
+                                      progress=lambda f: progress("visibility", 0.3 + 0.15 * f,
+                                                                  f"ray casting: {f:.0%} of {len(pts)} Gaussians"))
     keep = ~sealed(vis_bits)  # points inside the surface would show through it as dark specks
     pts, nrm, ao, vis_bits = pts[keep], nrm[keep], ao[keep], vis_bits[keep]
     timings["visibility"] = time.perf_counter() - t

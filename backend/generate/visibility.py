@@ -21,9 +21,9 @@ def sealed(bits: np.ndarray, max_fraction: float = 0.5) -> np.ndarray:
     return s if s.mean() <= max_fraction else np.zeros(len(s), bool)
 
 
-def surface_visibility(vertices, faces, vnormals, points, normals) -> tuple[np.ndarray, np.ndarray]:
+def surface_visibility(vertices, faces, vnormals, points, normals, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """Asset-space mesh and surface points [N, 3] with normals -> (ambient occlusion [N], visibility bits
-    [N, VIS_DIRECTIONS / 8] uint8), by ray casting VIS_GRID^3 surface voxels."""
+    [N, VIS_DIRECTIONS / 8] uint8), by ray casting VIS_GRID^3 surface voxels. progress(fraction done), often."""
     occ = surface_occupancy(vertices, faces, vnormals)
-    bits = visibility_bits(occ, points, normals)
+    bits = visibility_bits(occ, points, normals, progress=progress)
     return ao_from_bits(bits, normals), bits

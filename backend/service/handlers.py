@@ -109,6 +109,7 @@ def run_generate(server, req: dict, progress) -> dict:
             raise GeneratorFailed(str(e)) from None
         except NoObjectError as e:  # an image with no usable object in it: the request's fault, said as such
             raise InvalidRequest(str(e)) from None
+        progress("store", 1.0, "writing the asset to the store")
         server.store.put(asset)
     progress("done", 1.0, "preparing the interactive preview")
     prepare_preview(server.asset(asset.asset_id))  # the instance later renders get from the store's cache

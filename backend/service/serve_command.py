@@ -8,13 +8,17 @@ from pathlib import Path
 
 import zmq
 
+from .liveness import LivenessSettings
+from .options import add_queue_arguments, queue_options
+from .scheduler import QueueSettings
 from .server import DEFAULT_BIND, Server, insecure_bind_message, is_loopback
 
 
 def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, install_signals: bool = True,
           model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
           octree_resolution: int | None = None, keys_dir: str | Path | None = None, insecure: bool = False,
-          workers: str = "local", ray_workers: int = 2) -> int:
+          workers: str = "local", ray_workers: int = 2, queues: QueueSettings | None = None,
+          liveness: LivenessSettings | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
@@ -50,7 +54,7 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
         print(f"relight serve: {e}", file=sys.stderr, flush=True)
         return 2
     server = Server(bind, store_dir, generators=settings, keys_dir=keys_dir, insecure=insecure,
-                    cluster=cluster)
+                    cluster=cluster, queues=queues, liveness=liveness)
     server.log(f"store {server.store_dir}")
     server.log(f"geometry providers: {', '.join(server._providers())}")
     server.warm_up()
@@ -94,6 +98,7 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--hunyuan-steps", type=int, default=None, help="Hunyuan3D-2's sampling steps (default 30)")
     p.add_argument("--octree-resolution", type=int, default=None,
                    help="Hunyuan3D-2's surface grid cells per side (default 256; about 128 on a CPU)")
+    add_queue_arguments(p)
     p.add_argument("--workers", default="local",
                    help="where jobs run: local (this process, default), ray (a local Ray cluster started here) or "
                         "ray:ADDRESS (a running Ray cluster, e.g. ray:10.0.0.5:6379); needs the `cluster` extra")
@@ -103,5 +108,6 @@ def add_serve_parser(subparsers) -> argparse.ArgumentParser:
     p.set_defaults(func=lambda args: serve(args.bind, args.store, model_path=args.model_path,
                                            generator_cmd=args.generator_cmd, hunyuan_steps=args.hunyuan_steps,
                                            octree_resolution=args.octree_resolution, keys_dir=args.keys,
-                                           insecure=args.insecure, workers=args.workers, ray_workers=args.ray_workers))
+                                           insecure=args.insecure, workers=args.workers, ray_workers=args.ray_workers,
+                                           **queue_options(args)))
     return p

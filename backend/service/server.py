@@ -6,11 +6,14 @@ import sys
 import threading
 import time
 import traceback
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import zmq
 
 from relight_protocol import limits
+from relight_protocol.client import TRANSPORT_HEARTBEAT_IVL_MS, TRANSPORT_HEARTBEAT_TIMEOUT_MS
 from relight_protocol.envelope import Message, deserialize, serialize, split_identities
 from relight_protocol.errors import KeyNotAllowed, MalformedMessage, PipelineUnavailable, ProtocolError
 from relight_protocol.messages import (JOB_ACTIONS, PROGRESS, error_reply_for, make_progress, make_reply,
@@ -19,7 +22,9 @@ from relight_protocol.version import PROTOCOL_VERSION
 from relight_protocol.vocabulary import DEFAULT_ENDPOINT
 
 from .. import __version__
-from .jobs import Cancelled, Job, JobWorker
+from .jobs import Cancelled, Job
+from .liveness import LivenessSettings, Peers
+from .scheduler import QueueSettings, Scheduler
 from .store import default_store_dir
 
 DEFAULT_BIND = DEFAULT_ENDPOINT
@@ -52,10 +57,11 @@ def encode(msg: Message) -> list | None:
     the same type and parent; such a progress message is dropped (None)."""
     try:
         return serialize(msg)
-    except ProtocolError as e:
+    except Exception as e:  # noqa: BLE001 - a ProtocolError, or a handler's bug (content JSON cannot hold)
         if msg.msg_type == PROGRESS:
             return None
-        content = {"status": "error", "ename": e.ename, "evalue": f"the server could not encode its reply: {e}"}
+        ename = e.ename if isinstance(e, ProtocolError) else "InternalError"
+        content = {"status": "error", "ename": ename, "evalue": f"the server could not encode its reply: {e}"}
         return serialize(Message(msg.msg_type, content, parent_id=msg.parent_id))
 
 
@@ -66,7 +72,8 @@ class Server:
     serialized frames to it through `_outbox` and wake it through a socket pair."""
 
     def __init__(self, bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, out=None, generators=None,
-                 keys_dir: str | Path | None = None, insecure: bool = False, cluster=None):
+                 keys_dir: str | Path | None = None, insecure: bool = False, cluster=None,
+                 queues: QueueSettings | None = None, liveness: LivenessSettings | None = None):
         from ..generate.geometry.generators import GeneratorSettings
 
         self.bind = bind
@@ -87,9 +94,17 @@ class Server:
         self._stopping = threading.Event()
         self._jobs: dict[str, Job] = {}  # socket thread only: unfinished jobs by request msg_id
         self.cluster = cluster  # a cluster.RayCluster running the jobs' work, or None: this process runs it
-        # a worker thread per kind of job (per cluster worker with a cluster): renders never wait behind a generate
-        slots = [""] if cluster is None else [f"-{k}" for k in range(len(cluster.actors))]
-        self._workers = {f"{kind}{slot}": JobWorker(f"{kind}{slot}") for slot in slots for kind in ("long", "render")}
+        if cluster is not None:  # as many jobs in flight as the cluster has workers
+            q, n = queues or QueueSettings(), len(cluster.actors)
+            queues = replace(q, long_threads=max(q.long_threads, n), render_threads=max(q.render_threads, n))
+        self._scheduler = Scheduler(queues)  # fair, bounded lanes: long jobs and a small render pool
+        self._workers = self._scheduler.lanes
+        self._peers = Peers(liveness)  # heartbeating clients, and when each was last heard
+        self._next_housekeeping = 0.0
+        self._instance = uuid.uuid4().hex  # this process: a client seeing another one knows its jobs are gone
+        from .warm import Warmer  # noqa: PLC0415
+
+        self._warmer = Warmer()  # started by warm_up(): the default HDRI, BRDF tables, shading kernels
         self._handlers = None  # the service.handlers module once imported (it imports the whole product)
         self._handlers_error: str | None = None
         self._store = None
@@ -117,6 +132,8 @@ class Server:
             self._load_handlers()
         except PipelineUnavailable:
             pass  # logged; protocol requests still work and job requests get an error reply naming it
+        else:
+            self._warmer.start()  # in the background: the socket answers meanwhile, hello says what is warm
 
     def _load_handlers(self):
         """The service.handlers module (imported on first use; a failed import is retried next time)."""
@@ -153,6 +170,8 @@ class Server:
         sock.setsockopt(zmq.MAXMSGSIZE, limits.ZMQ_MAX_FRAME_BYTES)
         if self.keys_dir is not None:
             self._start_curve(sock)
+        sock.setsockopt(zmq.HEARTBEAT_IVL, TRANSPORT_HEARTBEAT_IVL_MS)  # ZMTP PING/PONG by libzmq, GIL or not:
+        sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, TRANSPORT_HEARTBEAT_TIMEOUT_MS)  # a dead client's link is closed
         sock.bind(self.bind)
         self._socket = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
@@ -204,6 +223,7 @@ class Server:
                         break
                     self._handle(frames)
                 self._flush_outbox()
+            self._housekeeping()
         self._shutdown()
 
     def _shutdown(self) -> None:
@@ -270,6 +290,7 @@ class Server:
             self._log_failure("validating a request", e)
             self._send(identities, error_reply_for(e, msg))
             return
+        self._peers.seen(identities[0], heartbeat=action == "ping")
         try:
             if action in JOB_ACTIONS:
                 self._submit(identities, msg, action, request)
@@ -298,6 +319,7 @@ class Server:
             "pipeline_ok": self._handlers is not None,
             "curve": self._allow_list is not None,  # (protocol 1.2) encrypted, allow-listed clients only
             **({"cluster": self.cluster.describe()} if self.cluster is not None else {}),
+            **self._service_info(),
         }
 
     def _providers(self) -> list[str]:
@@ -307,7 +329,7 @@ class Server:
         return available_providers(self.generators)
 
     def _on_ping(self, request: dict) -> dict:
-        return {"time": time.time()}
+        return {"time": time.time(), "instance": self._instance}
 
     def _on_list_assets(self, request: dict) -> dict:
         from .library import list_assets  # noqa: PLC0415 (numpy and the store only)
@@ -347,23 +369,55 @@ class Server:
                 reply = error_reply_for(error, msg)  # never a traceback: it was logged above
             self._post(identities, reply, finished=job.id)
 
-        kind = "render" if action == "render" else "long"
+        peer = identities[0]
+        self._scheduler.admit(peer)  # raises Busy naming the bound
+
+        def finish(job: Job, content: dict | None, error: BaseException | None) -> None:
+            self._scheduler.release(peer)
+            try:
+                on_finish(job, content, error)
+            except Exception as e:  # noqa: BLE001 - the reply itself failed: say so rather than stay silent
+                self._post(identities, error_reply_for(e, msg), finished=job.id)
+
         if self.cluster is None:
-            job = Job(msg.msg_id, action, lambda progress: handler(self, request, progress),
-                      on_progress=on_progress, on_finish=on_finish)
-            self._jobs[job.id] = job
-            self._workers[kind].submit(job)
-            return
-        k = self.cluster.choose(request)  # the worker holding the asset, else the least busy
-
-        def finish_on_cluster(job: Job, content: dict | None, error: BaseException | None) -> None:
-            self.cluster.done(k)
-            on_finish(job, content, error)
-
-        job = Job(msg.msg_id, action, lambda progress: self.cluster.run(k, job, request, progress, self.store),
-                  on_progress=on_progress, on_finish=finish_on_cluster)
+            work = lambda progress: handler(self, request, progress)  # noqa: E731
+        else:
+            work = lambda progress: self._run_on_cluster(job, request, progress)  # noqa: E731
+        job = Job(msg.msg_id, action, work, on_progress=on_progress, on_finish=finish)
+        job.peer = peer
         self._jobs[job.id] = job
-        self._workers[f"{kind}-{k}"].submit(job)
+        self._scheduler.submit(job)
+
+    def _service_info(self) -> dict:
+        """What hello says of heartbeats, queue bounds and start-up warming."""
+        return {"instance": self._instance, "heartbeat": self._peers.settings.as_dict(),
+                "queue": self._scheduler.settings.as_dict(), "warm": self._warmer.status()}
+
+    def _housekeeping(self) -> None:
+        """Socket thread, about every keepalive_s / 4: a keepalive progress for each running job silent for
+        keepalive_s (so a healthy job in one long step is never taken for dead); cancel the unfinished jobs of
+        heartbeating clients that went silent."""
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        settings = self._peers.settings
+        self._next_housekeeping = now + settings.keepalive_s / 4
+        for job in list(self._jobs.values()):
+            job.keepalive(now, settings.keepalive_s)  # through the job's on_progress, behind its own messages
+        gone = set(self._peers.expired(now))
+        for job in list(self._jobs.values()):
+            if job.peer in gone and job.cancel():
+                self.log(f"client went silent for {settings.client_timeout_s:.0f} s; cancelled its {job.action} "
+                         f"job {job.id}")
+        self._flush_outbox()
+
+    def _run_on_cluster(self, job: Job, request: dict, progress) -> dict:
+        """A job's work on the cluster worker holding its asset, else the least busy one (a lane thread)."""
+        k = self.cluster.choose(request)
+        try:
+            return self.cluster.run(k, job, request, progress, self.store)
+        finally:
+            self.cluster.done(k)
 
     # ------------------------------------------------------------------------------------------ worker threads
 

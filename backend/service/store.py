@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 from relight_protocol.errors import UnknownAsset
@@ -20,11 +21,35 @@ def default_store_dir() -> Path:
     return Path(cache) / "relight" / "assets"
 
 
+TEMP_FOLDER = re.compile(r"^\.[0-9a-f]{8,64}-")  # RelightableAsset.save's temp folders: .<id>-<random>
+
+
+def clean_stale_writes(root: Path):
+    """Remove the temp folders of asset writes a killed server left in `root`, when no other process uses the
+    store (an exclusive flock on <root>/.lock, kept by the returned open file); None where flock is not offered
+    or another server holds the store (its writes may be in progress: they are left alone, and never listed)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    f = open(root / ".lock", "a")  # noqa: SIM115 - held for the store's life
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        return None
+    for p in root.iterdir():
+        if p.is_dir() and TEMP_FOLDER.match(p.name):
+            shutil.rmtree(p, ignore_errors=True)
+    return f
+
+
 class AssetStore:
     def __init__(self, root: Path, cache_size: int = 4):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._hot = LRU(cache_size)  # asset id -> RelightableAsset
+        self._lock_file = clean_stale_writes(self.root)  # held open: this process owns the store's temp folders
 
     def _unknown(self, asset_id) -> UnknownAsset:
         # the store's folder is the server's business: it is in the server's log, never in a reply
@@ -37,7 +62,11 @@ class AssetStore:
         return self.root / asset_id
 
     def put(self, asset: RelightableAsset) -> str:
-        asset.save(self.path(asset.asset_id))
+        """Store `asset` atomically (RelightableAsset.save: a temp folder in the root, fsynced, renamed into place).
+        An id already stored is kept as it is: the same id is the same content, and rewriting it would open a
+        moment without it."""
+        if not self.has(asset.asset_id):
+            asset.save(self.path(asset.asset_id))
         self._hot.put(asset.asset_id, asset)
         return asset.asset_id
 

@@ -289,6 +289,32 @@ class RELIGHT_OT_cancel(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class RELIGHT_OT_retry(bpy.types.Operator):
+    """Send the last job that failed (e.g. lost when the backend stopped) to the backend again"""
+
+    bl_idname = "relight.retry"
+    bl_label = "Retry"
+
+    @classmethod
+    def poll(cls, context):
+        if session.SESSION.retry_job is None:
+            cls.poll_message_set("No failed Relight job to retry")
+            return False
+        return _job_idle_poll(cls, context)
+
+    def execute(self, context):
+        status = context.window_manager.relight
+        status.last_error = status.last_warning = ""
+        if not _backend(self, context):  # never blocks while the heartbeat knows the backend is down
+            return {"CANCELLED"}
+        try:
+            job = session.retry_job()
+        except session.BackendUnavailable as e:
+            return _fail(self, context, str(e))
+        self.report({"INFO"}, f"Retrying the Relight {job.action} job")
+        return {"FINISHED"}
+
+
 class RELIGHT_OT_start_local_backend(bpy.types.Operator):
     """Start `relight serve` on this machine with the Python set in the preferences"""
 
@@ -328,6 +354,7 @@ CLASSES = (
     RELIGHT_OT_reconstruct,
     RELIGHT_OT_match_photo,
     RELIGHT_OT_cancel,
+    RELIGHT_OT_retry,
     RELIGHT_OT_start_local_backend,
     RELIGHT_OT_stop_local_backend,
 )

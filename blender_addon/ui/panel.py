@@ -10,6 +10,12 @@ class RELIGHT_PT_main(bpy.types.Panel):
     bl_region_type = "UI"
     bl_category = "Relight"
 
+    @staticmethod
+    def backend_down() -> bool:
+        from .. import session
+
+        return session.SESSION.state == "down"
+
     def draw(self, context):
         layout = self.layout
         status = context.window_manager.relight
@@ -21,6 +27,8 @@ class RELIGHT_PT_main(bpy.types.Panel):
             row.label(text=f"Backend {status.server_version} on {status.device}", icon="CHECKMARK")
         elif status.auth_failed:  # reachable, but it refused our keys: not the same fix as a backend that is down
             row.label(text="Backend: authentication failed", icon="LOCKED")
+        elif self.backend_down():
+            row.label(text="Backend lost: reconnecting...", icon="ERROR")
         else:
             row.label(text="Backend not connected", icon="UNLINKED")
         row.operator("relight.check_backend", text="", icon="FILE_REFRESH")
@@ -60,6 +68,15 @@ class RELIGHT_PT_main(bpy.types.Panel):
             row = layout.row()
             row.alert = True
             row.label(text=status.last_error, icon="CANCEL")
+        self.draw_retry(layout, status)
+
+    @staticmethod
+    def draw_retry(layout, status) -> None:
+        """Retry, once a job failed (lost with the backend, say) and nothing runs."""
+        from .. import session
+
+        if session.SESSION.retry_job is not None and not status.job_action:
+            layout.operator("relight.retry", icon="FILE_REFRESH", text=f"Retry {session.SESSION.retry_job.action}")
 
 
 CLASSES = (RELIGHT_PT_main,)

@@ -112,6 +112,7 @@ def delight(
         # a clipped pixel only bounds its radiance from below: the light fits leave it out (the contrast tests keep
         # it: there a lower bound on a bright pixel can only understate the contrast)
         fit_valid = small_valid & unsaturated(small_img, ceiling)
+        step("delight", 0.5, "the input light: given" if known else "estimating the input light")
         env = world if known else estimate_light(asset, small_cam, small_img, fit_valid)
         contrast = 0.0
         # the contrast test trusts the geometry's shading: an inflated shape's normals are a guess, and their
@@ -143,6 +144,7 @@ def delight(
         else:
             rough, metal = search_material(small_img, small_valid, asset, small_cam, env, known, scores, step,
                                            ceiling)  # fmt: skip
+        step("delight", 0.9, f"albedo at full resolution (roughness {rough:.2f}, metallic {metal:.1f})")
         c0, c1, _, _ = affine_response(asset, camera_world, env, rough, metal)
         lo = METAL_MIN_ALBEDO * metal
         albedo_px = np.clip(regularised_inverse(image, c0, c1, valid, 2.0 * LOCAL_SIGMA * k, lo, ceiling), lo, None)
@@ -164,6 +166,7 @@ def delight(
     if (~valid).any() and valid.any():
         _, (iy, ix) = distance_transform_edt(~valid, return_indices=True)
         albedo_px = albedo_px[iy, ix]
+    step("delight", 0.95, "completing the side the photo does not show")
     albedo_seen = np.clip(sample_image(albedo_px, xy[reliable]), 0.0, 1.0)
     albedo = complete_unseen(g.means, reliable, albedo_seen, asset.input_camera, spacing, mirror=inflated,
                              smooth_steps=3 if inflated else 10, fade=not inflated)
