@@ -19,6 +19,8 @@ MAX_NAME_CHARS = 256  # asset name, characters
 MAX_ARCHIVE_FILES = 512  # files in a reconstruct request's G-buffer archive
 MAX_ARCHIVE_UNPACKED_BYTES = 1024 * MiB  # their total size once unpacked
 
+MAX_LIGHTS = 64  # lamps in one render request
+
 MAX_NDIM = 8  # dimensions of one array
 MAX_NESTING = 32  # JSON nesting depth of content
 MAX_ID_CHARS = 128  # msg_id, asset_id, job_id
@@ -31,7 +33,7 @@ ZMQ_MAX_FRAME_BYTES = MAX_ARRAY_BYTES + 1 * MiB
 NAMES = (
     "MAX_HEADER_BYTES", "MAX_CONTENT_BYTES", "MAX_BUFFERS", "MAX_ARRAY_BYTES", "MAX_IMAGE_SIDE", "MAX_ENV_SIDE",
     "MAX_VERTICES", "MAX_FACES", "MAX_TEXTURE_SIZE", "MAX_RENDER_SIDE", "MAX_NAME_CHARS",
-    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES",
+    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES", "MAX_LIGHTS",
     "MAX_NDIM", "MAX_NESTING", "MAX_ID_CHARS", "MAX_MSG_TYPE_CHARS",
 )
 

@@ -2,7 +2,8 @@
 
 from .errors import VersionMismatch
 
-PROTOCOL_VERSION = "1.1"  # "major.minor"; same major => compatible, unknown minor tolerated
+PROTOCOL_VERSION = "1.2"  # "major.minor"; same major => compatible, unknown minor tolerated
+# 1.2: a render's world may name an equirect sent before (world.world_id, render_reply.world_id) and carry lamps
 
 
 def parse_version(text: str) -> tuple[int, int]:

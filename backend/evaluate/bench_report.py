@@ -60,11 +60,17 @@ def markdown(rep: dict) -> str:
         lines.append("- not measured in this run (`--quick` measures 25k Gaussians only)")
     rt = rep.get("server_round_trip")
     if rt and "error" not in rt:
-        lines.append(f"- through a real `relight serve` on loopback, the {rt['equirect_shape'][1]}x{rt['equirect_shape'][0]} "
-                     f"equirect sent with every request: orbit {rt['orbit']['round_trip_ms']:.1f} ms round trip "
-                     f"({rt['orbit']['fps']:.1f} fps; {rt['orbit']['server_ms']:.1f} ms in the server), new light "
-                     f"{rt['new_light']['round_trip_ms']:.1f} ms ({rt['new_light']['fps']:.1f} fps; "
-                     f"{rt['new_light']['server_ms']:.1f} ms in the server)")  # fmt: skip
+        eq = f"{rt['equirect_shape'][1]}x{rt['equirect_shape'][0]}"
+
+        def leg(name: str) -> str:
+            r = rt[name]
+            return f"{r['round_trip_ms']:.1f} ms round trip ({r['fps']:.1f} fps; {r['server_ms']:.1f} ms in the server)"
+
+        lines.append(f"- through a real `relight serve` on loopback, the {eq} equirect sent once and then named by its "
+                     f"world_id: orbit {leg('orbit')}, new light {leg('new_light')}")
+        if "orbit_equirect_every_request" in rt:
+            lines.append(f"- the same with the equirect sent with every request (protocol 1.1): orbit "
+                         f"{leg('orbit_equirect_every_request')}, new light {leg('new_light_equirect_every_request')}")
     elif rt:
         lines.append(f"- server round trip: {rt['error']}")
     te = [(c["size"], c["gaussians"], c["transfer_shadow_error"]) for c in rep["cases"] if c.get("transfer_shadow_error")]

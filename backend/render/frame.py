@@ -11,7 +11,7 @@ from ..core.camera import Camera
 from ..core.colour import agx, agx_rgba8, to_uint8
 from ..core.envmap import Environment
 from ..core.frames import camera_to_asset
-from ..core.gaussians import GBUFFER_LAYOUT
+from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.progress import no_progress
@@ -118,12 +118,13 @@ def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
 
 def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: RenderSettings = FINAL, *,
            background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
-           backend: str = "auto") -> RenderResult:  # fmt: skip
+           backend: str = "auto", lamps: tuple = ()) -> RenderResult:  # fmt: skip
     """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
     hidden_gaussians; made to cover exactly the mesh's silhouette, mesh_coverage), shadows from
     precomputed visibility, split-sum shading, optional ground plane with the cast shadow, AgX. `settings`
     (settings.RenderSettings) says how finely; background=True composites over the environment; backend picks the
-    splat rasterizer (splat_raster.rasterize)."""
+    splat rasterizer (splat_raster.rasterize); lamps (lamps.Lamp: the scene's sun, point, spot and area lamps)
+    add their direct light, each with its own shadow."""
     ss = max(1, int(settings.supersample))
     specular_samples = settings.specular_samples
     final = camera
@@ -138,6 +139,11 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
+    if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel
+        from .lamps import lamp_visibility
+
+        lamp_vis, lamp_lights = lamp_visibility(asset, tuple(lamps))
+        feats = np.concatenate([feats, lamp_vis], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
@@ -159,10 +165,17 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
+    if lamps:
+        lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K] visibility per lamp
+        colors = colors[..., :GBUFFER_CHANNELS]
     out = shade(colors, alphas, camera, env, specular_samples=specular_samples)
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
+    if lamps:
+        from .lamps import shade_lamps
+
+        hdr = hdr + shade_lamps(passes, alpha, lamp_px, lamp_lights, camera)
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
         gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
