@@ -49,9 +49,10 @@ def markdown(rep: dict) -> str:
     if b.get("headline_measured"):
         d = b["max_abs_diff"] or {}
         lines += [
-            f"- interactive frame, light unchanged (camera orbit): {b['fps_interactive']:.1f} fps at the median, "
+            f"- interactive frame, view and light unchanged: {b['fps_interactive']:.1f} fps at the median, "
             f"{b['fps_interactive_best']:.1f} fps best of the run (bar >= 10, goal 30); with a new light every frame "
-            f"{b['fps_interactive_new_light']:.1f} fps; AO-only {b['fps_interactive_ao']:.1f} fps; final quality "
+            f"{b['fps_interactive_new_light']:.1f} fps; with the camera turned every frame "
+            f"{b.get('fps_interactive_orbit') or float('nan'):.1f} fps; AO-only {b['fps_interactive_ao']:.1f} fps; final quality "
             f"{b['fps_final']:.1f} fps",
             f"- native rasterizer vs torch reference: {b['raster_speedup_vs_torch'] or float('nan'):.0f}x (bar >= 20x)",
             "- native vs reference max abs difference: " + ", ".join(f"{k} {v:.2e}" for k, v in d.items()) + " (bar 1e-3)",
