@@ -141,6 +141,9 @@ def _apply_bake(scene, content: dict) -> str:
         f.write(memoryview(data).cast("B"))
     with _context_for(scene):
         objects = scene_io.import_glb(path)
+    for obj in objects:  # each imported object places the asset in the live preview
+        if obj.parent is None and scene.relight.asset_id:
+            scene_io.tag_placement(obj, scene.relight.asset_id)
     return f"Imported {len(objects)} object(s) from {path}"
 
 
@@ -243,5 +246,8 @@ def shutdown() -> None:
     """On unregister: stop ticking, close the socket, stop a backend we started."""
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
+    from . import live
+
+    live.stop()  # the live preview's timer, draw handler and socket
     SESSION.abandon()
     LOCAL_BACKEND.stop()
