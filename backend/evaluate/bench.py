@@ -5,6 +5,7 @@ The measuring is in bench_timing, the work measure and cost model in bench_model
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,6 +162,14 @@ def _numba_threads() -> int:
 
 
 def _cmd_bench(args) -> int:
+    if getattr(args, "addon", False):
+        from .bench_addon import markdown as addon_markdown, run as run_addon
+
+        rep = run_addon(Path(args.out), size=(args.sizes or [512])[0], steps=args.repeats or 30,
+                        n_gaussians=(args.counts or [100_000])[0], hdri=args.hdri)  # fmt: skip
+        print(addon_markdown(rep), flush=True)
+        sys.stderr.flush()
+        os._exit(0)  # bpy as a module can hang in its exit handler (tests/conftest.py): leave at once
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats
@@ -183,5 +192,8 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--no-torch", action="store_true", help="skip the torch reference rasterizer")
     p.add_argument("--sizes", type=int, nargs="+", default=None, help=f"frame edges (default {FULL_SIZES})")
     p.add_argument("--counts", type=int, nargs="+", default=None, help=f"Gaussian counts (default {FULL_COUNTS})")
+    p.add_argument("--addon", action="store_true",
+                   help="the live preview end to end: the add-on in headless bpy against a real relight serve "
+                   "(orbit and world turn; fps, p50/p95 latency, where the time goes); --repeats sets the steps per leg")
     p.set_defaults(func=_cmd_bench)
 
