@@ -71,6 +71,9 @@ def stop() -> None:
     LIVE.preview = None
     LIVE.viewport = None
     LIVE.last_frame = None
+    status = getattr(bpy.context.window_manager, "relight", None)
+    if status is not None and status.live:  # the toggle follows (its update calls stop() again: live is False then)
+        status.live = False
     _tag_redraw()
 
 

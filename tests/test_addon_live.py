@@ -172,3 +172,4 @@ def test_live_reports_what_it_needs_and_disabling_the_addon_leaves_nothing(relig
     relight_addon.unregister()  # what disabling the add-on runs
     assert not live.handlers_installed() and live.LIVE.client is None
     relight_addon.register()
+    assert bpy.context.window_manager.relight.live is False, "the toggle does not claim Live is on after re-enabling"
