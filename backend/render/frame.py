@@ -142,7 +142,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel
         from .lamps import lamp_visibility
 
-        lamp_vis, lamp_lights = lamp_visibility(asset, tuple(lamps))
+        lamp_vis, lamp_lights = lamp_visibility(asset, tuple(lamps), exact=settings.shadow_rank == 0)
         feats = np.concatenate([feats, lamp_vis], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
