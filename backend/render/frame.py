@@ -165,9 +165,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
-    if lamps:
+    if lamps:  # shade() reads the G-buffer's channels only: no copy without the lamps' ones
         lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K] visibility per lamp
-        colors = colors[..., :GBUFFER_CHANNELS]
     out = shade(colors, alphas, camera, env, specular_samples=specular_samples)
     alpha = out["alpha"]
     hdr = out["hdr"]

@@ -116,8 +116,13 @@ def shade_lamps(passes: dict, alpha: np.ndarray, lamp_vis: np.ndarray, lights: l
     albedo = passes["albedo"].reshape(-1, 3)[idx]
     metal = passes["metallic"].reshape(-1)[idx][:, None]
     rough = np.maximum(passes["roughness"].reshape(-1)[idx], MIN_ROUGHNESS)
-    _, rays = camera.rays()
-    v = -rays.reshape(-1, 3)[idx].astype(np.float32)  # [P, 3] towards the camera
+    K = camera.K
+    d = np.empty((idx.size, 3), np.float32)  # [P, 3] the pixels' rays, camera space (Camera.rays maths)
+    d[:, 0] = (idx % W + 0.5 - K[0, 2]) / K[0, 0]
+    d[:, 1] = (idx // W + 0.5 - K[1, 2]) / K[1, 1]
+    d[:, 2] = 1.0
+    v = -(d @ camera.viewmat[:3, :3].astype(np.float32))  # camera -> world: R^T d; towards the camera
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
     nv = np.clip(np.einsum("ij,ij->i", n, v), 1e-4, 1.0)
     a2 = (rough * rough) ** 2
     k = rough * rough / 2  # Smith-Schlick with k = alpha / 2
