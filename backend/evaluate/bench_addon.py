@@ -179,7 +179,8 @@ def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000,
 
 def markdown(rep: dict) -> str:
     lines = ["# relight bench --addon: the live preview end to end", "",
-             f"Headless bpy with the installed add-on against a real `relight serve` on loopback; {rep['size']}² frames "
+             f"Headless bpy with the installed add-on against a real `relight serve` on loopback; {rep['size']}² "
+             "frames "
              f"of {rep['gaussians']} Gaussians under the `{rep['hdri']}` HDRI; {rep['steps']} steps per leg, each "
              "waiting for its own frame (latency = state change to pixels in the image 'Relight Preview'). "
              f"Load average at the end {rep['loadavg'][0]:.1f} (other processes share the 2 cores). First frame "

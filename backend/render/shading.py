@@ -14,7 +14,7 @@ ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
 
 
 def shade(
-    features: np.ndarray,  # [H, W, GBUFFER_CHANNELS (+ more, not read)] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
+    features: np.ndarray,  # [H, W, >= GBUFFER_CHANNELS] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
     alpha: np.ndarray,  # [H, W, 1] (or [H, W]) coverage in [0, 1]
     camera: Camera,
     env: Environment,
