@@ -1,6 +1,7 @@
 """`relight serve`: the ZeroMQ ROUTER service. One socket thread; jobs run on worker threads and stream progress."""
 
 import argparse
+import os
 import queue
 import signal
 import socket
@@ -315,6 +316,10 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
           model_path: str | None = None, generator_cmd: str | None = None, hunyuan_steps: int | None = None,
           octree_resolution: int | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
+    # The renderer's OpenMP threads sleep between kernels instead of spinning (libgomp spins for a while by
+    # default): on 2 cores shared with Blender, the spinning starved the add-on and the server's own serial steps
+    # (`relight bench --addon`: 7 -> 19 fps, p95 210 -> 61 ms). Set before OpenMP loads, unless already chosen.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
 
