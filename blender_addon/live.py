@@ -17,6 +17,7 @@ from . import scene_io
 from .live_state import Frame, LivePreview, LiveSettings, LiveState
 
 TICK_INTERVAL = 1.0 / 60.0  # seconds between live steps while Live is on
+IN_FLIGHT_INTERVAL = 0.005  # seconds between steps while a frame is awaited: its pixels show sooner
 DEFAULT_MAX_SIDE = 512  # the preview's longer side when no preference says otherwise
 
 
@@ -162,7 +163,7 @@ def tick() -> float | None:
     if LIVE.preview is None:
         return None
     step()
-    return TICK_INTERVAL
+    return IN_FLIGHT_INTERVAL if LIVE.preview is not None and LIVE.preview.in_flight else TICK_INTERVAL
 
 
 # ------------------------------------------------------------------------------------ drawing (needs a GPU)

@@ -70,7 +70,8 @@ class Frame:
 class LivePreview:
     """At most one render request in flight. submit() records the newest state; pump() polls the client without
     blocking, and when nothing is in flight sends the newest state not yet shown (or the same state at `final`
-    once it has been still for LiveSettings.still_seconds). Returns the Frame that arrived, if any.
+    once it has been still for LiveSettings.still_seconds). A final frame overtaken by a new state is cancelled, so
+    moving again never waits for it. Returns the Frame that arrived, if any.
 
     `equirect_for(world_key)` -> [h, w, 3] float32 is called only when the server does not hold that world yet."""
 
@@ -84,6 +85,8 @@ class LivePreview:
         self.shown: tuple[str, str] | None = None  # (state key, quality) of the last frame shown
         self.worlds_sent: set[str] = set()  # world keys the server holds (as far as we know)
         self.error = ""  # the last error, for the panel ("" when frames arrive)
+        self.cancelled: list[str] = []  # msg_ids of final frames cancelled because the state moved on
+        self.cancel_requests: list[str] = []  # msg_ids of the cancel requests that did so
         self.frames = 0
 
     # ---------------------------------------------------------------------------------------- state
@@ -144,6 +147,14 @@ class LivePreview:
                 client.reconnect()  # Lazy Pirate: drop the socket, so the late reply never arrives
                 self.worlds_sent.clear()  # perhaps another server now
         now = time.monotonic() if now is None else now
+        if (self.in_flight is not None and self.in_flight["quality"] == "final"
+                and self.in_flight["key"] != self.state_key):  # fmt: skip
+            # a final frame (seconds) of a state already left behind: cancel it (the server stops it between
+            # shading bands) and send the new state now; its reply, if any, is ignored
+            self.cancel_requests.append(client.cancel(self.in_flight["msg_id"]))
+            self.cancelled.append(self.in_flight["msg_id"])
+            del self.cancelled[:-100], self.cancel_requests[:-100]
+            self.in_flight = None
         if self.in_flight is None:
             quality = self._wanted(now)
             if quality is not None:
@@ -160,7 +171,6 @@ class LivePreview:
         if msg.content.get("status") != "ok":
             ename = str(msg.content.get("ename", "Error"))
             if ename == "UnknownWorld":  # the server dropped it (or restarted): the next request carries it again
-                self.worlds_sent.discard(self.state.world_key if self.state else "")
                 self.worlds_sent.clear()
                 return None
             self.error = f"{ename}: {msg.content.get('evalue', '')}"[:300]
@@ -172,7 +182,7 @@ class LivePreview:
         return Frame(msg.content["image"], sent["key"], sent["quality"], sent["changed_at"], sent["sent_at"],
                      time.monotonic(), decode_s, dict(msg.content.get("timings") or {}))  # fmt: skip
 
-    def idle(self) -> bool:
-        """Nothing in flight and nothing due except (perhaps later) the step up to final."""
-        return self.in_flight is None and (self.state is None or self.shown == (self.state_key, "final")
-                                           or (self.shown is not None and self.shown[0] == self.state_key))
+    def renders_pending(self, client) -> int:
+        """Render requests sent and not answered, less the cancelled ones (at most 1: the one in flight)."""
+        gone = set(self.cancelled) | set(self.cancel_requests)
+        return sum(1 for m in client.pending if m not in gone)

@@ -54,7 +54,7 @@ def next_frame(live, quality: str = "preview", in_flight_seen: list | None = Non
     while time.monotonic() < deadline:
         frame = live.step()
         if in_flight_seen is not None:
-            in_flight_seen.append(len(live.LIVE.client.pending))
+            in_flight_seen.append(live.LIVE.preview.renders_pending(live.LIVE.client))
         if frame is not None and frame.quality == quality:
             return frame, image_pixels(bpy.data.images["Relight Preview"])
         time.sleep(0.005)
@@ -145,6 +145,21 @@ def test_live_follows_view_world_lamps_and_placement(relight_addon, sphere_serve
     final, px5 = next_frame(live, quality="final", in_flight_seen=in_flight)
     assert final.state_key == live.LIVE.preview.state_key
     assert max(in_flight) == 1, "never more than one frame in flight"
+
+    # a final frame overtaken by a new view is cancelled at once: the new view does not wait for it
+    scene.camera.location = (1.4, -2.7, 0.5)
+    bpy.context.view_layer.update()
+    _, px5 = next_frame(live, in_flight_seen=in_flight)
+    deadline = time.monotonic() + FRAME_TIMEOUT
+    while not (live.LIVE.preview.in_flight and live.LIVE.preview.in_flight["quality"] == "final"):
+        live.step()
+        assert time.monotonic() < deadline
+    final_id = live.LIVE.preview.in_flight["msg_id"]
+    scene.camera.location = (1.3, -2.8, 0.5)
+    bpy.context.view_layer.update()
+    live.step()
+    assert live.LIVE.preview.cancelled[-1] == final_id and live.LIVE.preview.in_flight["quality"] == "preview"
+    _, px5 = next_frame(live, in_flight_seen=in_flight)
 
     # a world the server has never seen, though the client thinks it sent it: UnknownWorld, then sent again
     world.node_tree.nodes["Environment Texture"].image = bpy.data.images.load(

@@ -221,3 +221,31 @@ def test_a_dragged_lamps_shadow_comes_from_the_stored_visibility_and_agrees_with
     for settings in (PREVIEW, FINAL):
         r = render(a, front_camera(32), Environment(BLACK), settings, lamps=sun)
         assert r.hdr.max() > 0.1
+
+
+def test_final_shading_in_bands_is_the_same_frame_and_can_be_cancelled_between_bands():
+    """At final quality (lobe-sampled shading) a render with a progress callable shades in row bands, reporting
+    after each: the same pixels as in one piece, and a cancellation raised by the callable stops it mid-shading."""
+    from relight.render.frame import SHADE_BANDS
+    from relight.render.settings import FINAL
+
+    a = grey_sphere(0.3)
+    sky = np.full((16, 32, 3), 0.2, np.float32)
+    sky[3:6, 10:14] = 20.0
+    env = Environment(sky)
+    cam = Camera.look_at((0.0, -3.0, 0.5), (0.0, 0.0, 0.0), 35.0, 40, 37)
+    whole = render(a, cam, env, FINAL)
+    seen = []
+    banded = render(a, cam, env, FINAL, progress=lambda stage, f, msg="": seen.append(f))
+    np.testing.assert_allclose(banded.hdr, whole.hdr, rtol=1e-6, atol=1e-7)
+    np.testing.assert_array_equal(banded.rgba8, whole.rgba8)
+    assert len(seen) == 1 + SHADE_BANDS and seen[-1] == 1.0
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel_after_two(stage, f, msg=""):
+        if f > 0.5 + 1.0 / SHADE_BANDS:
+            raise Cancelled
+    with pytest.raises(Cancelled):
+        render(a, cam, env, FINAL, progress=cancel_after_two)

@@ -116,6 +116,32 @@ def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
     return feats
 
 
+SHADE_BANDS = 8  # lobe-sampled shading (seconds at final quality) runs in this many row bands, progress between
+
+
+def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, env: Environment,
+                       specular_samples: int, progress) -> dict:  # fmt: skip
+    """shade(); when lobe sampling makes it the frame's long stage, in SHADE_BANDS row bands with a progress call
+    after each, so a cancelled job (the live preview's final frame, overtaken by a new view) stops within a band.
+    Each pixel is shaded on its own: the bands' pixels are the whole frame's."""
+    from .shading import shade
+
+    if specular_samples <= 0 or progress is no_progress:
+        return shade(colors, alphas, camera, env, specular_samples=specular_samples)
+    H = camera.height
+    edges = np.linspace(0, H, SHADE_BANDS + 1).round().astype(int)
+    parts = []
+    for y0, y1 in zip(edges[:-1], edges[1:]):
+        if y1 <= y0:
+            continue
+        K = camera.K.copy()
+        K[1, 2] -= y0  # the band's own rows: row j is the frame's row y0 + j
+        band = Camera(camera.viewmat, K, camera.width, int(y1 - y0))
+        parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples))
+        progress("render", 0.5 + 0.5 * float(y1) / H, "shading")
+    return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+
+
 def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: RenderSettings = FINAL, *,
            background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
            backend: str = "auto", lamps: tuple = ()) -> RenderResult:  # fmt: skip
@@ -167,7 +193,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     t = time.perf_counter()
     if lamps:  # shade() reads the G-buffer's channels only: no copy without the lamps' ones
         lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K] visibility per lamp
-    out = shade(colors, alphas, camera, env, specular_samples=specular_samples)
+    out = _shade_cancellable(colors, alphas, camera, env, specular_samples, progress)
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
