@@ -135,7 +135,8 @@ def run(cfg: BenchConfig) -> dict:
 
     report = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "numba_threads": _numba_threads(), "loadavg_start": load_start},
+                    "numba_threads": _numba_threads(), "loadavg_start": load_start,
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")},
         "config": {"quick": cfg.quick, "sizes": list(cfg.sizes), "counts": list(cfg.counts), "repeats": cfg.repeats,
                    "final_repeats": cfg.final_repeats, "hdri": cfg.hdri, "shadows": True},
         "environment_cache": env_cache,
@@ -170,6 +171,8 @@ def _cmd_bench(args) -> int:
         print(addon_markdown(rep), flush=True)
         sys.stderr.flush()
         os._exit(0)  # bpy as a module can hang in its exit handler (tests/conftest.py): leave at once
+    # the renderer as `relight serve` runs it: OpenMP threads sleep between kernels (see service.server.serve)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats

@@ -14,7 +14,8 @@ def markdown(rep: dict) -> str:
     lines = [
         "# relight bench: the relit frame",
         "",
-        f"{m['cpu_count']} CPU cores, numba threads {m['numba_threads']}, load average at the end "
+        f"{m['cpu_count']} CPU cores, numba threads {m['numba_threads']} (OMP_WAIT_POLICY "
+        f"{m.get('omp_wait_policy', '(default)')}), load average at the end "
         f"{', '.join(f'{x:.1f}' for x in m['loadavg_end'])} (other processes share the machine: times are wall clock).",
         f"HDRI `{rep['config']['hdri']}`. Interactive = render({_kw(rep, 'interactive')}) with the light unchanged "
         "between frames (camera orbit: the per-Gaussian shadows are reused); new light = the same with the shadows "
