@@ -171,8 +171,6 @@ def _cmd_bench(args) -> int:
         print(addon_markdown(rep), flush=True)
         sys.stderr.flush()
         os._exit(0)  # bpy as a module can hang in its exit handler (tests/conftest.py): leave at once
-    # the renderer as `relight serve` runs it: OpenMP threads sleep between kernels (see service.server.serve)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats
