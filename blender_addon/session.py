@@ -153,6 +153,9 @@ def _apply_bake(scene, content: dict) -> str:
         objects = scene_io.import_glb(path)
         if content.get("provider") != "scene":  # a scene mesh's asset stays where the artist's mesh is
             scene_io.place_where_seen(objects, anchor, scene.cursor.location)
+    for obj in objects:  # each imported object places the asset in the live preview
+        if obj.parent is None and scene.relight.asset_id:
+            scene_io.tag_placement(obj, scene.relight.asset_id)
     return f"Imported {len(objects)} object(s) from {path}"
 
 
@@ -309,5 +312,8 @@ def shutdown() -> None:
     """On unregister: stop ticking, close the socket, stop a backend we started."""
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
+    from . import live
+
+    live.stop()  # the live preview's timer, draw handler and socket
     SESSION.abandon()
     LOCAL_BACKEND.stop()

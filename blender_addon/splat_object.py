@@ -102,7 +102,8 @@ def splat_material():
     if mat is not None:
         return mat
     mat = bpy.data.materials.new(MATERIAL_NAME)
-    mat.use_nodes = True
+    if bpy.app.version < (5, 0, 0):  # 5.0 gives every material a node tree and deprecates use_nodes
+        mat.use_nodes = True
     nodes, links = mat.node_tree.nodes, mat.node_tree.links
     bsdf = next(n for n in nodes if n.type == "BSDF_PRINCIPLED")
 

@@ -191,6 +191,13 @@ class Client:
                     out.append(msg)
         return self._track(out)
 
+    def wait_readable(self, timeout_ms: int) -> bool:
+        """Block up to timeout_ms until a message can be received (or one is held back); True if so. For loops that
+        would otherwise spin on poll() (benchmarks, tests); a UI timer never calls it."""
+        if self._backlog:
+            return True
+        return self._socket is not None and bool(self._socket.poll(max(0, int(timeout_ms)), zmq.POLLIN))
+
     def _track(self, msgs: list[Message]) -> list[Message]:
         for m in msgs:
             if m.msg_type != PROGRESS and m.parent_id:

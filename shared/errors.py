@@ -51,6 +51,11 @@ class UnknownAsset(ProtocolError):
     """An asset_id that is not in the server's store."""
 
 
+class UnknownWorld(ProtocolError):
+    """A render's world_id that the server has not cached (never sent, or dropped from its cache): send the equirect
+    again with the same world_id."""
+
+
 class RemoteError(Exception):
     """An error reply received from the peer, raised on the client by Message.raise_for_status()."""
 

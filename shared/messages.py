@@ -8,6 +8,7 @@ import numpy as np
 from . import limits
 from .envelope import Message
 from .errors import InvalidRequest, ProtocolError, UnknownMessageType
+from .vocabulary_lights import LAMP_TYPES
 from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, MESH_FORMATS,  # noqa: F401
                          MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
 
@@ -230,6 +231,66 @@ def validate_world(value, where: str = "world") -> dict:
     return {"equirect": eq, "rotation_z": rotation, "strength": strength}
 
 
+def validate_world_ref(value, where: str = "world") -> dict:
+    """A render's world: the equirect itself (validate_world), optionally named by world_id so later frames can send
+    only {world_id, rotation_z, strength} (protocol 1.2: the server keeps recent worlds with their prefiltered data)
+    -> {equirect or None, world_id or None, rotation_z, strength}."""
+    world_id = value.get("world_id") if isinstance(value, dict) else None
+    world_id = as_id(world_id, f"{where}.world_id") if world_id is not None else None
+    if isinstance(value, dict) and value.get("equirect") is None and world_id is not None:
+        rotation = as_float(value.get("rotation_z", 0.0), f"{where}.rotation_z")
+        strength = as_float(value.get("strength", 1.0), f"{where}.strength")
+        if strength < 0:
+            raise InvalidRequest(f"{where}.strength must be >= 0, got {strength}")
+        return {"equirect": None, "world_id": world_id, "rotation_z": rotation, "strength": strength}
+    return {**validate_world(value, where), "world_id": world_id}
+
+
+def validate_lamp(value, where: str) -> dict:
+    """One scene lamp in world space (Blender's units): {type: sun|point|spot|area, color [3] linear, energy (W, or
+    W/m^2 for a sun), position [3], direction [3] (where it shines), size (m: radius, or the area's edge),
+    spot_size (rad, full cone angle), spot_blend [0, 1], shadows bool}."""
+    kind = as_choice(require(value, "type", where), f"{where}.type", LAMP_TYPES)
+    color = as_matrix([value.get("color", [1.0, 1.0, 1.0])], f"{where}.color", 1, 3)[0]
+    energy = as_float(require(value, "energy", where), f"{where}.energy")
+    position = as_matrix([value.get("position", [0.0, 0.0, 0.0])], f"{where}.position", 1, 3)[0]
+    direction = as_matrix([value.get("direction", [0.0, 0.0, -1.0])], f"{where}.direction", 1, 3)[0]
+    if energy < 0 or np.any(color < 0):
+        raise InvalidRequest(f"{where}.energy and {where}.color must be >= 0")
+    if np.linalg.norm(direction) < 1e-9:
+        raise InvalidRequest(f"{where}.direction must not be the zero vector")
+    size = as_float(value.get("size", 0.0), f"{where}.size")
+    spot_size = as_float(value.get("spot_size", math.pi / 4), f"{where}.spot_size")
+    spot_blend = as_float(value.get("spot_blend", 0.15), f"{where}.spot_blend")
+    if size < 0 or not 0 < spot_size <= math.pi or not 0 <= spot_blend <= 1:
+        raise InvalidRequest(f"{where}: size must be >= 0, spot_size in (0, pi] radians and spot_blend in [0, 1]")
+    return {"type": kind, "color": color, "energy": energy, "position": position,
+            "direction": direction / np.linalg.norm(direction), "size": size, "spot_size": spot_size,
+            "spot_blend": spot_blend, "shadows": as_bool(value.get("shadows", True), f"{where}.shadows")}
+
+
+def validate_lamps(value, where: str = "lights") -> list[dict]:
+    """The render's scene lamps: a list of validate_lamp objects, at most limits.MAX_LIGHTS."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(where, "a list of lamps", value)
+    if len(value) > limits.MAX_LIGHTS:
+        raise limits.over("MAX_LIGHTS", f"{where} has {len(value)} lamps")
+    return [validate_lamp(v, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def validate_matrix_world(value, where: str = "asset_matrix") -> np.ndarray | None:
+    """The asset's placement in the scene: the [4, 4] affine matrix_world of its placement object (an empty or the
+    imported mesh), applied after the asset's own placement (None or the identity: where it was made)."""
+    if value is None:
+        return None
+    m = as_matrix(value, where, 4, 4)
+    if not np.allclose(m[3], [0.0, 0.0, 0.0, 1.0]) or abs(np.linalg.det(m[:3, :3])) < 1e-12:
+        raise InvalidRequest(f"{where} must be an invertible affine 4x4 matrix (last row 0 0 0 1)")
+    return m
+
+
 def validate_mesh(value, where: str = "mesh") -> dict:
     """{vertices [V,3] float32 object space, faces [F,3] int32, matrix_world [4,4], corner_normals [F,3,3] float32
     object space or absent (smooth)} with faces in range."""
@@ -355,7 +416,9 @@ def validate_render(content: dict) -> dict:
     return {
         "asset_id": as_id(require(content, "asset_id"), "asset_id"),
         "camera": validate_camera(require(content, "camera")),
-        "world": validate_world(world) if world is not None else None,
+        "world": validate_world_ref(world) if world is not None else None,
+        "lights": validate_lamps(content.get("lights")),
+        "asset_matrix": validate_matrix_world(content.get("asset_matrix")),
         "background": as_bool(content.get("background", False), "background"),
         "quality": as_choice(content.get("quality", "preview"), "quality", RENDER_QUALITIES),
     }

@@ -4,7 +4,8 @@ from .errors import VersionMismatch
 
 # "major.minor"; same major => compatible, unknown minor tolerated. 1.1 added reconstruct; 1.2 the hello's "curve"
 # (the server takes CURVE-authenticated clients only), the limits MIN_IMAGE_SIDE and MIN_OBJECT_PIXELS, the asset
-# library (list_assets, delete_asset), the passes, splats and turntable jobs, and the bake format "obj".
+# library (list_assets, delete_asset), the passes, splats and turntable jobs, the bake format "obj", a render's world
+# naming an equirect sent before (world.world_id, render_reply.world_id), lamps and the asset's placement.
 PROTOCOL_VERSION = "1.2"
 
 

@@ -5,6 +5,7 @@ The measuring is in bench_timing, the work measure and cost model in bench_model
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,7 +135,8 @@ def run(cfg: BenchConfig) -> dict:
 
     report = {
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "numba_threads": _numba_threads(), "loadavg_start": load_start},
+                    "numba_threads": _numba_threads(), "loadavg_start": load_start,
+                    "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")},
         "config": {"quick": cfg.quick, "sizes": list(cfg.sizes), "counts": list(cfg.counts), "repeats": cfg.repeats,
                    "final_repeats": cfg.final_repeats, "hdri": cfg.hdri, "shadows": True},
         "environment_cache": env_cache,
@@ -163,6 +165,14 @@ def _numba_threads() -> int:
 def _cmd_bench(args) -> int:
     if getattr(args, "load", False):
         return _cmd_bench_load(args)
+    if getattr(args, "addon", False):
+        from .bench_addon import markdown as addon_markdown, run as run_addon
+
+        rep = run_addon(Path(args.out), size=(args.sizes or [512])[0], steps=args.repeats or 30,
+                        n_gaussians=(args.counts or [100_000])[0], hdri=args.hdri)  # fmt: skip
+        print(addon_markdown(rep), flush=True)
+        sys.stderr.flush()
+        os._exit(0)  # bpy as a module can hang in its exit handler (tests/conftest.py): leave at once
     cfg = BenchConfig(out=Path(args.out), quick=args.quick, hdri=args.hdri, torch=not args.no_torch)
     if args.repeats:
         cfg.repeats = args.repeats
@@ -187,6 +197,9 @@ def add_bench_parser(sub) -> None:
     p.add_argument("--counts", type=int, nargs="+", default=None, help=f"Gaussian counts (default {FULL_COUNTS})")
     p.add_argument("--load", action="store_true",
                    help="instead: render latency p50/p95 through a real `relight serve` while generate jobs queue")
+    p.add_argument("--addon", action="store_true",
+                   help="the live preview end to end: the add-on in headless bpy against a real relight serve "
+                   "(orbit and world turn; fps, p50/p95 latency, where the time goes); --repeats sets the steps per leg")
     p.set_defaults(func=_cmd_bench)
 
 

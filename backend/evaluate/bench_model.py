@@ -80,6 +80,7 @@ def bars(cases: list[dict]) -> dict:
         "fps_interactive": c["interactive"]["fps"], "fps_interactive_best": 1e3 / c["interactive"]["frame"]["min_ms"],
         "fps_final": c["final"]["fps"], "fps_interactive_ao": c["interactive_ao"]["fps"], "fps_bar": 10.0,
         "fps_interactive_new_light": c["interactive_new_light"]["fps"],
+        "fps_interactive_orbit": c["interactive_orbit"]["fps"] if "interactive_orbit" in c else None,
         "raster_speedup_vs_torch": ref.get("ratio"), "speedup_bar": 20.0,
         "max_abs_diff": ref.get("max_abs_diff"), "diff_bar": 1e-3,
     }  # fmt: skip

@@ -14,7 +14,8 @@ def markdown(rep: dict) -> str:
     lines = [
         "# relight bench: the relit frame",
         "",
-        f"{m['cpu_count']} CPU cores, numba threads {m['numba_threads']}, load average at the end "
+        f"{m['cpu_count']} CPU cores, numba threads {m['numba_threads']} (OMP_WAIT_POLICY "
+        f"{m.get('omp_wait_policy', '(default)')}), load average at the end "
         f"{', '.join(f'{x:.1f}' for x in m['loadavg_end'])} (other processes share the machine: times are wall clock).",
         f"HDRI `{rep['config']['hdri']}`. Interactive = render({_kw(rep, 'interactive')}) with the light unchanged "
         "between frames (camera orbit: the per-Gaussian shadows are reused); new light = the same with the shadows "
@@ -49,9 +50,10 @@ def markdown(rep: dict) -> str:
     if b.get("headline_measured"):
         d = b["max_abs_diff"] or {}
         lines += [
-            f"- interactive frame, light unchanged (camera orbit): {b['fps_interactive']:.1f} fps at the median, "
+            f"- interactive frame, view and light unchanged: {b['fps_interactive']:.1f} fps at the median, "
             f"{b['fps_interactive_best']:.1f} fps best of the run (bar >= 10, goal 30); with a new light every frame "
-            f"{b['fps_interactive_new_light']:.1f} fps; AO-only {b['fps_interactive_ao']:.1f} fps; final quality "
+            f"{b['fps_interactive_new_light']:.1f} fps; with the camera turned every frame "
+            f"{b.get('fps_interactive_orbit') or float('nan'):.1f} fps; AO-only {b['fps_interactive_ao']:.1f} fps; final quality "
             f"{b['fps_final']:.1f} fps",
             f"- native rasterizer vs torch reference: {b['raster_speedup_vs_torch'] or float('nan'):.0f}x (bar >= 20x)",
             "- native vs reference max abs difference: " + ", ".join(f"{k} {v:.2e}" for k, v in d.items()) + " (bar 1e-3)",
@@ -60,11 +62,17 @@ def markdown(rep: dict) -> str:
         lines.append("- not measured in this run (`--quick` measures 25k Gaussians only)")
     rt = rep.get("server_round_trip")
     if rt and "error" not in rt:
-        lines.append(f"- through a real `relight serve` on loopback, the {rt['equirect_shape'][1]}x{rt['equirect_shape'][0]} "
-                     f"equirect sent with every request: orbit {rt['orbit']['round_trip_ms']:.1f} ms round trip "
-                     f"({rt['orbit']['fps']:.1f} fps; {rt['orbit']['server_ms']:.1f} ms in the server), new light "
-                     f"{rt['new_light']['round_trip_ms']:.1f} ms ({rt['new_light']['fps']:.1f} fps; "
-                     f"{rt['new_light']['server_ms']:.1f} ms in the server)")  # fmt: skip
+        eq = f"{rt['equirect_shape'][1]}x{rt['equirect_shape'][0]}"
+
+        def leg(name: str) -> str:
+            r = rt[name]
+            return f"{r['round_trip_ms']:.1f} ms round trip ({r['fps']:.1f} fps; {r['server_ms']:.1f} ms in the server)"
+
+        lines.append(f"- through a real `relight serve` on loopback, the {eq} equirect sent once and then named by its "
+                     f"world_id: orbit {leg('orbit')}, new light {leg('new_light')}")
+        if "orbit_equirect_every_request" in rt:
+            lines.append(f"- the same with the equirect sent with every request (protocol 1.1): orbit "
+                         f"{leg('orbit_equirect_every_request')}, new light {leg('new_light_equirect_every_request')}")
     elif rt:
         lines.append(f"- server round trip: {rt['error']}")
     te = [(c["size"], c["gaussians"], c["transfer_shadow_error"]) for c in rep["cases"] if c.get("transfer_shadow_error")]

@@ -137,6 +137,17 @@ def preview_settings(shadows: bool):
     return replace(PREVIEW, shadows=shadows)
 
 
+def orbit_view(cam, centre, angle: float):
+    """`cam` turned by `angle` radians about the vertical through `centre` [3] (world)."""
+    from ..core.camera import Camera
+
+    c = np.eye(4)
+    c[:3, 3] = centre
+    rz = np.array([[np.cos(angle), -np.sin(angle), 0, 0], [np.sin(angle), np.cos(angle), 0, 0], [0, 0, 1, 0],
+                   [0, 0, 0, 1]])  # fmt: skip
+    return Camera(cam.viewmat @ c @ rz @ np.linalg.inv(c), cam.K, cam.width, cam.height)
+
+
 def transfer_error(asset, env) -> dict:
     """The preview's per-light shadows (precomputed transfer) against the sum over every visibility direction,
     as shaded diffuse radiance error relative to the asset's mean irradiance: mean, p99 and max over Gaussians."""
@@ -175,6 +186,9 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
         # per-Gaussian shadows are recomputed (in "interactive" the light stays, as when the artist orbits the
         # camera, and render() reuses them after the first frame)
         "interactive_new_light": (preview_settings(shadows=True), cfg.repeats),
+        # every frame from a new view (the camera turned 0.02 rad about the asset, as when the artist orbits): the
+        # hidden-Gaussian cull and the mesh coverage are recomputed (in "interactive" the view stays)
+        "interactive_orbit": (preview_settings(shadows=True), cfg.repeats),
     }
     for name, (setting, reps) in settings.items():
         stages = []
@@ -185,7 +199,10 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
             light = env
             if name == "interactive_new_light":
                 light = env.with_transform(env.rotation_z + 0.05 * next(turn), env.strength)
-            r = render_mod.render(asset, cam, light, setting)
+            view = cam
+            if name == "interactive_orbit":
+                view = orbit_view(cam, asset.model_matrix[:3, 3], 0.02 * next(turn))
+            r = render_mod.render(asset, view, light, setting)
             stages.append(r.timings)
             return r
 
@@ -228,14 +245,14 @@ def run_case(asset, env, size: int, cfg: BenchConfig) -> dict:
 
 def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeats: int) -> dict:
     """The preview as the add-on gets it: a real `relight serve` child on a free loopback port serving the bench's
-    asset store, and render requests (preview quality, the HDRI's equirect sent with every request as the add-on
-    does) timed from send to reply. Orbit: the camera turns, the light stays; new light: the world turns."""
+    asset store, and render requests (preview quality) timed from send to reply, the HDRI's equirect sent once and
+    then named by its world_id, and (for comparison) sent with every request. Orbit: the camera turns, the light
+    stays; new light: the world turns."""
     import subprocess
     import sys
 
     from relight_protocol.client import Client
 
-    from ..core.camera import Camera
     from ..core.frames import camera_to_world
     from ..core.hdri_io import read_hdr_image
 
@@ -257,17 +274,19 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
             return {"error": f"relight serve did not start (exit code {proc.poll()})"}
         client = Client(endpoint)
         out = {"endpoint": endpoint, "equirect_shape": list(equirect.shape), "frame": size}
-        for name in ("orbit", "new_light"):
-            total, server = [], []
+        # "orbit"/"new_light": the world named by its world_id after the first frame (protocol 1.2); the same with
+        # "_equirect_every_request": the equirect sent with every request, as before 1.2
+        for name in ("orbit", "new_light", "orbit_equirect_every_request", "new_light_equirect_every_request"):
+            total, server, stages = [], [], []
             for i in range(repeats + 1):
                 view = cam
-                if name == "orbit":  # a small turn of the camera about the vertical through the asset
-                    a = 0.02 * i
-                    rz = np.array([[np.cos(a), -np.sin(a), 0, 0], [np.sin(a), np.cos(a), 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
-                    c = np.eye(4)
-                    c[:3, 3] = asset.model_matrix[:3, 3]
-                    view = Camera(cam.viewmat @ c @ rz @ np.linalg.inv(c), cam.K, cam.width, cam.height)
-                world = {"equirect": equirect, "rotation_z": 0.05 * i if name == "new_light" else 0.0, "strength": 1.0}
+                if name.startswith("orbit"):  # a small turn of the camera about the vertical through the asset
+                    view = orbit_view(cam, asset.model_matrix[:3, 3], 0.02 * i + (0.5 if "every" in name else 0.0))
+                turn = 0.05 * i + (0.5 if "every" in name else 0.0)  # new angles: nothing cached from the other legs
+                world = {"world_id": "bench-world", "rotation_z": turn if name.startswith("new_light") else 0.0,
+                         "strength": 1.0}  # fmt: skip
+                if i == 0 or name.endswith("every_request"):
+                    world["equirect"] = equirect
                 t = time.perf_counter()
                 reply = client.call("render_request", {"asset_id": asset.asset_id, "camera": view.to_dict(), "world": world,
                                                        "quality": "preview"}, timeout=120)  # fmt: skip
@@ -277,8 +296,11 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
                 if i > 0:  # the first request loads the asset and builds its caches
                     total.append(dt)
                     server.append(float(reply.content["timings"]["server_total"]))
+                    stages.append(reply.content["timings"])
             out[name] = {"round_trip_ms": 1e3 * float(np.median(total)), "server_ms": 1e3 * float(np.median(server)),
-                         "fps": 1.0 / float(np.median(total))}  # fmt: skip
+                         "fps": 1.0 / float(np.median(total)),
+                         "server_stages_ms": {k: 1e3 * float(np.median([s.get(k, 0.0) for s in stages]))
+                                              for k in stages[-1] if k != "server_total"}}  # fmt: skip
         client.close()
         return out
     finally:

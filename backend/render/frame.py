@@ -11,7 +11,7 @@ from ..core.camera import Camera
 from ..core.colour import agx, agx_rgba8, to_uint8
 from ..core.envmap import Environment
 from ..core.frames import camera_to_asset
-from ..core.gaussians import GBUFFER_LAYOUT
+from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.progress import no_progress
@@ -116,14 +116,41 @@ def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
     return feats
 
 
+SHADE_BANDS = 8  # lobe-sampled shading (seconds at final quality) runs in this many row bands, progress between
+
+
+def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, env: Environment,
+                       specular_samples: int, progress) -> dict:  # fmt: skip
+    """shade(); when lobe sampling makes it the frame's long stage, in SHADE_BANDS row bands with a progress call
+    after each, so a cancelled job (the live preview's final frame, overtaken by a new view) stops within a band.
+    Each pixel is shaded on its own: the bands' pixels are the whole frame's."""
+    from .shading import shade
+
+    if specular_samples <= 0 or progress is no_progress:
+        return shade(colors, alphas, camera, env, specular_samples=specular_samples)
+    H = camera.height
+    edges = np.linspace(0, H, SHADE_BANDS + 1).round().astype(int)
+    parts = []
+    for y0, y1 in zip(edges[:-1], edges[1:]):
+        if y1 <= y0:
+            continue
+        K = camera.K.copy()
+        K[1, 2] -= y0  # the band's own rows: row j is the frame's row y0 + j
+        band = Camera(camera.viewmat, K, camera.width, int(y1 - y0))
+        parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples))
+        progress("render", 0.5 + 0.5 * float(y1) / H, "shading")
+    return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
+
+
 def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: RenderSettings = FINAL, *,
            background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
-           backend: str = "auto") -> RenderResult:  # fmt: skip
+           backend: str = "auto", lamps: tuple = ()) -> RenderResult:  # fmt: skip
     """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
     hidden_gaussians; made to cover exactly the mesh's silhouette, mesh_coverage), shadows from
     precomputed visibility, split-sum shading, optional ground plane with the cast shadow, AgX. `settings`
     (settings.RenderSettings) says how finely; background=True composites over the environment; backend picks the
-    splat rasterizer (splat_raster.rasterize)."""
+    splat rasterizer (splat_raster.rasterize); lamps (lamps.Lamp: the scene's sun, point, spot and area lamps)
+    add their direct light, each with its own shadow."""
     ss = max(1, int(settings.supersample))
     specular_samples = settings.specular_samples
     final = camera
@@ -138,6 +165,11 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
+    if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel
+        from .lamps import lamp_visibility
+
+        lamp_vis, lamp_lights = lamp_visibility(asset, tuple(lamps), exact=settings.shadow_rank == 0)
+        feats = np.concatenate([feats, lamp_vis], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
@@ -159,10 +191,16 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
     t = time.perf_counter()
-    out = shade(colors, alphas, camera, env, specular_samples=specular_samples)
+    if lamps:  # shade() reads the G-buffer's channels only: no copy without the lamps' ones
+        lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K] visibility per lamp
+    out = _shade_cancellable(colors, alphas, camera, env, specular_samples, progress)
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
+    if lamps:
+        from .lamps import shade_lamps
+
+        hdr = hdr + shade_lamps(passes, alpha, lamp_px, lamp_lights, camera)
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
         gout = shade(gf, ga, camera, env, specular_samples=specular_samples)

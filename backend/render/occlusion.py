@@ -8,13 +8,22 @@ from scipy.ndimage import maximum_filter
 
 from ..core.camera import Camera
 from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
+from .mesh_visible_triangles import visible_triangles
 
 DEPTH_TOLERANCE = 0.01  # of the mesh's extent: a point this close behind the z-buffer still counts as on the surface
 
 
-def depth_map(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def depth_map(camera: Camera, vertices: np.ndarray, faces: np.ndarray,
+              impl: str = "fast") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The mesh ([V, 3], [F, 3], the camera's space) seen by `camera` -> (camera depth [H, W] float32, covered
-    [H, W] bool). Depth is along the view axis (camera z), as `project` returns it."""
+    [H, W] bool). Depth is along the view axis (camera z), as `project` returns it.
+    impl: "fast" (which triangle each pixel sees from the numba visibility pass, then the depth where the pixel's
+    ray meets that triangle's plane: exact, ~10x faster than the reference on a new view) or "reference" (the
+    differentiable rasterizer's perspective-correct interpolation); they agree to float32 rounding."""
+    if impl == "fast":
+        return _depth_map_fast(camera, vertices, faces)
+    if impl != "reference":
+        raise ValueError(f"impl must be 'fast' or 'reference', got {impl!r}")
     H, W = camera.height, camera.width
     pos = to_clip(vertices, clip_from_camera(camera))
     rast, _ = rasterize(pos, faces, (H, W), grad_db=False)  # the same rast; its pixel derivatives are not needed
@@ -22,6 +31,29 @@ def depth_map(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[
     with torch.no_grad():
         zbuf = interpolate(torch.as_tensor(zc, dtype=torch.float32), rast, faces)[0][0, ..., 0].numpy()
     return zbuf, rast[0, ..., 3].numpy() > 0
+
+
+def _depth_map_fast(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """depth_map by the visibility pass and a ray-plane intersection per covered pixel."""
+    H, W = camera.height, camera.width
+    pos = np.c_[vertices, np.ones(len(vertices))] @ clip_from_camera(camera).T  # [V, 4] clip
+    tid = visible_triangles(torch.from_numpy(pos), faces, (H, W)).numpy().reshape(-1)  # [H*W] triangle + 1
+    idx = np.flatnonzero(tid)
+    zbuf = np.zeros(H * W, np.float32)
+    if idx.size:
+        vc = np.asarray(vertices, np.float64) @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]  # [V, 3] camera
+        tri = np.asarray(faces, np.int64)[tid[idx] - 1]  # [P, 3]
+        v0 = vc[tri[:, 0]]
+        n = np.cross(vc[tri[:, 1]] - v0, vc[tri[:, 2]] - v0)  # [P, 3] the triangle's plane normal (unnormalised)
+        d = np.empty((idx.size, 3))  # the pixel centre's ray, z = 1: its parameter is the camera depth
+        d[:, 0] = (idx % W + 0.5 - camera.K[0, 2]) / camera.K[0, 0]
+        d[:, 1] = (idx // W + 0.5 - camera.K[1, 2]) / camera.K[1, 1]
+        d[:, 2] = 1.0
+        num, den = np.einsum("ij,ij->i", n, v0), np.einsum("ij,ij->i", n, d)
+        edge_on = np.abs(den) < 1e-12 * np.maximum(np.abs(num), 1e-30)
+        z = np.where(edge_on, vc[tri].mean(1)[:, 2], num / np.where(edge_on, 1.0, den))
+        zbuf[idx] = z
+    return zbuf.reshape(H, W), (tid > 0).reshape(H, W)
 
 
 def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

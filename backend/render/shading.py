@@ -14,7 +14,7 @@ ALPHA_EPS = 1e-4  # pixels with less coverage are treated as empty
 
 
 def shade(
-    features: np.ndarray,  # [H, W, GBUFFER_CHANNELS] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
+    features: np.ndarray,  # [H, W, >= GBUFFER_CHANNELS] alpha-premultiplied G-buffer, GBUFFER_LAYOUT order
     alpha: np.ndarray,  # [H, W, 1] (or [H, W]) coverage in [0, 1]
     camera: Camera,
     env: Environment,
@@ -54,14 +54,14 @@ def shade(
     passes "albedo" [H, W, 3], "roughness" [H, W, 1], "metallic" [H, W, 1], "normal" [H, W, 3] (world, unit),
     "visibility" [H, W, 1], "shadow" [H, W, 3]}; every pass is 0 where alpha <= ALPHA_EPS. All float32."""
     H, W = features.shape[:2]
-    if features.shape[-1] != GBUFFER_CHANNELS:
+    if features.ndim != 3 or features.shape[-1] < GBUFFER_CHANNELS:  # channels past the G-buffer's are not read
         raise ValueError(f"features must be [H, W, {GBUFFER_CHANNELS}], got {features.shape}")
     if (camera.height, camera.width) != (H, W):
         raise ValueError(f"camera is {camera.width}x{camera.height} but the G-buffer is {W}x{H}")
     a_img = np.asarray(alpha, dtype=np.float32).reshape(H, W, 1)
     a_all = a_img.reshape(-1)
     idx = np.flatnonzero(a_all > ALPHA_EPS)  # [N] covered pixels
-    feats = np.ascontiguousarray(features, dtype=np.float32).reshape(-1, GBUFFER_CHANNELS)
+    feats = np.ascontiguousarray(features, dtype=np.float32).reshape(H * W, features.shape[-1])
 
     if impl not in ("numba", "numpy"):
         raise ValueError(f"impl must be 'numba' or 'numpy', got {impl!r}")

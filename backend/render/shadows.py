@@ -76,7 +76,7 @@ def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlan
     so an id in a key is never reused while cached."""
     g = asset.gaussians
     arrays = (g.means, g.normals, g.visibility, g.albedo, g.metallic, g.vis_bits)  # what the shadows depend on
-    key = (asset.asset_id, *map(id, arrays), env.identity, env.rotation_z, env.strength,
+    key = (asset.asset_id, *map(id, arrays), asset.rotation.tobytes(), env.identity, env.rotation_z, env.strength,
            None if ground is None else repr(ground), int(rank), bool(exact_lights))  # fmt: skip
     return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights),
                                 pin=(*arrays, env))  # fmt: skip

@@ -181,13 +181,28 @@ def self_check(asset) -> dict:
 
 
 def run_render(server, req: dict, progress) -> dict:
+    """A frame of a stored asset: its world sent or named by world_id (service.worlds), the scene's lamps
+    (render.lamps), the asset placed by asset_matrix (the placement object's matrix_world) when given."""
+    from ..render.lamps import lamps_from_request
+    from ..render.placement import placed
+    from .worlds import world_environment
+
     t0 = time.perf_counter()
     asset = server.asset(req["asset_id"])
-    result = render(asset, camera(req["camera"]), environment(req["world"]), PRESETS[req["quality"]],
-                    background=req["background"], progress=progress)  # fmt: skip
+    world_id = None
+    if req["world"] is None:
+        env = environment(None)
+    else:
+        env, world_id = world_environment(req["world"])
+    asset = placed(asset, req.get("asset_matrix"))
+    result = render(asset, camera(req["camera"]), env, PRESETS[req["quality"]], background=req["background"],
+                    progress=progress, lamps=lamps_from_request(req.get("lights")))  # fmt: skip
     timings = dict(result.timings)
     timings["server_total"] = round(time.perf_counter() - t0, 4)
-    return {"image": np.ascontiguousarray(result.rgba8, dtype=np.uint8), "timings": timings}
+    out = {"image": np.ascontiguousarray(result.rgba8, dtype=np.uint8), "timings": timings}
+    if world_id is not None:
+        out["world_id"] = world_id
+    return out
 
 
 def run_bake(server, req: dict, progress) -> dict:

@@ -2,6 +2,7 @@
 non-loopback bind), starts the Ray workers when asked, then runs the Server until SIGINT/SIGTERM."""
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -20,6 +21,10 @@ def serve(bind: str = DEFAULT_BIND, store_dir: str | Path | None = None, *, inst
           workers: str = "local", ray_workers: int = 2, queues: QueueSettings | None = None,
           liveness: LivenessSettings | None = None) -> int:
     """Run the service until SIGINT/SIGTERM. Prints 'relight serve: listening on <endpoint>' once ready."""
+    # The renderer's OpenMP threads sleep between kernels instead of spinning (libgomp spins for a while by
+    # default): on 2 cores shared with Blender, the spinning starved the add-on and the server's own serial steps
+    # (`relight bench --addon`: 7 -> 19 fps, p95 210 -> 61 ms). Set before OpenMP loads, unless already chosen.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..generate.geometry.command import GeneratorError, check_template
     from ..generate.geometry.generators import GeneratorSettings
 

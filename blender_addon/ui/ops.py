@@ -345,6 +345,27 @@ class RELIGHT_OT_stop_local_backend(bpy.types.Operator):
         return {"FINISHED"}
 
 
+class RELIGHT_OT_add_placement(bpy.types.Operator):
+    """Add an empty at the 3D cursor that places the asset: move, turn or scale it to move the live preview's asset"""
+
+    bl_idname = "relight.add_placement"
+    bl_label = "Add Asset Placement"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        from .. import scene_io
+
+        props = context.scene.relight
+        if not props.asset_id:
+            return _fail(self, context, NO_ASSET)
+        empty = bpy.data.objects.new(f"Relight {props.asset_name or props.asset_id}", None)
+        empty.empty_display_type = "ARROWS"
+        context.scene.collection.objects.link(empty)
+        scene_io.tag_placement(empty, props.asset_id)  # its pose now is the asset's pose as made
+        empty.location = context.scene.cursor.location
+        return {"FINISHED"}
+
+
 CLASSES = (
     RELIGHT_OT_check_backend,
     RELIGHT_OT_open_image,
@@ -357,4 +378,5 @@ CLASSES = (
     RELIGHT_OT_retry,
     RELIGHT_OT_start_local_backend,
     RELIGHT_OT_stop_local_backend,
+    RELIGHT_OT_add_placement,
 )

@@ -56,6 +56,11 @@ class RELIGHT_PT_main(bpy.types.Panel):
         if props.asset_id:
             col.label(text=f"Asset: {props.asset_name or props.asset_id}", icon="OUTLINER_OB_MESH")
         col.operator("relight.preview", icon="RENDER_STILL")
+        row = col.row(align=True)
+        row.prop(status, "live", toggle=True, icon="VIEW_CAMERA")
+        row.operator("relight.add_placement", text="", icon="EMPTY_AXIS")
+        if status.live and status.live_message:
+            col.label(text=status.live_message[:80])
         col.prop(props, "preview_quality", text="")
         col.prop(props, "texture_size")
         col.operator("relight.import_mesh", icon="IMPORT")

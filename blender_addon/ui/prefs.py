@@ -67,9 +67,18 @@ class RELIGHT_AP_preferences(bpy.types.AddonPreferences):
         description="Seconds a running job may go without any progress before it is given up",
     )
 
+    live_max_side: bpy.props.IntProperty(
+        name="Live Preview Size",
+        default=512,
+        min=64,
+        max=2048,
+        description="Longest side, in pixels, of the live viewport preview (it follows the viewport up to this)",
+    )
+
     def draw(self, context):
         layout = self.layout
         layout.prop(self, "endpoint")
+        layout.prop(self, "live_max_side")
         box = layout.box()
         box.prop(self, "start_local")
         col = box.column()

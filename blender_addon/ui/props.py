@@ -74,6 +74,25 @@ class RELIGHT_PG_status(bpy.types.PropertyGroup):
     last_warning: bpy.props.StringProperty(name="Last Warning")
     local_backend_running: bpy.props.BoolProperty(name="Local Backend Running")
     auth_failed: bpy.props.BoolProperty(name="Authentication Failed")  # the backend refused this machine's keys
+    live: bpy.props.BoolProperty(
+        name="Live",
+        default=False,
+        update=lambda self, context: _live_toggled(self, context),
+        description="Draw the asset relit in the 3D viewport, following the view, the world, the lamps and the "
+        "asset's placement object",
+    )
+    live_message: bpy.props.StringProperty(name="Live Status")
+
+
+def _live_toggled(status, context) -> None:
+    """Live on: start the live preview against the preferences' endpoint; off: remove every handler and timer."""
+    from .. import live
+
+    if not status.live:
+        live.stop()
+        return
+    prefs = context.preferences.addons[__package__.rpartition(".")[0]].preferences
+    live.start(prefs.endpoint)
 
 
 CLASSES = (RELIGHT_PG_scene, RELIGHT_PG_status)
