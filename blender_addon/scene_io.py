@@ -359,12 +359,9 @@ def import_glb(path: str) -> list:
     return _import_with(bpy.ops.import_scene.gltf, "glTF", path)
 
 
-def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
-    """[H, W, 4] uint8 display-referred sRGB + alpha, row 0 = top -> image datablock `name` of that size.
-
-    A byte sRGB image: the Image Editor shows it as sent (it applies the view transform only with View as Render).
-    Packed into the .blend and given a fake user, so saving the file keeps it.
-    """
+def _set_byte_image(rgba8: np.ndarray, name: str):
+    """[H, W, 4] uint8 sRGB + alpha, row 0 = top -> the byte image datablock `name` (made anew when its size or
+    kind differs) holding those pixels."""
     rgba8 = np.asarray(rgba8)
     if rgba8.ndim != 3 or rgba8.shape[2] != 4:
         raise SceneIOError(f"Preview image has shape {rgba8.shape}; expected [H, W, 4]")
@@ -375,11 +372,23 @@ def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
         image = None
     if image is None:
         image = bpy.data.images.new(name, width=w, height=h, alpha=True, float_buffer=False)
-    image.colorspace_settings.name = "sRGB"
-    image.alpha_mode = "STRAIGHT"
-    px = (rgba8[::-1].astype(np.float32) / 255.0).ravel()  # Blender rows start at the bottom
-    image.pixels.foreach_set(px)
+    if image.colorspace_settings.name != "sRGB":  # set only when it differs: setting it frees the image's buffers
+        image.colorspace_settings.name = "sRGB"
+    if image.alpha_mode != "STRAIGHT":
+        image.alpha_mode = "STRAIGHT"
+    px = np.multiply(rgba8[::-1], np.float32(1.0 / 255.0), dtype=np.float32)  # Blender rows start at the bottom
+    image.pixels.foreach_set(px.ravel())
     image.update()
+    return image
+
+
+def write_preview(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
+    """[H, W, 4] uint8 display-referred sRGB + alpha, row 0 = top -> image datablock `name` of that size.
+
+    A byte sRGB image: the Image Editor shows it as sent (it applies the view transform only with View as Render).
+    Packed into the .blend and given a fake user, so saving the file keeps it.
+    """
+    image = _set_byte_image(rgba8, name)
     image.pack()  # as PNG inside the .blend: a generated image's pixels are otherwise lost on save
     image.use_fake_user = True  # kept on save even when no editor shows it
     return image
@@ -608,18 +617,6 @@ def capped_size(width: int, height: int, max_side: int) -> tuple[int, int]:
 def write_live_image(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
     """write_preview for the live preview's frames: the same image, but not packed (packing encodes a PNG per frame,
     ~10x the rest); saving the .blend packs it then (the live module does so when Live is turned off)."""
-    rgba8 = np.asarray(rgba8)
-    h, w = rgba8.shape[:2]
-    image = bpy.data.images.get(name)
-    if image is not None and (tuple(image.size) != (w, h) or image.is_float):
-        bpy.data.images.remove(image)
-        image = None
-    if image is None:
-        image = bpy.data.images.new(name, width=w, height=h, alpha=True, float_buffer=False)
-        image.colorspace_settings.name = "sRGB"
-        image.alpha_mode = "STRAIGHT"
-        image.use_fake_user = True
-    px = np.multiply(rgba8[::-1], np.float32(1.0 / 255.0), dtype=np.float32)  # Blender rows start at the bottom
-    image.pixels.foreach_set(px.ravel())
-    image.update()
+    image = _set_byte_image(rgba8, name)
+    image.use_fake_user = True
     return image
