@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .serve_child import start_serve, stop_serve
 
 REPO = Path(__file__).resolve().parents[2]  # the source tree: build_addon.py builds the extension zip
 FPS_BAR, P95_BAR_MS = 20.0, 80.0  # the issue's bars at 512^2
@@ -30,22 +31,6 @@ def _blender_home() -> Path:
         os.environ[var] = str(home / sub)
         (home / sub).mkdir(parents=True, exist_ok=True)
     return home
-
-
-def _start_server(store_dir: Path):
-    """A `relight serve` child on a free loopback port -> (process, endpoint)."""
-    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        if "listening on " in line:
-            return proc, line.split("listening on ", 1)[1].split()[0]
-    proc.kill()
-    raise RuntimeError(f"relight serve did not start (exit code {proc.poll()})")
 
 
 def _percentiles(xs) -> dict:
@@ -97,7 +82,7 @@ def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000,
     addon = "bl_ext.user_default.relight"
     live = importlib.import_module(addon + ".live")
     scene_io = importlib.import_module(addon + ".scene_io")
-    proc, endpoint = _start_server(store_dir)
+    proc, endpoint, _ = start_serve(store_dir)
     try:
         from ..core.frames import camera_to_world
 
@@ -167,11 +152,7 @@ def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000,
                   "first_frame_s": first_s, "legs": legs, "loadavg": list(os.getloadavg()),
                   "bars": {"fps": FPS_BAR, "p95_ms": P95_BAR_MS}}  # fmt: skip
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_serve(proc)
     (out / "bench_addon.json").write_text(json.dumps(report, indent=1))
     (out / "bench_addon.md").write_text(markdown(report))
     return report

@@ -2,8 +2,6 @@
 renders on an idle server; the first render after start-up; 'busy' replies. Markdown and JSON."""
 
 import json
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -11,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .serve_child import start_serve, stop_serve
 
 
 @dataclass
@@ -27,19 +27,6 @@ class LoadConfig:
     idle_renders: int = 12  # renders per render client on the idle server (the baseline)
     serve_args: tuple = ()  # more `relight serve` options, e.g. ("--render-threads", "1") to compare
     log: object = field(default=print)
-
-
-def _start_server(store: Path, serve_args: tuple = ()) -> tuple[subprocess.Popen, str, float]:
-    """A `relight serve` child on a free loopback port -> (process, endpoint, seconds until listening)."""
-    t0 = time.perf_counter()
-    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store),
-           *serve_args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    for line in proc.stdout:
-        if "listening on " in line:
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # keep it drained
-            return proc, line.split("listening on ", 1)[1].split()[0], time.perf_counter() - t0
-    raise RuntimeError(f"relight serve did not start (exit code {proc.poll()})")
 
 
 def _image(size: int, seed: int) -> np.ndarray:
@@ -86,7 +73,7 @@ def run_load(cfg: LoadConfig) -> dict:
 
     log = cfg.log
     with tempfile.TemporaryDirectory(prefix="relight-bench-load-") as store:
-        proc, endpoint, start_s = _start_server(Path(store), cfg.serve_args)
+        proc, endpoint, start_s = start_serve(Path(store), cfg.serve_args)
         try:
             with Client(endpoint) as c:
                 warm_at_start = c.call("hello_request", timeout=60).content.get("warm", {})
@@ -167,8 +154,7 @@ def run_load(cfg: LoadConfig) -> dict:
                 th.join()
             log(f"renders while generating: {_stats(loaded)}")
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop_serve(proc, timeout=30.0)
     report = {
         "config": {k: v for k, v in cfg.__dict__.items() if k not in ("out", "log")},
         "server_start_s": round(start_s, 2), "warm_at_start": warm_at_start, "warm_after_base": warm_after,

@@ -3,7 +3,6 @@ split, the native rasterizer against the torch reference, the server round trip 
 
 from __future__ import annotations
 
-import os
 import resource
 import time
 from pathlib import Path
@@ -248,30 +247,20 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
     asset store, and render requests (preview quality) timed from send to reply, the HDRI's equirect sent once and
     then named by its world_id, and (for comparison) sent with every request. Orbit: the camera turns, the light
     stays; new light: the world turns."""
-    import subprocess
-    import sys
-
     from relight_protocol.client import Client
+
+    from .serve_child import start_serve, stop_serve
 
     from ..core.frames import camera_to_world
     from ..core.hdri_io import read_hdr_image
 
     equirect = np.ascontiguousarray(read_hdr_image(hdri_path)[..., :3], np.float32)
     cam = camera_to_world(asset.input_camera, asset.model_matrix).resized(size, size)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "relight.cli", "serve", "--bind", "tcp://127.0.0.1:0", "--store", str(store_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        endpoint = None
-        deadline = time.monotonic() + 120
-        while endpoint is None and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            if "listening on " in line:
-                endpoint = line.split("listening on ", 1)[1].split()[0]
-        if endpoint is None:
-            return {"error": f"relight serve did not start (exit code {proc.poll()})"}
+        proc, endpoint, _ = start_serve(store_dir)
+    except RuntimeError as e:
+        return {"error": str(e)}
+    try:
         client = Client(endpoint)
         out = {"endpoint": endpoint, "equirect_shape": list(equirect.shape), "frame": size}
         # "orbit"/"new_light": the world named by its world_id after the first frame (protocol 1.2); the same with
@@ -304,11 +293,7 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
         client.close()
         return out
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_serve(proc)
 
 
 def verify_environment_cache(env) -> dict:
