@@ -258,6 +258,18 @@ def image_pixels(image) -> np.ndarray:
     return buf.reshape(h, w, image.channels)[::-1]
 
 
+def tick_until(session_module, done, timeout: float) -> None:
+    """Call the add-on's tick() (what bpy.app.timers would call in Blender) until done() is true: the time that
+    passes in a Blender with a UI, with its timer running, while the test waits for something."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"not done after {timeout} s of ticking"
+        session_module.tick()
+        time.sleep(0.02)
+
+
 def tick_until_idle(session_module, timeout: float = 600.0, on_tick=None) -> float:
     """Call the add-on's tick() (what bpy.app.timers would call) until no job runs; returns the seconds taken.
 

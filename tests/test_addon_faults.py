@@ -15,6 +15,7 @@ from blender_fixture import (  # noqa: F401  (fixtures)
     image_pixels,
     object_image_path,
     relight_addon,
+    tick_until,
     tick_until_idle,
 )
 from server_fixture import start_server
@@ -131,14 +132,6 @@ def _fresh_image(path) -> "bpy.types.Image":
     return image
 
 
-def _tick_until(session_module, done, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not done():
-        assert time.monotonic() < deadline, f"not done after {timeout} s of ticking"
-        session_module.tick()
-        time.sleep(0.02)
-
-
 def test_backend_killed_during_generate_then_back_on_the_same_port(object_image_path, relight_addon, free_port,
                                                                   tmp_path):
     """SIGKILL `relight serve` in a generate's visibility stage: the job ends with a clear error within seconds
@@ -158,13 +151,13 @@ def test_backend_killed_during_generate_then_back_on_the_same_port(object_image_
         assert bpy.ops.relight.check_backend() == {"FINISHED"} and status.connected
         bpy.context.scene.relight.image = _fresh_image(object_image_path)
         assert bpy.ops.relight.generate() == {"FINISHED"}
-        _tick_until(session, lambda: status.stage == "visibility", timeout=300)
+        tick_until(session, lambda: status.stage == "visibility", timeout=300)
         server.proc.send_signal(signal.SIGKILL)
         assert server.proc.wait(30) == -signal.SIGKILL
         assert bpy.ops.relight.cancel() == {"FINISHED"}  # queued on the socket; nobody will answer it
         assert status.message == "cancelling..."
 
-        _tick_until(session, lambda: session.SESSION.running_job() is None, timeout=30)
+        tick_until(session, lambda: session.SESSION.running_job() is None, timeout=30)
         assert status.message == "" and session.SESSION.results[-1][1] == "backend lost"
         assert status.last_error.startswith(f"The Relight backend at {endpoint} stopped answering during the "
                                             "generate job"), status.last_error
@@ -178,7 +171,7 @@ def test_backend_killed_during_generate_then_back_on_the_same_port(object_image_
         assert session.SESSION.retry_job is not None and session.SESSION.retry_job.action == "generate"
 
         server = start_server(store, bind=endpoint)  # back, same port and store
-        _tick_until(session, lambda: status.connected, timeout=60)
+        tick_until(session, lambda: status.connected, timeout=60)
         assert status.status_message == f"Reconnected to the Relight backend at {endpoint}"
         assert bpy.ops.relight.retry() == {"FINISHED"}
         assert status.job_action == "generate"

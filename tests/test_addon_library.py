@@ -23,6 +23,7 @@ from blender_fixture import (  # noqa: F401  (fixtures)
     make_camera,
     make_hdri_world,
     relight_addon,
+    tick_until,
     tick_until_idle,
 )
 from relight_protocol import envelope, messages
@@ -109,8 +110,11 @@ def test_library_lists_deletes_and_survives_a_backend_restart(relight_addon, tmp
         newer = made
     finally:
         server.stop()
+    # Blender's timer goes on meanwhile: the heartbeat sees the backend go, and reconnects once it is back
+    tick_until(session, lambda: session.SESSION.state == "down", timeout=TIMEOUT)
     server = start_server(store, bind=bind)  # the same port and store
     try:
+        tick_until(session, lambda: session.SESSION.state == "up", timeout=TIMEOUT)
         lib.items.clear()
         _run(session, bpy.ops.relight.library_refresh)
         assert [i.asset_id for i in lib.items] == [newer]
