@@ -63,6 +63,8 @@ def test_hello_names_the_cluster_s_workers(cluster_server):
     assert hello["cluster"]["engine"] == "ray" and len(workers) == 2
     pids = {w["pid"] for w in workers}
     assert len(pids) == 2 and cluster_server.proc.pid not in pids  # two processes of their own
+    warm = hello["warm"]  # each worker warms the renderer itself (the gateway renders nothing)
+    assert len(warm["workers"]) == 2 and warm["state"] in ("warming", "ready"), warm
 
 
 def test_concurrent_jobs_spread_over_the_workers_and_renders_follow_the_asset(cluster_server):

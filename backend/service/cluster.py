@@ -101,8 +101,11 @@ class PipelineWorker:
 
         torch.set_num_threads(max(int(threads), 1))
         from . import handlers  # the whole product: paid once, at start-up
+        from .warm import Warmer
 
         self._handlers = handlers
+        self._warmer = Warmer()  # the default HDRI's prefilter, the BRDF tables, the shading kernels: in the background
+        self._warmer.start()
         self._generators = generators
         self._held = LRU(HELD_ASSETS)
         self._events: dict[str, collections.deque] = {}
@@ -112,6 +115,9 @@ class PipelineWorker:
         import socket
 
         return {"pid": os.getpid(), "node": socket.gethostname()}
+
+    def warm_status(self) -> dict:
+        return self._warmer.status()
 
     def holds(self, asset_id: str) -> bool:
         return asset_id in self._held
@@ -197,6 +203,21 @@ class RayCluster:
         """For the hello reply: the engine and each worker's node and pid (as last seen: a restarted worker's new
         pid shows once it has run a job)."""
         return {"engine": "ray", "workers": [{"node": i["node"], "pid": i["pid"]} for i in self.infos]}
+
+    def warm_status(self, timeout: float = 0.5) -> dict:
+        """For the hello reply: each worker's start-up warming (warm.Warmer.status); "unknown" for a worker that did
+        not answer within `timeout` seconds (busy restarting)."""
+        ray = self._ray
+        refs = [a.warm_status.remote() for a in self.actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        workers = []
+        for ref in refs:
+            try:
+                workers.append(ray.get(ref) if ref in ready else {"state": "unknown"})
+            except Exception:  # noqa: BLE001 - a dead worker: Ray is restarting it
+                workers.append({"state": "unknown"})
+        state = "ready" if all(w["state"] == "ready" for w in workers) else "warming"
+        return {"state": state, "workers": workers}
 
     def choose(self, request: dict) -> int:
         """The worker for a job: the one holding its asset, else the least busy. Counted busy until done()."""

@@ -133,7 +133,8 @@ class Server:
         except PipelineUnavailable:
             pass  # logged; protocol requests still work and job requests get an error reply naming it
         else:
-            self._warmer.start()  # in the background: the socket answers meanwhile, hello says what is warm
+            if self.cluster is None:  # (a cluster's workers warm themselves: cluster.PipelineWorker)
+                self._warmer.start()  # in the background: the socket answers meanwhile, hello says what is warm
 
     def _load_handlers(self):
         """The service.handlers module (imported on first use; a failed import is retried next time)."""
@@ -391,7 +392,7 @@ class Server:
     def _service_info(self) -> dict:
         """What hello says of heartbeats, queue bounds and start-up warming."""
         return {"instance": self._instance, "heartbeat": self._peers.settings.as_dict(),
-                "queue": self._scheduler.settings.as_dict(), "warm": self._warmer.status()}
+                "queue": self._scheduler.settings.as_dict(), "warm": self._warmer.status() if self.cluster is None else self.cluster.warm_status()}
 
     def _housekeeping(self) -> None:
         """Socket thread, about every keepalive_s / 4: a keepalive progress for each running job silent for
