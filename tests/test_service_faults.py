@@ -140,6 +140,9 @@ def test_a_client_over_its_job_bound_gets_busy_and_others_are_still_served(tmp_p
         assert busy.status == "error" and busy.content["ename"] == "Busy"
         assert "max_jobs_per_client is 2" in busy.content["evalue"] and "busy" in busy.content["evalue"]
         other = b.request("generate_request", {"image": disc_image(48, seed=9), "name": "b", "colorspace": "srgb"})
+        # b's job is admitted once its ping is answered (one client's messages are read in order); without this,
+        # c's request on its own connection could overtake it and find the server one job short of full
+        assert b.call("ping_request", timeout=30).status == "ok"
         full = c.call("generate_request", {"image": disc_image(48, seed=8), "name": "c", "colorspace": "srgb"},
                       timeout=30)
         assert full.status == "error" and full.content["ename"] == "Busy"
