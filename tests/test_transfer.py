@@ -84,3 +84,17 @@ def test_preview_render_follows_a_turning_light_like_the_exact_shadows(bowl):
         assert diff.mean() < 1.0 and np.percentile(diff, 99) <= 6, (diff.mean(), np.percentile(diff, 99))
         frames.append(fast.rgba8[a, :3].astype(float))
     assert np.abs(frames[0] - frames[1]).mean() > 3.0  # a turned world relights the asset
+
+
+@pytest.mark.parametrize("rows, rank", [(1, 1), (7, 16), (5000, 64)])
+def test_basis_rows_kernel_equals_the_matrix_product(rows, rank):
+    """The numba kernel that replaced BLAS for the transfer's thin products, against numpy's product."""
+    from relight.render.transfer import _basis_rows
+
+    rng = np.random.default_rng(rows + rank)
+    a = rng.uniform(-1.0, 1.0, (rows, rank)).astype(np.float32)
+    b = rng.uniform(-2.0, 2.0, (rank, 3)).astype(np.float32)
+    out = np.empty((rows, 3), np.float32)
+    _basis_rows(a, b, out)
+    # float32 sums of `rank` terms of magnitude <= 2: a few ulps of the largest partial sum
+    np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=0, atol=8 * rank * 2e-7 * 2)
