@@ -8,17 +8,19 @@ import numpy as np
 from . import limits
 from .envelope import Message
 from .errors import InvalidRequest, ProtocolError, UnknownMessageType
+from .fields import (_bad, as_array, as_bool, as_choice, as_float, as_id, as_int, as_matrix, as_name,  # noqa: F401
+                     as_str, require)
 from .vocabulary_lights import LAMP_TYPES
 from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, MESH_FORMATS,  # noqa: F401
                          MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
 
-ACTIONS = ("hello", "ping", "generate", "reconstruct", "match_photo", "render", "bake", "cancel")
-JOB_ACTIONS = ("generate", "reconstruct", "match_photo", "render", "bake")  # run as cancellable jobs with progress
+LIBRARY_ACTIONS = ("list_assets", "delete_asset")  # answered at once by the server, like hello, ping and cancel
+JOB_ACTIONS = ("generate", "reconstruct", "match_photo", "render", "bake",  # run as cancellable jobs with progress
+               "passes", "splats", "turntable")
+ACTIONS = ("hello", "ping", "cancel", *LIBRARY_ACTIONS, *JOB_ACTIONS)
 PROGRESS = "progress"
 ERROR_REPLY = "error_reply"  # reply to frames so broken that no request type is known
 
-
-_ID_RE = re.compile(r"^[0-9A-Za-z_.\-]+$")
 
 
 def request_type(action: str) -> str:
@@ -99,103 +101,6 @@ def error_reply_for(exc: BaseException, parent_header: dict | Message | None = N
 def make_progress(parent_id: str, stage: str, fraction: float, message: str = "") -> Message:
     fraction = min(1.0, max(0.0, float(fraction))) if math.isfinite(fraction) else 0.0
     return Message(PROGRESS, {"stage": str(stage), "fraction": fraction, "message": str(message)}, parent_id=parent_id)
-
-
-# ---------------------------------------------------------------------------------------------- field checks
-
-def _bad(where: str, expected: str, value) -> InvalidRequest:
-    shown = f"array {value.dtype}{list(value.shape)}" if isinstance(value, np.ndarray) else f"{value!r:.60}"
-    return InvalidRequest(f"{where} must be {expected}, got {shown}")
-
-
-def require(content: dict, key: str, where: str = "content"):
-    if not isinstance(content, dict):
-        raise _bad(where, "an object", content)
-    if key not in content or content[key] is None:
-        raise InvalidRequest(f"{where} is missing the required field {key!r}")
-    return content[key]
-
-
-def as_str(value, where: str, max_chars: int, limit_name: str) -> str:
-    if not isinstance(value, str):
-        raise _bad(where, "a string", value)
-    if len(value) > max_chars:
-        raise limits.over(limit_name, f"{where} is {len(value)} characters")
-    return value
-
-
-def as_id(value, where: str) -> str:
-    value = as_str(value, where, limits.MAX_ID_CHARS, "MAX_ID_CHARS")
-    if not _ID_RE.match(value):
-        raise InvalidRequest(f"{where} {value!r} is not an id (letters, digits, '_', '-', '.')")
-    return value
-
-
-def as_name(value, where: str) -> str:
-    """An asset name as the artist may see it and the backend may file it: a string of at most MAX_NAME_CHARS whose
-    path parts ('/', '\\', '.', '..') and control characters are dropped: '../../tmp/x/../y' -> 'tmp_x_y'."""
-    value = as_str(value, where, limits.MAX_NAME_CHARS, "MAX_NAME_CHARS")
-    value = "".join(c if c.isprintable() else " " for c in value)
-    parts = [p.strip(" .") for p in re.split(r"[/\\:]+", value)]
-    name = "_".join(p for p in parts if p)
-    return name or "asset"
-
-
-def as_choice(value, where: str, choices: tuple) -> str:
-    if not isinstance(value, str) or value not in choices:  # (an array's `in` would be ambiguous, not False)
-        raise InvalidRequest(f"{where} must be one of {', '.join(map(repr, choices))}, got {value!r:.60}")
-    return value
-
-
-def as_bool(value, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(where, "true or false", value)
-    return value
-
-
-def as_int(value, where: str, lo: int, hi: int, limit_name: str | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise _bad(where, "an integer", value)
-    value = int(value)
-    if value > hi and limit_name:
-        raise limits.over(limit_name, f"{where} is {value}")
-    if not lo <= value <= hi:
-        raise InvalidRequest(f"{where} must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def as_float(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise _bad(where, "a number", value)
-    value = float(value)
-    if not math.isfinite(value):
-        raise InvalidRequest(f"{where} must be finite, got {value}")
-    return value
-
-
-def as_matrix(value, where: str, rows: int, cols: int) -> np.ndarray:
-    """[rows, cols] float64 from nested lists or an array; finite."""
-    try:
-        m = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise _bad(where, f"a {rows}x{cols} matrix of numbers", value) from None
-    if m.shape != (rows, cols):
-        raise InvalidRequest(f"{where} must be a {rows}x{cols} matrix, got shape {list(m.shape)}")
-    if not np.all(np.isfinite(m)):
-        raise InvalidRequest(f"{where} contains NaN or infinite values")
-    return m
-
-
-def as_array(value, where: str, dtypes: tuple, ndim: int, last: tuple | None = None) -> np.ndarray:
-    """A decoded array of one of `dtypes`, `ndim` dimensions, last dimension in `last` (if given)."""
-    if not isinstance(value, np.ndarray):
-        raise _bad(where, f"an array ({'/'.join(dtypes)}, {ndim}-D) sent as a buffer descriptor", value)
-    if value.dtype.name not in dtypes:
-        raise InvalidRequest(f"{where} must have dtype {' or '.join(dtypes)}, got {value.dtype.name}")
-    if value.ndim != ndim or (last is not None and value.shape[-1] not in last):
-        tail = f" with last dimension {' or '.join(map(str, last))}" if last else ""
-        raise InvalidRequest(f"{where} must be {ndim}-D{tail}, got shape {list(value.shape)}")
-    return value
 
 
 # ---------------------------------------------------------------------------------------------- composites
@@ -437,27 +342,6 @@ def validate_cancel(content: dict) -> dict:
     return {"job_id": as_str(require(content, "job_id"), "job_id", limits.MAX_ID_CHARS, "MAX_ID_CHARS")}
 
 
-VALIDATORS = {
-    "hello": lambda content: {},
-    "ping": lambda content: {},
-    "generate": validate_generate,
-    "reconstruct": validate_reconstruct,
-    "match_photo": validate_match_photo,
-    "render": validate_render,
-    "bake": validate_bake,
-    "cancel": validate_cancel,
-}
-
-
-def validate_request(msg: Message) -> tuple[str, dict]:
-    """(action, cleaned content with defaults) for a request; raises a ProtocolError naming the problem."""
-    action = check_known(msg.msg_type)
-    return action, VALIDATORS[action](msg.content)
-
-
-# ---------------------------------------------------------------------------------------------- library, passes,
-# splats and turntables (issue 16): appended to the tables above
-
 def validate_list_assets(content: dict) -> dict:
     """{} -> every asset of the store (newest first) with a LIBRARY_THUMB_SIDE² thumbnail each."""
     return {}
@@ -494,8 +378,24 @@ def validate_turntable(content: dict) -> dict:
     return out
 
 
-LIBRARY_ACTIONS = ("list_assets", "delete_asset")  # answered at once by the server
-ACTIONS = ACTIONS + LIBRARY_ACTIONS + ("passes", "splats", "turntable")
-JOB_ACTIONS = JOB_ACTIONS + ("passes", "splats", "turntable")
-VALIDATORS.update({"list_assets": validate_list_assets, "delete_asset": validate_delete_asset,
-                   "passes": validate_render, "splats": validate_splats, "turntable": validate_turntable})
+VALIDATORS = {
+    "hello": lambda content: {},
+    "ping": lambda content: {},
+    "generate": validate_generate,
+    "reconstruct": validate_reconstruct,
+    "match_photo": validate_match_photo,
+    "render": validate_render,
+    "bake": validate_bake,
+    "cancel": validate_cancel,
+    "list_assets": validate_list_assets,
+    "delete_asset": validate_delete_asset,
+    "passes": validate_render,  # a render's fields; the reply carries the passes
+    "splats": validate_splats,
+    "turntable": validate_turntable,
+}
+
+
+def validate_request(msg: Message) -> tuple[str, dict]:
+    """(action, cleaned content with defaults) for a request; raises a ProtocolError naming the problem."""
+    action = check_known(msg.msg_type)
+    return action, VALIDATORS[action](msg.content)
