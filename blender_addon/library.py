@@ -87,15 +87,15 @@ def _apply_delete_asset(scene, content: dict) -> str:
 
 def import_splat_bytes(data, name: str, scene, place: bool = False):
     """A splat PLY's bytes -> the point object with its disc modifier (splat_object), linked into `scene`;
-    place=True moves it beside the selection or to the 3D cursor (scene_io.place_where_seen)."""
-    from . import scene_io, splat_object
+    place=True moves it beside the selection or to the 3D cursor (placement.place_where_seen)."""
+    from . import placement, splat_object
     from .splat_ply import read_splat_ply
 
     splats = read_splat_ply(memoryview(data).cast("B").tobytes())
-    anchor = scene_io.selection_anchor(scene) if place else None
+    anchor = placement.selection_anchor(scene) if place else None
     obj = splat_object.splats_to_object(name, splats, scene.collection)
     if place:
-        scene_io.place_where_seen([obj], anchor, scene.cursor.location)
+        placement.place_where_seen([obj], anchor, scene.cursor.location)
     return obj
 
 
@@ -107,16 +107,16 @@ def _apply_splats(scene, content: dict) -> str:
 
 
 def _apply_passes(scene, content: dict) -> str:
-    from . import scene_io
+    from . import pass_images, scene_io
 
     alpha = np.asarray(content["alpha"], np.float32)
     made = []
     for name, values in (content.get("passes") or {}).items():
-        if name not in scene_io.PASS_IMAGE_NAMES:
+        if name not in pass_images.PASS_IMAGE_NAMES:
             continue  # a pass a newer backend sends that this add-on does not know
         space = "Linear Rec.709" if name == "albedo" else "Non-Color"
-        image = scene_io.write_float_image(scene_io.PASS_IMAGE_NAMES[name],
-                                           scene_io.pass_to_rgba(name, values, alpha), space)  # fmt: skip
+        image = pass_images.write_float_image(pass_images.PASS_IMAGE_NAMES[name],
+                                           pass_images.pass_to_rgba(name, values, alpha), space)  # fmt: skip
         made.append(image.name)
     if "image" in content:
         scene_io.write_preview(content["image"])
@@ -136,7 +136,7 @@ def _apply_obj(scene, content: dict) -> str:
     (mkdtemp: created exclusively, mode 0700) and imported, placed like a GLB."""
     import tempfile
 
-    from . import scene_io
+    from . import placement, scene_io
     from .relight_protocol.archive import unpack_archive
 
     stem = os.path.splitext(os.path.basename(str(content.get("filename") or "relight_asset.zip")))[0] or "asset"
@@ -147,10 +147,10 @@ def _apply_obj(scene, content: dict) -> str:
         raise scene_io.SceneIOError(f"The backend's OBJ archive holds {len(objs)} .obj files; expected one")
     path = os.path.join(folder, objs[0])
     with session._context_for(scene):
-        anchor = scene_io.selection_anchor(scene)
+        anchor = placement.selection_anchor(scene)
         objects = scene_io.import_obj(path)
         if content.get("provider") != "scene":
-            scene_io.place_where_seen(objects, anchor, scene.cursor.location)
+            placement.place_where_seen(objects, anchor, scene.cursor.location)
     return f"Imported {len(objects)} object(s) from {path}"
 
 

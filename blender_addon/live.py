@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from . import scene_io
+from . import live_scene, scene_io
 from .live_state import Frame, LivePreview, LiveSettings, LiveState
 
 TICK_INTERVAL = 1.0 / 60.0  # seconds between live steps while Live is on
@@ -99,10 +99,10 @@ def view_camera(scene, max_side: int) -> dict:
     headless, the scene's active camera; at most max_side pixels on the longer side."""
     vp = LIVE.viewport
     if vp is not None and not vp["camera_view"]:
-        w, h = scene_io.capped_size(vp["width"], vp["height"], max_side)
-        return scene_io.view_to_camera(vp["view"], vp["window"], w, h)
+        w, h = live_scene.capped_size(vp["width"], vp["height"], max_side)
+        return live_scene.view_to_camera(vp["view"], vp["window"], w, h)
     cam = scene_io.camera_to_dict(scene.camera, scene)
-    w, h = scene_io.capped_size(cam["width"], cam["height"], max_side)
+    w, h = live_scene.capped_size(cam["width"], cam["height"], max_side)
     if (w, h) != (cam["width"], cam["height"]):
         k = w / cam["width"]
         cam["K"] = [[cam["K"][0][0] * k, 0.0, cam["K"][0][2] * k], [0.0, cam["K"][1][1] * k, cam["K"][1][2] * k],
@@ -116,11 +116,11 @@ def snapshot(scene, max_side: int | None = None) -> LiveState:
     asset_id = scene.relight.asset_id
     if not asset_id:
         raise scene_io.SceneIOError("Generate an asset first: Live shows the current asset")
-    key, rotation_z, strength = scene_io.world_reference(scene.world)
+    key, rotation_z, strength = live_scene.world_reference(scene.world)
     active = bpy.context.view_layer.objects.active if bpy.context.view_layer else None
     return LiveState(asset_id=asset_id, camera=view_camera(scene, max_side or _prefs_max_side()), world_key=key,
-                     rotation_z=rotation_z, strength=strength, lights=scene_io.lamps_to_list(scene),
-                     asset_matrix=scene_io.asset_placement(scene, asset_id, active))  # fmt: skip
+                     rotation_z=rotation_z, strength=strength, lights=live_scene.lamps_to_list(scene),
+                     asset_matrix=live_scene.asset_placement(scene, asset_id, active))  # fmt: skip
 
 
 def _equirect_for(world_key: str):
@@ -144,7 +144,7 @@ def step(scene=None) -> Frame | None:
     frame = LIVE.preview.pump(LIVE.client)
     if frame is not None:
         t = time.perf_counter()
-        scene_io.write_live_image(frame.image)
+        live_scene.write_live_image(frame.image)
         upload = time.perf_counter() - t
         LIVE.last_frame = frame
         done = time.monotonic()

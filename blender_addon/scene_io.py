@@ -104,6 +104,21 @@ def _world_background(world):
     return node if node is not None and node.type == "BACKGROUND" else None
 
 
+def environment_texture(bg):
+    """(image, Mapping Z rotation in radians) of the Environment Texture feeding Background node `bg` (None: no
+    Background, or its colour is not an image texture): what world_to_env sends and world_reference names."""
+    env_node = _linked_node(bg.inputs.get("Color")) if bg is not None else None
+    if env_node is None or env_node.type != "TEX_ENVIRONMENT" or env_node.image is None:
+        return None
+    rotation_z = 0.0
+    mapping = _linked_node(env_node.inputs.get("Vector"))
+    if mapping is not None and mapping.type == "MAPPING":
+        rot = mapping.inputs.get("Rotation")
+        if rot is not None and not rot.is_linked:
+            rotation_z = float(rot.default_value[2])
+    return env_node.image, rotation_z
+
+
 def _world_signature(world) -> str:
     """A digest of everything in a world's node tree that can change what it renders (node settings, input values,
     links, images), so a world is rendered to an equirect once per change."""
@@ -195,19 +210,13 @@ def world_to_env(world, max_width: int = MAX_ENV_WIDTH) -> dict:
     that cannot be rendered, gives black with fallback=True.
     """
     bg = _world_background(world)
-    env_node = _linked_node(bg.inputs.get("Color")) if bg is not None else None
-    if bg is not None and env_node is not None and env_node.type == "TEX_ENVIRONMENT" and env_node.image is not None:
-        image = env_node.image
+    hdri = environment_texture(bg)
+    if hdri is not None:
+        image, rotation_z = hdri
         rgb = _pixels(image)[..., :3]
         if not image.is_float and image_colorspace(image) == "srgb":
             rgb = srgb_to_linear(rgb)
         rgb = np.ascontiguousarray(box_downsample(rgb, max_width), dtype=np.float32)
-        rotation_z = 0.0
-        mapping = _linked_node(env_node.inputs.get("Vector"))
-        if mapping is not None and mapping.type == "MAPPING":
-            rot = mapping.inputs.get("Rotation")
-            if rot is not None and not rot.is_linked:
-                rotation_z = float(rot.default_value[2])
         strength = float(bg.inputs["Strength"].default_value)
         return {"equirect": rgb, "rotation_z": rotation_z, "strength": strength, "fallback": False}
 
@@ -422,201 +431,6 @@ def world_to_env_checked(world, max_width: int = MAX_ENV_WIDTH) -> tuple[dict, s
     return world_to_env(world, max_width), world_problem(world)
 
 
-def selection_anchor(scene):
-    """The object a new import goes beside: the active object when selected, else the first selected one, else None
-    (then the 3D cursor). Read before importing: importers select what they create."""
-    selected = [o for o in scene.objects if o.select_get()]
-    active = bpy.context.view_layer.objects.active if bpy.context.view_layer is not None else None
-    if active is not None and active in selected:
-        return active
-    return selected[0] if selected else None
-
-
-def world_bounds(objects) -> tuple[np.ndarray, np.ndarray] | None:
-    """(min [3], max [3]) world-space corners of the objects' bounding boxes; None when they have none."""
-    corners = [np.array(o.matrix_world, dtype=np.float64) @ np.append(np.array(c), 1.0)
-               for o in objects if o.type in {"MESH", "CURVE", "SURFACE", "META", "FONT"} for c in o.bound_box]
-    if not corners:
-        return None
-    pts = np.array(corners)[:, :3]
-    return pts.min(0), pts.max(0)
-
-
-def place_where_seen(objects, anchor, cursor) -> np.ndarray:
-    """Move newly imported `objects` (their top-level ones) where the artist sees them: beside `anchor` (to its +X
-    side with a gap of a quarter of the larger width, same centre Y, same floor Z), else centred on the 3D cursor.
-    Returns the offset [3] they were moved by (zero when they have no bounds)."""
-    bpy.context.view_layer.update()
-    new = world_bounds(objects)
-    if new is None:
-        return np.zeros(3)
-    lo, hi = new
-    centre = (lo + hi) / 2
-    near = world_bounds([anchor]) if anchor is not None else None
-    if near is not None:
-        alo, ahi = near
-        gap = 0.25 * max(ahi[0] - alo[0], hi[0] - lo[0], 1e-3)
-        target = np.array([ahi[0] + gap + (hi[0] - lo[0]) / 2, (alo[1] + ahi[1]) / 2, alo[2] + (hi[2] - lo[2]) / 2])
-    else:
-        target = np.array(cursor, dtype=np.float64)
-    offset = target - centre
-    import mathutils
-
-    ids = {o.name for o in objects}
-    for obj in objects:
-        if obj.parent is None or obj.parent.name not in ids:
-            m = obj.matrix_world.copy()
-            m.translation = m.translation + mathutils.Vector(offset.tolist())
-            obj.matrix_world = m
-    bpy.context.view_layer.update()
-    return offset
-
-
-PASS_IMAGE_NAMES = {"albedo": "Relight Albedo", "roughness": "Relight Roughness", "metallic": "Relight Metallic",
-                    "normal": "Relight Normal", "shadow": "Relight Shadow"}
-
-
-def pass_to_rgba(name: str, values: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """One pass [H, W, C] float32 (+ alpha [H, W, 1]) -> [H, W, 4] float32 for a float image: albedo linear as is;
-    roughness, metallic and shadow as grey (shadow: the mean of its RGB visibility); the world normal packed as
-    n * 0.5 + 0.5 (the usual normal-pass look)."""
-    values = np.asarray(values, np.float32)
-    if name == "normal":
-        rgb = values * 0.5 + 0.5
-    elif values.shape[-1] == 1:
-        rgb = np.repeat(values, 3, -1)
-    else:
-        rgb = values[..., :3] if name != "shadow" else np.repeat(values.mean(-1, keepdims=True), 3, -1)
-    return np.concatenate([rgb, np.asarray(alpha, np.float32).reshape(*rgb.shape[:2], 1)], -1)
-
-
-def write_float_image(name: str, rgba: np.ndarray, colorspace: str = "Non-Color"):
-    """[H, W, 4] float32, row 0 = top -> float image datablock `name` (replaced when its size differs), packed and
-    kept on save."""
-    h, w = rgba.shape[:2]
-    image = bpy.data.images.get(name)
-    if image is not None and (tuple(image.size) != (w, h) or not image.is_float):
-        bpy.data.images.remove(image)
-        image = None
-    if image is None:
-        image = bpy.data.images.new(name, width=w, height=h, alpha=True, float_buffer=True)
-    image.colorspace_settings.name = colorspace
-    image.alpha_mode = "STRAIGHT"
-    image.pixels.foreach_set(np.ascontiguousarray(rgba[::-1], dtype=np.float32).ravel())
-    image.update()
-    image.pack()
-    image.use_fake_user = True
-    return image
-
-
 def import_obj(path: str) -> list:
     """Import an .obj (with its .mtl and maps beside it) with Blender's OBJ importer; returns the objects it made."""
     return _import_with(bpy.ops.wm.obj_import, "OBJ", path)
-
-# ------------------------------------------------------------------------------------ the live preview's scene state
-
-LIVE_ASSET_PROP = "relight_asset_id"  # custom property naming the asset an object places (an empty or the import)
-LIVE_REST_PROP = "relight_rest_matrix"  # its matrix_world (16 floats, row-major) when it was made: the asset's pose
-
-
-def world_reference(world, max_width: int = MAX_ENV_WIDTH) -> tuple[str, float, float]:
-    """(key, rotation_z, strength) of a world: the key names its light without the Mapping Z rotation and the
-    Background strength (an Environment Texture image by name, file, size and colour space; any other world by its
-    whole node tree), so turning the world or changing its strength never sends the equirect again. Cheap: no pixel
-    is read. world_to_env gives the equirect itself."""
-    import hashlib
-
-    if world is None:
-        return "", 0.0, 1.0
-    bg = _world_background(world)
-    env_node = _linked_node(bg.inputs.get("Color")) if bg is not None else None
-    if bg is not None and env_node is not None and env_node.type == "TEX_ENVIRONMENT" and env_node.image is not None:
-        image = env_node.image
-        rotation_z = 0.0
-        mapping = _linked_node(env_node.inputs.get("Vector"))
-        if mapping is not None and mapping.type == "MAPPING":
-            rot = mapping.inputs.get("Rotation")
-            if rot is not None and not rot.is_linked:
-                rotation_z = float(rot.default_value[2])
-        key = (f"image|{image.name}|{image.filepath}|{tuple(image.size)}|{image.colorspace_settings.name}|"
-               f"{image.is_float}|{image.is_dirty}|{max_width}")  # fmt: skip
-        return hashlib.sha1(key.encode()).hexdigest(), rotation_z, float(bg.inputs["Strength"].default_value)
-    return "nodes|" + _world_signature(world), 0.0, 1.0
-
-
-def lamps_to_list(scene) -> list[dict]:
-    """The scene's visible lamps -> [{type, color, energy, position, direction, size, spot_size, spot_blend,
-    shadows}] in world space, Blender's units (relight_protocol.messages.validate_lamp)."""
-    out = []
-    for obj in scene.objects:
-        if obj.type != "LIGHT" or not obj.visible_get():
-            continue
-        light = obj.data
-        if light.type not in ("SUN", "POINT", "SPOT", "AREA"):
-            continue
-        m = obj.matrix_world
-        direction = -np.array(m.to_3x3().col[2], dtype=np.float64)  # a lamp shines down its local -Z
-        norm = float(np.linalg.norm(direction))
-        if norm < 1e-12:
-            continue
-        lamp = {"type": light.type.lower(), "color": [float(c) for c in light.color], "energy": float(light.energy),
-                "position": [float(c) for c in m.translation], "direction": (direction / norm).tolist(),
-                "shadows": bool(light.use_shadow)}  # fmt: skip
-        if light.type == "AREA":
-            lamp["size"] = float(light.size)
-        elif light.type != "SUN":
-            lamp["size"] = float(light.shadow_soft_size)
-        if light.type == "SPOT":
-            lamp["spot_size"], lamp["spot_blend"] = float(light.spot_size), float(light.spot_blend)
-        out.append(lamp)
-    return out
-
-
-def tag_placement(obj, asset_id: str) -> None:
-    """Make `obj` the asset's placement: moving, turning or scaling it moves the live preview's asset."""
-    obj[LIVE_ASSET_PROP] = str(asset_id)
-    obj[LIVE_REST_PROP] = [float(x) for row in obj.matrix_world for x in row]
-
-
-def asset_placement(scene, asset_id: str, active=None) -> list | None:
-    """[4][4] the placement object's matrix_world relative to where it was made (matrix_world @ rest^-1), for the
-    object in the scene tagged with asset_id (the active one if it is tagged, else the first); None without one."""
-    tagged = [o for o in scene.objects if o.get(LIVE_ASSET_PROP) == asset_id]
-    if not tagged:
-        return None
-    obj = active if active is not None and active in tagged else tagged[0]
-    m = np.array(obj.matrix_world, dtype=np.float64)
-    rest = obj.get(LIVE_REST_PROP)
-    if rest is not None and len(rest) == 16:
-        r = np.array(list(rest), dtype=np.float64).reshape(4, 4)
-        if abs(np.linalg.det(r[:3, :3])) > 1e-12:
-            m = m @ np.linalg.inv(r)
-    return m.tolist()
-
-
-def view_to_camera(view_matrix, window_matrix, width: int, height: int) -> dict:
-    """A 3D viewport's view (RegionView3D.view_matrix: world -> view, OpenGL; window_matrix: the perspective
-    projection) at width x height pixels -> {viewmat [4, 4] world-to-camera (OpenCV), K [3, 3], width, height}."""
-    P = np.asarray(window_matrix, dtype=np.float64)
-    if abs(P[3, 3]) > 1e-9 or abs(P[3, 2] + 1.0) > 1e-6:
-        raise SceneIOError("The live preview needs a perspective view (toggle with Numpad 5)")
-    V = np.asarray(view_matrix, dtype=np.float64)
-    viewmat = blender_camera_to_viewmat(np.linalg.inv(V))  # GL_TO_CV @ V: one conversion, in conventions
-    K = np.array([[0.5 * width * P[0, 0], 0.0, 0.5 * width * (1.0 - P[0, 2])],
-                  [0.0, 0.5 * height * P[1, 1], 0.5 * height * (1.0 + P[1, 2])],
-                  [0.0, 0.0, 1.0]])  # fmt: skip
-    return {"viewmat": viewmat.tolist(), "K": K.tolist(), "width": int(width), "height": int(height)}
-
-
-def capped_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """(width, height) scaled down to at most max_side pixels on the longer side, aspect kept."""
-    k = min(1.0, max_side / max(width, height, 1))
-    return max(1, round(width * k)), max(1, round(height * k))
-
-
-def write_live_image(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):
-    """write_preview for the live preview's frames: the same image, but not packed (packing encodes a PNG per frame,
-    ~10x the rest); saving the .blend packs it then (the live module does so when Live is turned off)."""
-    image = _set_byte_image(rgba8, name)
-    image.use_fake_user = True
-    return image

@@ -139,7 +139,7 @@ def _apply_match_photo(scene, content: dict) -> str:
 
 
 def _apply_bake(scene, content: dict) -> str:
-    from . import scene_io
+    from . import live_scene, placement, scene_io
 
     data = content["data"]  # [nbytes] uint8, the .glb file
     name = os.path.basename(str(content.get("filename") or "relight_asset.glb")) or "relight_asset.glb"
@@ -149,13 +149,13 @@ def _apply_bake(scene, content: dict) -> str:
 
     path = write_new_file(glb_output_dir(), name, data)  # a new file: never follows nor replaces one planted there
     with _context_for(scene):
-        anchor = scene_io.selection_anchor(scene)  # before the import, which selects what it creates
+        anchor = placement.selection_anchor(scene)  # before the import, which selects what it creates
         objects = scene_io.import_glb(path)
         if content.get("provider") != "scene":  # a scene mesh's asset stays where the artist's mesh is
-            scene_io.place_where_seen(objects, anchor, scene.cursor.location)
+            placement.place_where_seen(objects, anchor, scene.cursor.location)
     for obj in objects:  # each imported object places the asset in the live preview
         if obj.parent is None and scene.relight.asset_id:
-            scene_io.tag_placement(obj, scene.relight.asset_id)
+            live_scene.tag_placement(obj, scene.relight.asset_id)
     return f"Imported {len(objects)} object(s) from {path}"
 
 

@@ -47,6 +47,7 @@ def install_addon(zip_path: Path):
     assert EXTENSION_MODULE in bpy.context.preferences.addons, "the extension was installed but not enabled"
     module = importlib.import_module(EXTENSION_MODULE)
     importlib.import_module(EXTENSION_MODULE + ".scene_io")  # the add-on imports it lazily; tests use it directly
+    importlib.import_module(EXTENSION_MODULE + ".live_scene")
     return module
 
 

@@ -127,15 +127,15 @@ def _mesh_objects(before) -> list:
 
 
 def _bounds(objects):
-    return relight_addon_scene_io().world_bounds(objects)
+    return relight_addon_module("placement").world_bounds(objects)
 
 
-def relight_addon_scene_io():
+def relight_addon_module(name: str):
     import importlib
 
     from blender_fixture import EXTENSION_MODULE
 
-    return importlib.import_module(EXTENSION_MODULE + ".scene_io")
+    return importlib.import_module(f"{EXTENSION_MODULE}.{name}")
 
 
 def test_library_import_mesh_lands_beside_the_selected_object_or_at_the_cursor(relight_addon, library_server):

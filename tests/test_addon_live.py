@@ -68,26 +68,26 @@ def centroid_x(px: np.ndarray) -> float:
 def test_viewport_view_becomes_the_same_camera_as_the_camera_object(relight_addon):
     """A 3D viewport's view and projection matrices (here: a camera's own, as Blender computes them for camera view)
     give the same request camera as the camera object does."""
-    scene_io = relight_addon.scene_io
+    live_scene, scene_io = relight_addon.live_scene, relight_addon.scene_io
     cam = make_camera(location=(1.0, -3.0, 1.5), width=160, height=120, lens=42)
     cam.data.shift_x = 0.05
     depsgraph = bpy.context.evaluated_depsgraph_get()
     window = cam.calc_matrix_camera(depsgraph, x=160, y=120)
-    got = scene_io.view_to_camera(cam.matrix_world.inverted(), window, 160, 120)
+    got = live_scene.view_to_camera(cam.matrix_world.inverted(), window, 160, 120)
     want = scene_io.camera_to_dict(cam, bpy.context.scene)
     np.testing.assert_allclose(got["viewmat"], want["viewmat"], atol=1e-5)
     np.testing.assert_allclose(got["K"], want["K"], rtol=1e-5, atol=1e-3)
     cam.data.type = "ORTHO"
     ortho = cam.calc_matrix_camera(bpy.context.evaluated_depsgraph_get(), x=160, y=120)
     with pytest.raises(scene_io.SceneIOError, match="needs a perspective view"):
-        scene_io.view_to_camera(cam.matrix_world.inverted(), ortho, 160, 120)
-    assert scene_io.capped_size(1920, 1080, 512) == (512, 288) and scene_io.capped_size(300, 200, 512) == (300, 200)
+        live_scene.view_to_camera(cam.matrix_world.inverted(), ortho, 160, 120)
+    assert live_scene.capped_size(1920, 1080, 512) == (512, 288) and live_scene.capped_size(300, 200, 512) == (300, 200)
 
 
 def test_live_follows_view_world_lamps_and_placement(relight_addon, sphere_server):
+    live_scene = relight_addon.live_scene
     server, asset_id = sphere_server
     live = live_module()
-    scene_io = relight_addon.scene_io
     scene = bpy.context.scene
     status = bpy.context.window_manager.relight
     addon_prefs().endpoint = server.endpoint
@@ -133,7 +133,7 @@ def test_live_follows_view_world_lamps_and_placement(relight_addon, sphere_serve
 
     # the asset's placement object moves: the sphere moves in the image
     bpy.ops.relight.add_placement()
-    placement = [o for o in scene.objects if o.get(scene_io.LIVE_ASSET_PROP) == asset_id]
+    placement = [o for o in scene.objects if o.get(live_scene.LIVE_ASSET_PROP) == asset_id]
     assert len(placement) == 1
     placement[0].location = (0.25, 0.0, 0.0)
     bpy.context.view_layer.update()
@@ -164,7 +164,7 @@ def test_live_follows_view_world_lamps_and_placement(relight_addon, sphere_serve
     # a world the server has never seen, though the client thinks it sent it: UnknownWorld, then sent again
     world.node_tree.nodes["Environment Texture"].image = bpy.data.images.load(
         bpy.utils.system_resource("DATAFILES") + "/studiolights/world/sunset.exr")
-    key = scene_io.world_reference(scene.world)[0]
+    key = live_scene.world_reference(scene.world)[0]
     live.LIVE.preview.worlds_sent.add(key)
     _, px6 = next_frame(live)
     assert key in live.LIVE.preview.worlds_sent and changed(px6, px5) > 0.02 and not live.LIVE.preview.error

@@ -353,7 +353,7 @@ class RELIGHT_OT_add_placement(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        from .. import scene_io
+        from .. import live_scene
 
         props = context.scene.relight
         if not props.asset_id:
@@ -361,7 +361,7 @@ class RELIGHT_OT_add_placement(bpy.types.Operator):
         empty = bpy.data.objects.new(f"Relight {props.asset_name or props.asset_id}", None)
         empty.empty_display_type = "ARROWS"
         context.scene.collection.objects.link(empty)
-        scene_io.tag_placement(empty, props.asset_id)  # its pose now is the asset's pose as made
+        live_scene.tag_placement(empty, props.asset_id)  # its pose now is the asset's pose as made
         empty.location = context.scene.cursor.location
         return {"FINISHED"}
 
