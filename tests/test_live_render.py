@@ -7,7 +7,8 @@ import pytest
 from relight.core.camera import Camera
 from relight.core.envmap import Environment
 from relight.render.frame import render
-from relight.render.lamps import Lamp, lamp_light, lamp_visibility
+from relight.render.lamp_shadows import lamp_visibility
+from relight.render.lamps import Lamp, lamp_light
 from relight.render.placement import placed, placement_similarity
 from relight.render.settings import PREVIEW
 from relight.service.store import AssetStore
@@ -108,10 +109,10 @@ def test_a_sun_lights_a_lambertian_sphere_as_blender_would_and_shadows_its_far_s
     lambert = 0.5 * S / np.pi  # albedo E / pi; at roughness 1 the GGX term adds F D G / (4 nv nl) E ~ 0.0032 E
     np.testing.assert_allclose(centre, lambert + 0.0032 * S, rtol=0.05)
     # the shadow: from above, the sphere's lower Gaussians (normals pointing down) cannot see the sun
-    vis, lights = lamp_visibility(a, (Lamp("sun", (1, 1, 1), S, (0, 0, 0), (0, 0, -1)),))
+    vis = lamp_visibility(a, (Lamp("sun", (1, 1, 1), S, (0, 0, 0), (0, 0, -1)),))
     nz = a.gaussians.normals[:, 2]
     assert vis[nz > 0.5, 0].mean() > 0.95 and vis[nz < -0.5, 0].mean() < 0.05
-    unshadowed, _ = lamp_visibility(a, (Lamp("sun", (1, 1, 1), S, (0, 0, 0), (0, 0, -1), shadows=False),))
+    unshadowed = lamp_visibility(a, (Lamp("sun", (1, 1, 1), S, (0, 0, 0), (0, 0, -1), shadows=False),))
     assert unshadowed.min() == 1.0
     # a lamp from the left lights the left half of the image only
     side = render(a, cam, env, PREVIEW, lamps=(Lamp("sun", (1, 1, 1), S, (0, 0, 0), (1, 0, 0)),))
@@ -198,7 +199,7 @@ def test_a_dragged_lamps_shadow_comes_from_the_stored_visibility_and_agrees_with
     """The interactive preview's lamp shadow (a blend of the stored visibility directions nearest the lamp) against
     the exact ray per Gaussian: they agree away from the shadow's edge, and the step up to final uses the rays."""
     from relight.generate.visibility import surface_visibility
-    from relight.render.lamps import stored_visibility
+    from relight.render.lamp_shadows import stored_visibility
     from relight.render.settings import FINAL
 
     a = grey_sphere()
@@ -210,8 +211,8 @@ def test_a_dragged_lamps_shadow_comes_from_the_stored_visibility_and_agrees_with
         d = np.array(d) / np.linalg.norm(d)
         soft = stored_visibility(a, d[None])[:, 0]
         lamp = (Lamp("sun", (1, 1, 1), 1.0, (0, 0, 0), tuple(-d)),)
-        exact = lamp_visibility(a, lamp, exact=True)[0][:, 0]
-        assert np.array_equal(lamp_visibility(a, lamp, exact=False)[0][:, 0], soft)
+        exact = lamp_visibility(a, lamp, exact=True)[:, 0]
+        assert np.array_equal(lamp_visibility(a, lamp, exact=False)[:, 0], soft)
         facing = (g.normals @ a.rotation.T) @ d  # [N] cos between each normal (world) and the lamp
         clear = np.abs(facing) > 0.3  # away from the terminator, where the stored directions' cells straddle it
         assert np.mean(np.abs(soft[clear] - exact[clear]) < 0.5) > 0.97

@@ -22,14 +22,45 @@ def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
     return np.stack([r * np.cos(phi), r * np.sin(phi), z], 1).astype(np.float32)
 
 
+@njit_cached(fastmath=True)
+def _escapes(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - jitted
+    """True when the ray o + t d (asset space, |d| = 1), 0 <= t < t_end, meets no occupied cell (dist == 0) of the grid
+    [-0.5, 0.5]^3: it enters the grid first if it starts outside, and skips empty space by the distance to the nearest
+    occupied cell (dist, in cells)."""
+    g = dist.shape[0]
+    t0, t1 = 0.0, t_end
+    for o, d in ((ox, dx), (oy, dy), (oz, dz)):  # slab test against the grid box
+        if abs(d) < 1e-12:
+            if o < -0.5 or o > 0.5:
+                return True
+        else:
+            a = (-0.5 - o) / d
+            b = (0.5 - o) / d
+            if a > b:
+                a, b = b, a
+            t0 = max(t0, a)
+            t1 = min(t1, b)
+    t = t0
+    while t < t1:
+        px = int((ox + dx * t + 0.5) * g)
+        py = int((oy + dy * t + 0.5) * g)
+        pz = int((oz + dz * t + 0.5) * g)
+        if px >= 0 and py >= 0 and pz >= 0 and px < g and py < g and pz < g:
+            dd = dist[px, py, pz]
+            if dd == 0.0:
+                return False
+            t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
+        else:
+            t += step
+    return True
+
+
 @njit_cached(parallel=True, fastmath=True)
 def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
     """out[i, k // 8] bit k % 8 = 1 when the ray from points[i] (lifted by offset along normals[i]) along dirs[k]
-    leaves the grid [-0.5, 0.5]^3 without meeting an occupied cell (dist == 0). Rays enter the grid first if they
-    start outside it, and skip empty space by the distance to the nearest occupied cell (dist, in cells).
-    Directions below the point's tangent plane are left 0."""
+    leaves the grid [-0.5, 0.5]^3 without meeting an occupied cell (_escapes). Directions below the point's tangent
+    plane are left 0."""
     n = points.shape[0]
-    g = dist.shape[0]
     m = dirs.shape[0]
     for i in numba.prange(n):
         nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
@@ -40,42 +71,31 @@ def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no c
             dx, dy, dz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
             if dx * nx + dy * ny + dz * nz <= 0.0:
                 continue
-            # slab test against the grid box
-            t0, t1 = 0.0, 1e30
-            for o, d in ((ox, dx), (oy, dy), (oz, dz)):
-                if abs(d) < 1e-12:
-                    if o < -0.5 or o > 0.5:
-                        t0, t1 = 1.0, 0.0
-                else:
-                    a = (-0.5 - o) / d
-                    b = (0.5 - o) / d
-                    if a > b:
-                        a, b = b, a
-                    t0 = max(t0, a)
-                    t1 = min(t1, b)
-            hit = False
-            t = t0
-            while t < t1:
-                px = int((ox + dx * t + 0.5) * g)
-                py = int((oy + dy * t + 0.5) * g)
-                pz = int((oz + dz * t + 0.5) * g)
-                if px >= 0 and py >= 0 and pz >= 0 and px < g and py < g and pz < g:
-                    dd = dist[px, py, pz]
-                    if dd == 0.0:
-                        hit = True
-                        break
-                    t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
-                else:
-                    t += step
-            if not hit:
+            if _escapes(ox, oy, oz, dx, dy, dz, 1e30, dist, step):
                 out[i, k >> 3] |= np.uint8(1 << (k & 7))
 
 
-def surface_occupancy(vertices, faces, vnormals, grid: int = VIS_GRID) -> np.ndarray:
-    """[grid]^3 bool cells over [-0.5, 0.5]^3 that the asset-space surface passes through."""
-    pts, _, _, _, _ = sample_surface(vertices, faces, vnormals, 24 * grid * grid, seed=3)  # ~5 per cell crossed
-    pts = np.concatenate([pts, np.asarray(vertices, np.float32)])
-    return occupancy(np.unique(voxel_index(pts, grid), axis=0), grid)
+@njit_cached(parallel=True, fastmath=True)
+def _march_towards(points, normals, dist, target, step, offset, out):  # pragma: no cover - jitted
+    """out[i] = True when the segment from points[i] (lifted by offset along normals[i]) to the point `target` [3]
+    meets no occupied cell (_escapes up to the target). A target below the point's tangent plane is left False."""
+    for i in numba.prange(points.shape[0]):
+        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+        ox = points[i, 0] + nx * offset
+        oy = points[i, 1] + ny * offset
+        oz = points[i, 2] + nz * offset
+        dx, dy, dz = target[0] - ox, target[1] - oy, target[2] - oz
+        d = np.sqrt(dx * dx + dy * dy + dz * dz)
+        if d < 1e-9 or dx * nx + dy * ny + dz * nz <= 0.0:
+            continue
+        out[i] = _escapes(ox, oy, oz, dx / d, dy / d, dz / d, d, dist, step)
+
+
+def _distance_cells(occ: np.ndarray) -> np.ndarray:
+    """[g]^3 float32 distance (cells) of each cell to the nearest occupied cell centre: the march's empty-space skip."""
+    from scipy.ndimage import distance_transform_edt
+
+    return distance_transform_edt(~occ).astype(np.float32)
 
 
 def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, dirs: np.ndarray | None = None,
@@ -86,9 +106,7 @@ def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, di
     dirs = sphere_directions() if dirs is None else np.asarray(dirs, np.float32)
     g = occ.shape[0]
     out = np.zeros((len(points), (len(dirs) + 7) // 8), np.uint8)
-    from scipy.ndimage import distance_transform_edt
-
-    dist = distance_transform_edt(~occ).astype(np.float32)  # [g]^3 cells to the nearest occupied cell centre
+    dist = _distance_cells(occ)
     points = np.ascontiguousarray(points, np.float32)
     normals = np.ascontiguousarray(normals, np.float32)
     for a in range(0, len(points), chunk):
@@ -96,6 +114,24 @@ def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, di
         if progress is not None:
             progress(min(1.0, (a + chunk) / len(points)))
     return out
+
+
+def visibility_towards(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, target: np.ndarray,
+                       offset_voxels: float = 2.0) -> np.ndarray:  # fmt: skip
+    """Points [N, 3] with normals [N, 3] (asset space) -> [N] bool: the segment to the asset-space point target [3]
+    (a point, spot or area lamp) escapes the object; a target below a point's tangent plane is never seen."""
+    g = occ.shape[0]
+    out = np.zeros(len(points), bool)
+    _march_towards(np.ascontiguousarray(points, np.float32), np.ascontiguousarray(normals, np.float32),
+                   _distance_cells(occ), np.asarray(target, np.float32), 0.6 / g, offset_voxels / g, out)  # fmt: skip
+    return out
+
+
+def surface_occupancy(vertices, faces, vnormals, grid: int = VIS_GRID) -> np.ndarray:
+    """[grid]^3 bool cells over [-0.5, 0.5]^3 that the asset-space surface passes through."""
+    pts, _, _, _, _ = sample_surface(vertices, faces, vnormals, 24 * grid * grid, seed=3)  # ~5 per cell crossed
+    pts = np.concatenate([pts, np.asarray(vertices, np.float32)])
+    return occupancy(np.unique(voxel_index(pts, grid), axis=0), grid)
 
 
 def unpack_bits(bits: np.ndarray, m: int = VIS_DIRECTIONS) -> np.ndarray:

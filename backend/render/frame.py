@@ -165,11 +165,17 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
     feats = _features(asset, shadow)
-    if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel
-        from .lamps import lamp_visibility
+    lamps = tuple(lamps)
+    if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel, and for a point, spot
+        # or area lamp each Gaussian's depth along the camera's axis (world units), for the pixels' own lamp directions
+        from .lamp_shadows import lamp_visibility
+        from .lamps import needs_depth
 
-        lamp_vis, lamp_lights = lamp_visibility(asset, tuple(lamps), exact=settings.shadow_rank == 0)
-        feats = np.concatenate([feats, lamp_vis], 1)
+        extra = [lamp_visibility(asset, lamps, exact=settings.shadow_rank == 0)]
+        if needs_depth(lamps):
+            z = g.means @ view.viewmat[2, :3].astype(np.float32) + np.float32(view.viewmat[2, 3])  # [N] asset units
+            extra.append((z * np.float32(asset.scale))[:, None])
+        feats = np.concatenate([feats, *extra], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
     colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
                                   view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
@@ -192,7 +198,7 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     progress("render", 0.5, "shading")
     t = time.perf_counter()
     if lamps:  # shade() reads the G-buffer's channels only: no copy without the lamps' ones
-        lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K] visibility per lamp
+        lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K (+1)] visibility (, depth)
     out = _shade_cancellable(colors, alphas, camera, env, specular_samples, progress)
     alpha = out["alpha"]
     hdr = out["hdr"]
@@ -200,7 +206,9 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     if lamps:
         from .lamps import shade_lamps
 
-        hdr = hdr + shade_lamps(passes, alpha, lamp_px, lamp_lights, camera)
+        K = len(lamps)
+        depth = lamp_px[..., K:K + 1] if lamp_px.shape[-1] > K else None
+        hdr = hdr + shade_lamps(passes, alpha, lamp_px[..., :K], lamps, camera, depth)
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
         gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
