@@ -12,14 +12,16 @@ from ..core.visibility_rays import sphere_directions, unpack_bits, visibility_to
 from relight_protocol.lru import LRU
 from .strong_lights import asset_occupancy, light_bits
 
-STORED_NEIGHBOURS = 3  # stored directions blended per lamp direction
+STORED_NEIGHBOURS = 3  # stored directions blended per lamp direction (_blend_towards keeps 3 in scalars)
 STORED_SHARPNESS = 40.0  # weight exp(sharpness (d . l - 1)) of a stored direction d for a lamp direction l
 TABLE_SIZE = (64, 128)  # equirect texels (z rows, azimuth columns) of the stored directions' candidate table
 TABLE_CANDIDATES = 8  # stored directions nearest each texel's centre: a lamp direction in the texel (< 2.8 degrees
 # off its centre) has its STORED_NEIGHBOURS nearest among them (the stored directions lie ~12.7 degrees apart)
 
+_LAMP_VIS = LRU(4)  # per (asset arrays, placement, lamps, exact): [N, K] float32
 _TOWARDS = LRU(8)  # per (asset geometry, Gaussians, asset-space lamp position): [N] bool exact visibility
 _TABLE = LRU(1)  # the candidate table of sphere_directions()
+_DIRECTIONS = sphere_directions()  # [D, 3] float32 asset space: the stored visibility's directions
 
 
 def lamp_visibility(asset: RelightableAsset, lamps: tuple, exact: bool = True) -> np.ndarray:
@@ -27,7 +29,16 @@ def lamp_visibility(asset: RelightableAsset, lamps: tuple, exact: bool = True) -
     shadows or with no light). exact: a ray per Gaussian and lamp through the occupancy grid (~0.3 s of CPU per new
     lamp direction or position at 100k Gaussians, remembered); else, when the asset has its stored visibility bits, a
     blend of the stored directions nearest each Gaussian's direction to the lamp (soft, ~1 ms: the interactive
-    preview while a lamp is dragged)."""
+    preview while a lamp is dragged). Remembered for the last few (asset arrays, placement, lamps): an orbit with the
+    lamps still reuses it; entries hold the arrays they are keyed on."""
+    g = asset.gaussians
+    arrays = (asset.vertices, asset.faces, g.means, g.normals, g.vis_bits)
+    key = (asset.asset_id, *map(id, arrays), asset.model_matrix.tobytes(), _lamps_key(lamps), bool(exact))
+    return _LAMP_VIS.get_or_make(key, lambda: _lamp_visibility(asset, tuple(lamps), exact), pin=arrays)
+
+
+def _lamp_visibility(asset: RelightableAsset, lamps: tuple, exact: bool) -> np.ndarray:
+    """lamp_visibility, computed."""
     g = asset.gaussians
     vis = np.ones((len(g), len(lamps)), np.float32)
     stored = not exact and g.vis_bits is not None
@@ -43,6 +54,12 @@ def lamp_visibility(asset: RelightableAsset, lamps: tuple, exact: bool = True) -
             target = _to_asset(asset, lamp.position)
             vis[:, k] = stored_visibility_towards(asset, target) if stored else _exact_towards(asset, target)
     return vis
+
+
+def _lamps_key(lamps: tuple) -> tuple:
+    """A hashable key of the lamps' fields (a caller may give numpy vectors)."""
+    return tuple((lamp.kind, *np.ravel(np.asarray([*lamp.color, lamp.energy, *lamp.position, *lamp.direction, lamp.spot_size,
+                                                  lamp.spot_blend], np.float64)).tolist(), lamp.shadows) for lamp in lamps)  # fmt: skip
 
 
 def _shines(lamp) -> bool:
@@ -87,8 +104,8 @@ def stored_visibility_towards(asset: RelightableAsset, target: np.ndarray) -> np
     plane, as the exact ray gives)."""
     g = asset.gaussians
     out = np.zeros(len(g), np.float32)
-    _blend_towards(g.means, g.normals, g.vis_bits, sphere_directions(), _candidate_table(), np.asarray(target, np.float32),
-                   STORED_NEIGHBOURS, np.float32(STORED_SHARPNESS), out)  # fmt: skip
+    _blend_towards(g.means, g.normals, g.vis_bits, _DIRECTIONS, _candidate_table(), np.asarray(target, np.float32),
+                   np.float32(STORED_SHARPNESS), out)  # fmt: skip
     return out
 
 
@@ -110,9 +127,10 @@ def _candidate_table() -> np.ndarray:
 
 
 @njit_cached(parallel=True, fastmath=True)
-def _blend_towards(means, normals, bits, dirs, table, target, neighbours, sharpness, out):  # pragma: no cover - jitted
-    """out[i] = the weighted blend of the stored bits of the `neighbours` stored directions nearest the unit direction
-    from means[i] to target, among the table's candidates for that direction's texel; 0 below the tangent plane."""
+def _blend_towards(means, normals, bits, dirs, table, target, sharpness, out):  # pragma: no cover - jitted
+    """out[i] = the weighted blend of the stored bits of the 3 (STORED_NEIGHBOURS) stored directions nearest the unit
+    direction from means[i] to target, among the table's candidates for that direction's texel; 0 below the tangent
+    plane. The three best are kept in scalars: an array per Gaussian would be a heap allocation each."""
     th, tw, nc = table.shape
     for i in numba.prange(means.shape[0]):
         dx, dy, dz = target[0] - means[i, 0], target[1] - means[i, 1], target[2] - means[i, 2]
@@ -122,25 +140,20 @@ def _blend_towards(means, normals, bits, dirs, table, target, neighbours, sharpn
         dx, dy, dz = dx / d, dy / d, dz / d
         row = min(th - 1, max(0, int((1.0 - dz) * 0.5 * th)))
         col = min(tw - 1, max(0, int((np.arctan2(dy, dx) + np.pi) / (2.0 * np.pi) * tw)))
-        best_c = np.full(neighbours, -2.0, np.float32)
-        best_k = np.zeros(neighbours, np.int64)
-        for c in range(nc):  # keep the `neighbours` largest cosines, in decreasing order
+        c0 = c1 = c2 = -2.0  # the three largest cosines, c0 >= c1 >= c2, and their directions
+        k0 = k1 = k2 = 0
+        for c in range(nc):
             k = table[row, col, c]
             cos = dirs[k, 0] * dx + dirs[k, 1] * dy + dirs[k, 2] * dz
-            j = neighbours
-            while j > 0 and cos > best_c[j - 1]:
-                j -= 1
-            if j < neighbours:
-                for m in range(neighbours - 1, j, -1):
-                    best_c[m] = best_c[m - 1]
-                    best_k[m] = best_k[m - 1]
-                best_c[j] = cos
-                best_k[j] = k
-        wsum = 0.0
-        acc = 0.0
-        for j in range(neighbours):
-            w = np.exp(sharpness * (best_c[j] - 1.0))
-            k = best_k[j]
-            acc += w * ((bits[i, k >> 3] >> (k & 7)) & 1)
-            wsum += w
-        out[i] = acc / wsum
+            if cos > c0:
+                c2, k2, c1, k1, c0, k0 = c1, k1, c0, k0, cos, k
+            elif cos > c1:
+                c2, k2, c1, k1 = c1, k1, cos, k
+            elif cos > c2:
+                c2, k2 = cos, k
+        w0 = np.exp(sharpness * (c0 - 1.0))
+        w1 = np.exp(sharpness * (c1 - 1.0))
+        w2 = np.exp(sharpness * (c2 - 1.0))
+        acc = w0 * ((bits[i, k0 >> 3] >> (k0 & 7)) & 1) + w1 * ((bits[i, k1 >> 3] >> (k1 & 7)) & 1)
+        acc += w2 * ((bits[i, k2 >> 3] >> (k2 & 7)) & 1)
+        out[i] = acc / (w0 + w1 + w2)

@@ -73,16 +73,33 @@ def needs_depth(lamps: tuple) -> bool:
 
 
 def shade_lamps(passes: dict, alpha: np.ndarray, lamp_vis: np.ndarray, lamps: tuple, camera: Camera,
-                depth: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+                depth: np.ndarray | None = None, impl: str = "numba") -> np.ndarray:  # fmt: skip
     """[H, W, 3] linear radiance the lamps (Lamp) add (premultiplied by alpha), from the shaded passes (albedo,
     roughness, metallic, normal world), the per-pixel visibility towards each lamp lamp_vis [H, W, K] and, for point,
     spot and area lamps, each pixel's depth [H, W, 1] along the camera's axis (world units; the pixel's world point
     is where its ray reaches that depth): Lambert diffuse (albedo (1 - metallic) / pi) plus GGX specular (Smith G,
-    Schlick Fresnel, F0 = lerp(0.04, albedo, metallic)), each lamp's direction and irradiance per pixel."""
+    Schlick Fresnel, F0 = lerp(0.04, albedo, metallic)), each lamp's direction and irradiance per pixel.
+    impl: "numba" (lamp_kernels, one pass: the live preview's) or "numpy" (the vectorised reference)."""
+    if impl not in ("numba", "numpy"):
+        raise ValueError(f"impl must be 'numba' or 'numpy', got {impl!r}")
+    if depth is None and needs_depth(lamps):
+        raise ValueError("a point, spot or area lamp needs each pixel's depth")
     H, W = alpha.shape[:2]
     out = np.zeros((H * W, 3), np.float32)
     idx = np.flatnonzero(alpha.reshape(-1) > 0)
     if not lamps or idx.size == 0:
+        return out.reshape(H, W, 3)
+    if impl == "numba":
+        from .lamp_kernels import lamp_table, shade_lamps_kernel
+
+        K = camera.K
+        flat = lambda x, c: np.ascontiguousarray(x, np.float32).reshape(H * W, c)  # noqa: E731
+        shade_lamps_kernel(idx, W, flat(passes["normal"], 3), flat(passes["albedo"], 3), flat(passes["roughness"], 1)[:, 0],
+                           flat(passes["metallic"], 1)[:, 0], flat(lamp_vis, len(lamps)),
+                           np.zeros(H * W, np.float32) if depth is None else flat(depth, 1)[:, 0],
+                           flat(alpha, 1)[:, 0], float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]),
+                           np.ascontiguousarray(camera.viewmat[:3, :3], np.float64), camera.position.astype(np.float64),
+                           *lamp_table(lamps), MIN_ROUGHNESS, out)  # fmt: skip
         return out.reshape(H, W, 3)
     n = passes["normal"].reshape(-1, 3)[idx].astype(np.float32)
     albedo = passes["albedo"].reshape(-1, 3)[idx]
@@ -106,8 +123,6 @@ def shade_lamps(passes: dict, alpha: np.ndarray, lamp_vis: np.ndarray, lamps: tu
     vis = lamp_vis.reshape(H * W, -1)[idx]
     acc = np.zeros((idx.size, 3), np.float32)
     for j, lamp in enumerate(lamps):
-        if lamp.kind != "sun" and points is None:
-            raise ValueError(f"a {lamp.kind} lamp needs each pixel's depth")
         l, irradiance = lamp_light_at(lamp, points if points is not None else np.zeros((1, 3), np.float32))
         nl = np.clip(np.sum(n * l, 1), 0.0, 1.0)  # l: [P, 3], or [1, 3] for a sun
         h = v + l
