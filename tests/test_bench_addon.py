@@ -11,7 +11,7 @@ from relight.evaluate.bench_addon import run
 def test_bench_addon_reports_fps_latency_and_split(tmp_path):
     rep = run(tmp_path, size=96, steps=3, n_gaussians=25_000)
     saved = json.loads((tmp_path / "bench_addon.json").read_text())
-    assert saved["legs"].keys() == {"orbit", "world_turn"} == rep["legs"].keys()
+    assert saved["legs"].keys() == {"orbit", "world_turn", "orbit_point_lamp"} == rep["legs"].keys()
     for leg in rep["legs"].values():
         assert leg["fps"] > 0 and leg["latency"]["n"] == 3
         assert 0 < leg["latency"]["p50_ms"] <= leg["latency"]["p95_ms"]
@@ -21,6 +21,6 @@ def test_bench_addon_reports_fps_latency_and_split(tmp_path):
         # the parts of a frame fit in its latency (medians of parts vs the p95 of the whole, with slack)
         assert sum(s.values()) <= leg["latency"]["p95_ms"] * 1.5 + 5
     md = (tmp_path / "bench_addon.md").read_text()
-    assert "| orbit |" in md and "| world_turn |" in md and "p95" in md
+    assert "| orbit |" in md and "| world_turn |" in md and "| orbit_point_lamp |" in md and "p95" in md
     assert not bpy.app.timers.is_registered(__import__("importlib").import_module(
         "bl_ext.user_default.relight.live").tick), "Live is off after the bench"

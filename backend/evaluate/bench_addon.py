@@ -1,6 +1,7 @@
 """`relight bench --addon`: the live preview end to end. The add-on, installed in headless bpy, follows a scripted
-orbit of the camera and then a turn of the world against a real `relight serve`; each step's latency runs from the
-state change to the pixels in the Blender image "Relight Preview", split into where the time went."""
+orbit of the camera, a turn of the world, then the orbit again with a point lamp beside the asset (as Blender's
+default scene has one), against a real `relight serve`; each step's latency runs from the state change to the pixels
+in the Blender image "Relight Preview", split into where the time went."""
 
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ def split(timings: list[dict]) -> dict:
 
 def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000, hdri: str = "studio",
         log=print) -> dict:  # fmt: skip
-    """Run the scripted orbit and world turn; write bench_addon.json and bench_addon.md into `out`."""
+    """Run the scripted orbit, world turn and orbit under a point lamp; write bench_addon.json and bench_addon.md into `out`."""
     from .bench import bench_asset, cache_root
 
     out = Path(out)
@@ -125,11 +126,18 @@ def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000,
         import mathutils
 
         legs = {}
-        for leg in ("orbit", "world_turn"):
+        for leg in ("orbit", "world_turn", "orbit_point_lamp"):
+            if leg == "orbit_point_lamp":  # as Blender's default scene lights it: a 1000 W point lamp, above and aside
+                lamp = bpy.data.objects.new("Bench Lamp", bpy.data.lights.new("Bench Lamp", "POINT"))
+                lamp.data.energy = 1000.0
+                lamp.location = tuple(centre + asset.scale * np.array([1.5, -1.0, 2.0]))
+                scene.collection.objects.link(lamp)
+                cam_obj.matrix_world = mathutils.Matrix(base.tolist())
+                wait_frame()  # the lamp's first frame: its stored-visibility blend is made once
             latencies, start_n = [], len(live.LIVE.timings)
             t_leg = time.perf_counter()
             for i in range(1, steps + 1):
-                if leg == "orbit":  # 2 degrees about the vertical through the asset per step
+                if leg != "world_turn":  # 2 degrees about the vertical through the asset per step
                     a = math.radians(2.0 * i)
                     c, s = math.cos(a), math.sin(a)
                     rz = np.array([[c, -s, 0, 0], [s, c, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
