@@ -63,8 +63,7 @@ def viewport_of(context) -> Viewport | None:
     region, rv3d = context.region, context.region_data
     if region is None or region.type != "WINDOW" or rv3d is None or context.area != area:
         rv3d = area.spaces.active.region_3d  # the sidebar's button: the view's own (quad view: its camera region)
-        windows = [r for r in area.regions if r.type == "WINDOW"]
-        region = next((r for r in windows if r.data == rv3d), windows[0] if windows else None)
+        region = next((r for r in reversed(area.regions) if r.type == "WINDOW"), None)  # quad views: equal sizes
     if region is None or rv3d is None or min(region.width, region.height) < 1:
         return None
     return viewport_from(region, rv3d)
