@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 
 import bpy
 
-from . import live_scene, scene_io
+from . import live_scene, scene_io, views
 from .live_state import Frame, LivePreview, LiveSettings, LiveState
 
 TICK_INTERVAL = 1.0 / 60.0  # seconds between live steps while Live is on
 IN_FLIGHT_INTERVAL = 0.005  # seconds between steps while a frame is awaited: its pixels show sooner
-DEFAULT_MAX_SIDE = 512  # the preview's longer side when no preference says otherwise
 
 
 @dataclass
@@ -29,7 +28,7 @@ class _Live:
     client: object = None
     endpoint: str = ""
     draw_handle: object = None
-    viewport: dict | None = None  # the view the draw handler saw last: {view, window, width, height, camera_view}
+    viewport: views.Viewport | None = None  # the view the draw handler saw last
     last_frame: Frame | None = None
     timings: list = field(default_factory=list)  # per frame: {latency, round_trip, decode, upload, server...}
     draw_rect: tuple | None = None
@@ -86,29 +85,10 @@ def handlers_installed() -> bool:
 # ------------------------------------------------------------------------------------ the loop
 
 
-def _prefs_max_side() -> int:
-    try:
-        prefs = bpy.context.preferences.addons[__package__].preferences
-        return int(getattr(prefs, "live_max_side", DEFAULT_MAX_SIDE))
-    except (KeyError, AttributeError):
-        return DEFAULT_MAX_SIDE
-
-
 def view_camera(scene, max_side: int) -> dict:
     """The camera of the frame: the viewport's own view (as its draw handler saw it) or, in camera view and
-    headless, the scene's active camera; at most max_side pixels on the longer side."""
-    vp = LIVE.viewport
-    if vp is not None and not vp["camera_view"]:
-        w, h = live_scene.capped_size(vp["width"], vp["height"], max_side)
-        return live_scene.view_to_camera(vp["view"], vp["window"], w, h)
-    cam = scene_io.camera_to_dict(scene.camera, scene)
-    w, h = live_scene.capped_size(cam["width"], cam["height"], max_side)
-    if (w, h) != (cam["width"], cam["height"]):
-        k = w / cam["width"]
-        cam["K"] = [[cam["K"][0][0] * k, 0.0, cam["K"][0][2] * k], [0.0, cam["K"][1][1] * k, cam["K"][1][2] * k],
-                    [0.0, 0.0, 1.0]]  # fmt: skip
-        cam["width"], cam["height"] = w, h
-    return cam
+    headless, the scene's active camera (views.request_camera); at most max_side pixels on the longer side."""
+    return views.request_camera(scene, LIVE.viewport, max_side)[0]
 
 
 def snapshot(scene, max_side: int | None = None) -> LiveState:
@@ -118,8 +98,9 @@ def snapshot(scene, max_side: int | None = None) -> LiveState:
         raise scene_io.SceneIOError("Generate an asset first: Live shows the current asset")
     key, rotation_z, strength = live_scene.world_reference(scene.world)
     active = bpy.context.view_layer.objects.active if bpy.context.view_layer else None
-    return LiveState(asset_id=asset_id, camera=view_camera(scene, max_side or _prefs_max_side()), world_key=key,
-                     rotation_z=rotation_z, strength=strength, lights=live_scene.lamps_to_list(scene),
+    camera = view_camera(scene, max_side or views.max_side_preference())
+    return LiveState(asset_id=asset_id, camera=camera, world_key=key, rotation_z=rotation_z, strength=strength,
+                     lights=live_scene.lamps_to_list(scene),
                      asset_matrix=live_scene.asset_placement(scene, asset_id, active))  # fmt: skip
 
 
@@ -199,13 +180,11 @@ def draw() -> None:
     region, rv3d = context.region, context.region_data
     if LIVE.preview is None or region is None or rv3d is None:
         return
-    camera_view = rv3d.view_perspective == "CAMERA"
-    LIVE.viewport = {"view": [list(r) for r in rv3d.view_matrix], "window": [list(r) for r in rv3d.window_matrix],
-                     "width": int(region.width), "height": int(region.height), "camera_view": camera_view}  # fmt: skip
+    LIVE.viewport = views.viewport_from(region, rv3d)
     image = bpy.data.images.get(scene_io.PREVIEW_IMAGE_NAME)
     if image is None or LIVE.last_frame is None:
         return
-    rect = _camera_frame_rect(context) if camera_view else (0, 0, region.width, region.height)
+    rect = _camera_frame_rect(context) if LIVE.viewport.camera_view else (0, 0, region.width, region.height)
     if rect is None:
         return
     try:

@@ -1,10 +1,10 @@
 """The live preview's scene state: what the next frame depends on, read from the scene without reading a pixel (the
-world's reference, the lamps, the asset's placement, the viewport's camera), and the frame written back."""
+world's reference, the lamps, the asset's placement; the view is views.py's), and the frame written back."""
 
 import numpy as np
 
-from .scene_io import (MAX_ENV_WIDTH, PREVIEW_IMAGE_NAME, SceneIOError, _set_byte_image, _world_background,
-                       _world_signature, blender_camera_to_viewmat, environment_texture)
+from .scene_io import (MAX_ENV_WIDTH, PREVIEW_IMAGE_NAME, _set_byte_image, _world_background, _world_signature,
+                       environment_texture)
 
 LIVE_ASSET_PROP = "relight_asset_id"  # custom property naming the asset an object places (an empty or the import)
 LIVE_REST_PROP = "relight_rest_matrix"  # its matrix_world (16 floats, row-major) when it was made: the asset's pose
@@ -77,26 +77,6 @@ def asset_placement(scene, asset_id: str, active=None) -> list | None:
         if abs(np.linalg.det(r[:3, :3])) > 1e-12:
             m = m @ np.linalg.inv(r)
     return m.tolist()
-
-
-def view_to_camera(view_matrix, window_matrix, width: int, height: int) -> dict:
-    """A 3D viewport's view (RegionView3D.view_matrix: world -> view, OpenGL; window_matrix: the perspective
-    projection) at width x height pixels -> {viewmat [4, 4] world-to-camera (OpenCV), K [3, 3], width, height}."""
-    P = np.asarray(window_matrix, dtype=np.float64)
-    if abs(P[3, 3]) > 1e-9 or abs(P[3, 2] + 1.0) > 1e-6:
-        raise SceneIOError("The live preview needs a perspective view (toggle with Numpad 5)")
-    V = np.asarray(view_matrix, dtype=np.float64)
-    viewmat = blender_camera_to_viewmat(np.linalg.inv(V))  # GL_TO_CV @ V: one conversion, in conventions
-    K = np.array([[0.5 * width * P[0, 0], 0.0, 0.5 * width * (1.0 - P[0, 2])],
-                  [0.0, 0.5 * height * P[1, 1], 0.5 * height * (1.0 + P[1, 2])],
-                  [0.0, 0.0, 1.0]])  # fmt: skip
-    return {"viewmat": viewmat.tolist(), "K": K.tolist(), "width": int(width), "height": int(height)}
-
-
-def capped_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """(width, height) scaled down to at most max_side pixels on the longer side, aspect kept."""
-    k = min(1.0, max_side / max(width, height, 1))
-    return max(1, round(width * k)), max(1, round(height * k))
 
 
 def write_live_image(rgba8: np.ndarray, name: str = PREVIEW_IMAGE_NAME):

@@ -28,6 +28,8 @@ _LINEAR_COLORSPACES = {"Linear", "Linear Rec.709", "Linear CIE-XYZ E", "Non-Colo
 class SceneIOError(Exception):
     """A scene setup the add-on cannot turn into a request; the message is shown to the artist."""
 
+    level = "ERROR"  # how an operator reports it ({'ERROR'} or {'WARNING'})
+
 
 def _pixels(image: bpy.types.Image) -> np.ndarray:
     """[H, W, 4] float32 pixels of `image`, row 0 = top, alpha 1 where the image has none."""

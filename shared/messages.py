@@ -358,7 +358,8 @@ def validate_splats(content: dict) -> dict:
 
 def validate_turntable(content: dict) -> dict:
     """{asset_id, camera (the first frame's; default the asset's input camera at 512²), world, frames, mode
-    (orbit|spin_world), fps, quality} -> an H.264 mp4 of `frames` frames turning once."""
+    (orbit|spin_world), fps, quality, asset_matrix (the placement, as a render's)} -> an H.264 mp4 of `frames`
+    frames turning once."""
     from .vocabulary import TURNTABLE_MODES
 
     world, cam = content.get("world"), content.get("camera")
@@ -371,6 +372,7 @@ def validate_turntable(content: dict) -> dict:
         "fps": as_int(content.get("fps", 24), "fps", 1, limits.MAX_TURNTABLE_FPS, "MAX_TURNTABLE_FPS"),
         "quality": as_choice(content.get("quality", "preview"), "quality", RENDER_QUALITIES),
         "background": as_bool(content.get("background", True), "background"),
+        "asset_matrix": validate_matrix_world(content.get("asset_matrix")),
     }
     if out["camera"] is not None and (out["camera"]["width"] % 2 or out["camera"]["height"] % 2):
         raise InvalidRequest(f"turntable camera size must be even for H.264, got "

@@ -48,6 +48,7 @@ def install_addon(zip_path: Path):
     module = importlib.import_module(EXTENSION_MODULE)
     importlib.import_module(EXTENSION_MODULE + ".scene_io")  # the add-on imports it lazily; tests use it directly
     importlib.import_module(EXTENSION_MODULE + ".live_scene")
+    importlib.import_module(EXTENSION_MODULE + ".views")
     return module
 
 

@@ -68,20 +68,20 @@ def centroid_x(px: np.ndarray) -> float:
 def test_viewport_view_becomes_the_same_camera_as_the_camera_object(relight_addon):
     """A 3D viewport's view and projection matrices (here: a camera's own, as Blender computes them for camera view)
     give the same request camera as the camera object does."""
-    live_scene, scene_io = relight_addon.live_scene, relight_addon.scene_io
+    views, scene_io = relight_addon.views, relight_addon.scene_io
     cam = make_camera(location=(1.0, -3.0, 1.5), width=160, height=120, lens=42)
     cam.data.shift_x = 0.05
     depsgraph = bpy.context.evaluated_depsgraph_get()
     window = cam.calc_matrix_camera(depsgraph, x=160, y=120)
-    got = live_scene.view_to_camera(cam.matrix_world.inverted(), window, 160, 120)
+    got = views.view_to_camera(cam.matrix_world.inverted(), window, 160, 120)
     want = scene_io.camera_to_dict(cam, bpy.context.scene)
     np.testing.assert_allclose(got["viewmat"], want["viewmat"], atol=1e-5)
     np.testing.assert_allclose(got["K"], want["K"], rtol=1e-5, atol=1e-3)
     cam.data.type = "ORTHO"
     ortho = cam.calc_matrix_camera(bpy.context.evaluated_depsgraph_get(), x=160, y=120)
     with pytest.raises(scene_io.SceneIOError, match="needs a perspective view"):
-        live_scene.view_to_camera(cam.matrix_world.inverted(), ortho, 160, 120)
-    assert live_scene.capped_size(1920, 1080, 512) == (512, 288) and live_scene.capped_size(300, 200, 512) == (300, 200)
+        views.view_to_camera(cam.matrix_world.inverted(), ortho, 160, 120)
+    assert views.capped_size(1920, 1080, 512) == (512, 288) and views.capped_size(300, 200, 512) == (300, 200)
 
 
 def test_live_follows_view_world_lamps_and_placement(relight_addon, sphere_server):

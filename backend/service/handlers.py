@@ -232,10 +232,13 @@ JOB_HANDLERS = {"generate": run_generate, "reconstruct": run_reconstruct, "match
 def run_passes(server, req: dict, progress) -> dict:
     """The render request's view -> the asset's decomposition there: {passes: {albedo [H, W, 3] linear, roughness
     [H, W, 1], metallic [H, W, 1], normal [H, W, 3] world space in [-1, 1], shadow [H, W, 3] visibility of the
-    world's light (1 = unshadowed)} float32, alpha [H, W, 1] float32, image [H, W, 4] uint8 (the relit frame)}."""
+    world's light (1 = unshadowed)} float32, alpha [H, W, 1] float32, image [H, W, 4] uint8 (the relit frame)}; the
+    asset placed by asset_matrix when given."""
     from relight_protocol.vocabulary import PASS_NAMES
 
-    asset = server.asset(req["asset_id"])
+    from ..render.placement import placed
+
+    asset = placed(server.asset(req["asset_id"]), req.get("asset_matrix"))
     result = render(asset, camera(req["camera"]), environment(req["world"]), PRESETS[req["quality"]],
                     background=False, progress=progress)  # fmt: skip
     passes = {k: np.ascontiguousarray(result.passes[k], dtype=np.float32) for k in PASS_NAMES if k in result.passes}
@@ -267,13 +270,15 @@ def turntable_camera(asset, req_camera: dict | None, size: int = 512):
 
 
 def run_turntable(server, req: dict, progress) -> dict:
-    """{asset_id, camera, world, frames, mode, fps, quality, background} -> {data: the mp4's bytes, filename,
-    frames, width, height, fps}; progress per frame, cancellable between frames."""
+    """{asset_id, camera, world, frames, mode, fps, quality, background, asset_matrix} -> {data: the mp4's bytes,
+    filename, frames, width, height, fps}; progress per frame, cancellable between frames. The asset placed by
+    asset_matrix, when given, is what the camera orbits (about its centre)."""
     from ..export.video import encode_mp4
+    from ..render.placement import placed
     from ..render.turntable import turntable_frames
 
     t0 = time.perf_counter()
-    asset = server.asset(req["asset_id"])
+    asset = placed(server.asset(req["asset_id"]), req.get("asset_matrix"))
     cam = turntable_camera(asset, req["camera"])
     frames = turntable_frames(asset, cam, environment(req["world"]), req["frames"], req["mode"],
                               PRESETS[req["quality"]], req["background"], progress)  # fmt: skip

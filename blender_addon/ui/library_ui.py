@@ -192,25 +192,51 @@ class RELIGHT_OT_import_splats_file(bpy.types.Operator):
         return bpy.ops.relight.import_splats(filepath=self.filepath)
 
 
+def _view(context) -> tuple[dict, str]:
+    """(the wire camera, views.VIEWPORT or views.CAMERA) of Show Passes and Render Turntable: the 3D viewport's own
+    view at its size capped by the Live Preview Size preference, in camera view or without a viewport the active
+    camera at the render size (views.request_camera). Raises scene_io.SceneIOError (views.NoView: neither)."""
+    from .. import views
+
+    return views.request_camera(context.scene, views.viewport_of(context), views.max_side_preference(),
+                                cap_camera=False)  # fmt: skip
+
+
+def _view_note(what: str, camera: dict, source: str) -> str:
+    from .. import views
+
+    return f"{what} from {views.SOURCE_LABELS[source]} ({camera['width']}x{camera['height']})"
+
+
+def _placement(context) -> dict:
+    """{asset_matrix: the placement object's matrix_world relative to where it was made} when the scene has one
+    (what the live preview shows), else {}."""
+    from .. import live_scene
+
+    scene = context.scene
+    active = context.view_layer.objects.active if context.view_layer else None
+    matrix = live_scene.asset_placement(scene, scene.relight.asset_id, active)
+    return {} if matrix is None else {"asset_matrix": matrix}
+
+
 class RELIGHT_OT_show_passes(_JobOperator, bpy.types.Operator):
-    """Render the asset's decomposition from the active camera into the images Relight Albedo, Roughness, Metallic,
-    Normal and Shadow"""
+    """Render the asset's decomposition from the 3D viewport's view (the active camera in camera view or without a
+    viewport) into the images Relight Albedo, Roughness, Metallic, Normal and Shadow"""
 
     bl_idname = "relight.show_passes"
     bl_label = "Show Passes"
     needs_asset = True
 
     def gather(self, context):
-        from .. import scene_io
-
-        camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
-        return "passes", {"asset_id": context.scene.relight.asset_id, "camera": camera,
-                          "world": self.world(context), "quality": "final"}
+        camera, source = _view(context)
+        return "passes", {"asset_id": context.scene.relight.asset_id, "camera": camera, "world": self.world(context),
+                          "quality": "final", **_placement(context)}, _view_note("Show Passes", camera, source)
 
 
 class RELIGHT_OT_render_turntable(_JobOperator, bpy.types.Operator):
-    """Render a turntable video of the asset (the camera orbits it, or the world turns) from the active camera; shows
-    its progress and can be cancelled"""
+    """Render a turntable video of the asset (the camera orbits it, or the world turns), starting from the 3D
+    viewport's view (the active camera in camera view or without a viewport); shows its progress and can be
+    cancelled"""
 
     bl_idname = "relight.render_turntable"
     bl_label = "Render Turntable"
@@ -220,14 +246,15 @@ class RELIGHT_OT_render_turntable(_JobOperator, bpy.types.Operator):
         from .. import scene_io
 
         settings = context.scene.relight_turntable
-        camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
+        camera, source = _view(context)
         camera["width"] -= camera["width"] % 2  # H.264 needs even sides (half a pixel of difference at most)
         camera["height"] -= camera["height"] % 2
         if min(camera["width"], camera["height"]) < 2:
-            raise scene_io.SceneIOError("The render resolution is too small for a video")
+            raise scene_io.SceneIOError("The view is too small for a video: enlarge it or raise the render resolution")
         return "turntable", {"asset_id": context.scene.relight.asset_id, "camera": camera,
                              "world": self.world(context), "frames": int(settings.frames), "fps": int(settings.fps),
-                             "mode": settings.mode, "quality": context.scene.relight.preview_quality}
+                             "mode": settings.mode, "quality": context.scene.relight.preview_quality,
+                             **_placement(context)}, _view_note("Render Turntable", camera, source)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ panels

@@ -14,8 +14,13 @@ def _prefs(context):
 
 
 def _fail(op, context, message: str, level: str = "ERROR"):
-    """Report `message` on the operator and keep it in the panel; returns the operator's CANCELLED result."""
-    context.window_manager.relight.last_error = message
+    """Report `message` on the operator and keep it in the panel (a WARNING as the last warning); returns the
+    operator's CANCELLED result."""
+    status = context.window_manager.relight
+    if level == "WARNING":
+        status.last_warning = message
+    else:
+        status.last_error = message
     op.report({level}, message)
     return {"CANCELLED"}
 
@@ -106,7 +111,8 @@ def _over_image_limit(content: dict) -> str | None:
 
 class _JobOperator:
     """Mixin of the operators that start a backend job: idle poll, status reset, inputs gathered by `gather()`
-    (-> (action, content); raises scene_io.SceneIOError with a message for the artist), backend check, job start."""
+    (-> (action, content) or (action, content, note); raises scene_io.SceneIOError with a message for the artist),
+    backend check, job start. A note (what the request was made from) is reported and shown until the job ends."""
 
     needs_asset = False
 
@@ -122,15 +128,18 @@ class _JobOperator:
         if self.needs_asset and not context.scene.relight.asset_id:
             return _fail(self, context, NO_ASSET)
         try:
-            action, content = self.gather(context)
+            action, content, *note = self.gather(context)
         except scene_io.SceneIOError as e:
-            return _fail(self, context, str(e))
+            return _fail(self, context, str(e), e.level)
         if not _backend(self, context):
             return {"CANCELLED"}
         over = _over_image_limit(content)  # the limits this backend announced in its hello, before sending
         if over:
             return _fail(self, context, over)
         session.start_job(action, content, context.scene)
+        if note:
+            status.status_message = note[0]
+            self.report({"INFO"}, note[0])
         return {"FINISHED"}
 
     def warn(self, context, message: str) -> None:
