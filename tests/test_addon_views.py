@@ -237,3 +237,45 @@ def test_render_turntable_starts_from_the_viewport_and_orbits_the_placed_asset(r
     placed, unplaced = _project(want, (0.0, 0.0, 1.5)), _project(want, (0.0, 0.0, 0.0))
     shift = np.linalg.norm(placed - unplaced)
     assert shift > 10 and np.linalg.norm(found - placed) < 0.25 * shift, (found, placed, unplaced)
+
+
+# ------------------------------------------------------------------------------------ Preview Relit
+
+
+def test_preview_relit_shows_the_scenes_lamps_and_the_placed_asset(relight_addon, views_server):
+    """Preview Relit renders what the live preview shows: under a black world the asset is lit by the scene's point
+    lamp alone (black without it), and where its placement object moved it."""
+    server, asset_id = views_server
+    session = relight_addon.session
+    prefs = addon_prefs()
+    prefs.endpoint, prefs.request_timeout = server.endpoint, 10.0
+    make_plain_world((0.0, 0.0, 0.0), 1.0)
+    make_camera(location=FRONT, target=(0.0, 0.0, 0.0), width=48, height=40)
+    scene = bpy.context.scene
+    scene.relight.asset_id = asset_id
+    scene.relight.preview_quality = "preview"
+
+    def preview():
+        _start(session, bpy.ops.relight.preview)
+        px = image_pixels(bpy.data.images["Relight Preview"])
+        inside = px[..., 3] > 0.99
+        return px, inside
+
+    px, inside = preview()
+    assert inside.sum() > 30 and px[inside][:, :3].max() < 0.02, "a black world and no lamp: black"
+    lamp = bpy.data.objects.new("Lamp", bpy.data.lights.new("Lamp", "POINT"))
+    lamp.data.energy = 300.0
+    lamp.location = (0.0, -1.5, 1.0)  # in front of the asset, above the camera's line
+    scene.collection.objects.link(lamp)
+    px, inside = preview()
+    assert px[inside][:, :3].mean() > 0.1, "the point lamp lights it"
+    centre_x = np.nonzero(inside)[1].mean()
+    bpy.ops.relight.add_placement()
+    placement = next(o for o in scene.objects if o.get(relight_addon.live_scene.LIVE_ASSET_PROP) == asset_id)
+    placement.location = (0.4, 0.0, 0.0)
+    bpy.context.view_layer.update()
+    px, inside = preview()
+    camera = relight_addon.scene_io.camera_to_dict(scene.camera, scene)
+    expected = _project(camera, (0.4, 0.0, 0.0))[0] - _project(camera, (0.0, 0.0, 0.0))[0]
+    moved = np.nonzero(inside)[1].mean() - centre_x
+    assert abs(moved - expected) < 0.25 * expected, (moved, expected)

@@ -7,7 +7,7 @@ import bpy
 
 from .. import library, session
 from ..relight_protocol.vocabulary import TURNTABLE_MODE_LABELS, TURNTABLE_MODES, enum_items
-from .ops import _JobOperator, _fail, _job_idle_poll
+from .ops import _JobOperator, _fail, _job_idle_poll, placement_fields
 
 
 # ------------------------------------------------------------------------------------ properties
@@ -208,17 +208,6 @@ def _view_note(what: str, camera: dict, source: str) -> str:
     return f"{what} from {views.SOURCE_LABELS[source]} ({camera['width']}x{camera['height']})"
 
 
-def _placement(context) -> dict:
-    """{asset_matrix: the placement object's matrix_world relative to where it was made} when the scene has one
-    (what the live preview shows), else {}."""
-    from .. import live_scene
-
-    scene = context.scene
-    active = context.view_layer.objects.active if context.view_layer else None
-    matrix = live_scene.asset_placement(scene, scene.relight.asset_id, active)
-    return {} if matrix is None else {"asset_matrix": matrix}
-
-
 class RELIGHT_OT_show_passes(_JobOperator, bpy.types.Operator):
     """Render the asset's decomposition from the 3D viewport's view (the active camera in camera view or without a
     viewport) into the images Relight Albedo, Roughness, Metallic, Normal and Shadow"""
@@ -230,7 +219,7 @@ class RELIGHT_OT_show_passes(_JobOperator, bpy.types.Operator):
     def gather(self, context):
         camera, source = _view(context)
         return "passes", {"asset_id": context.scene.relight.asset_id, "camera": camera, "world": self.world(context),
-                          "quality": "final", **_placement(context)}, _view_note("Show Passes", camera, source)
+                          "quality": "final", **placement_fields(context)}, _view_note("Show Passes", camera, source)
 
 
 class RELIGHT_OT_render_turntable(_JobOperator, bpy.types.Operator):
@@ -254,7 +243,7 @@ class RELIGHT_OT_render_turntable(_JobOperator, bpy.types.Operator):
         return "turntable", {"asset_id": context.scene.relight.asset_id, "camera": camera,
                              "world": self.world(context), "frames": int(settings.frames), "fps": int(settings.fps),
                              "mode": settings.mode, "quality": context.scene.relight.preview_quality,
-                             **_placement(context)}, _view_note("Render Turntable", camera, source)  # fmt: skip
+                             **placement_fields(context)}, _view_note("Render Turntable", camera, source)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ panels

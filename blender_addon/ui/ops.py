@@ -109,6 +109,17 @@ def _over_image_limit(content: dict) -> str | None:
     return image_side_message(str(content.get("name", "image")), w, h)
 
 
+def placement_fields(context) -> dict:
+    """{asset_matrix: the placement object's matrix_world relative to where it was made} when the scene has one
+    (what the live preview shows), else {}."""
+    from .. import live_scene
+
+    scene = context.scene
+    active = context.view_layer.objects.active if context.view_layer else None
+    matrix = live_scene.asset_placement(scene, scene.relight.asset_id, active)
+    return {} if matrix is None else {"asset_matrix": matrix}
+
+
 class _JobOperator:
     """Mixin of the operators that start a backend job: idle poll, status reset, inputs gathered by `gather()`
     (-> (action, content) or (action, content, note); raises scene_io.SceneIOError with a message for the artist),
@@ -185,19 +196,21 @@ class RELIGHT_OT_generate(_JobOperator, bpy.types.Operator):
 
 
 class RELIGHT_OT_preview(_JobOperator, bpy.types.Operator):
-    """Render the asset relit by the scene world, seen from the active camera, into the image "Relight Preview\""""
+    """Render the asset relit by the scene world and lamps, seen from the active camera, into the image "Relight
+    Preview"; the asset where its placement object puts it, as the live preview shows it"""
 
     bl_idname = "relight.preview"
     bl_label = "Preview Relit"
     needs_asset = True
 
     def gather(self, context):
-        from .. import scene_io
+        from .. import live_scene, scene_io
 
         props = context.scene.relight
         camera = scene_io.camera_to_dict(context.scene.camera, context.scene)
         return "render", {"asset_id": props.asset_id, "camera": camera, "world": self.world(context),
-                          "background": False, "quality": props.preview_quality}
+                          "background": False, "quality": props.preview_quality,
+                          "lights": live_scene.lamps_to_list(context.scene), **placement_fields(context)}
 
 
 class RELIGHT_OT_import_mesh(_JobOperator, bpy.types.Operator):
