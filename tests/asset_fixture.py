@@ -53,3 +53,17 @@ def seed_store(store: Path, name: str | None = None, asset_id: str | None = None
     asset.asset_id = asset_id or asset.asset_id
     asset.save(Path(store) / asset.asset_id)
     return asset.asset_id
+
+
+def seeded_server(tmp_path_factory, name: str):
+    """A generator for a module fixture: a `relight serve` whose store (a new temp folder `name`) holds the disc
+    asset; yields (server, asset id) and stops the server after."""
+    from server_fixture import start_server
+
+    store = tmp_path_factory.mktemp(name)
+    asset_id = seed_store(store)
+    server = start_server(store)
+    try:
+        yield server, asset_id
+    finally:
+        server.stop()

@@ -13,7 +13,7 @@ import uuid
 import numpy as np
 import pytest
 import zmq
-from asset_fixture import disc_asset_folder, seed_store
+from asset_fixture import disc_asset_folder, seed_store, seeded_server
 from blender_fixture import (  # noqa: F401  (fixtures)
     addon_prefs,
     addon_zip,
@@ -37,11 +37,7 @@ TIMEOUT = 300.0  # seconds for one job on two shared cores
 @pytest.fixture(scope="module")
 def library_server(tmp_path_factory):
     """A `relight serve` whose store holds the real disc asset (inflate provider); yields (server, asset id)."""
-    store = tmp_path_factory.mktemp("addon-library-store")
-    asset_id = seed_store(store)
-    server = start_server(store)
-    yield server, asset_id
-    server.stop()
+    yield from seeded_server(tmp_path_factory, "addon-library-store")
 
 
 def _use(endpoint: str) -> None:

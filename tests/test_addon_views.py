@@ -8,7 +8,7 @@ RegionView3D. The decision itself (views.choose_view, views.request_camera) is d
 
 import numpy as np
 import pytest
-from asset_fixture import seed_store
+from asset_fixture import seeded_server
 from blender_fixture import (  # noqa: F401  (fixtures)
     addon_prefs,
     addon_zip,
@@ -19,7 +19,6 @@ from blender_fixture import (  # noqa: F401  (fixtures)
     relight_addon,
     tick_until_idle,
 )
-from server_fixture import start_server
 
 import bpy  # after conftest set the Blender user folders
 
@@ -30,11 +29,7 @@ FRONT = (0.0, -3.0, 0.8)  # the active camera's place in every test: in front of
 @pytest.fixture(scope="module")
 def views_server(tmp_path_factory):
     """A `relight serve` whose store holds the real disc asset (about 1 unit across, at the origin)."""
-    store = tmp_path_factory.mktemp("addon-views-store")
-    asset_id = seed_store(store)
-    server = start_server(store)
-    yield server, asset_id
-    server.stop()
+    yield from seeded_server(tmp_path_factory, "addon-views-store")
 
 
 def _viewport_area():
