@@ -32,7 +32,7 @@ from .self_check import reproduction_psnr, warnings_for
 from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
-PIPELINE_VERSION = "v0.4"  # part of every asset id: a pipeline change makes new assets, never stale ones
+PIPELINE_VERSION = "v0.5"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 
 

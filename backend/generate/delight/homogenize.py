@@ -23,6 +23,7 @@ from ...core.camera import Camera
 from ...core.colour import LUMINANCE as LUM  # [3] float64
 from ...core.envmap import Environment
 from ...render.occlusion import facing
+from .albedo_fit import fit_seen_albedo
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, affine_response
 from .light_fit import albedo_contrast, estimate_light, estimate_metal_light
 from .materials import (
@@ -170,6 +171,9 @@ def delight(
     albedo_seen = np.clip(sample_image(albedo_px, xy[reliable]), 0.0, 1.0)
     albedo = complete_unseen(g.means, reliable, albedo_seen, asset.input_camera, spacing, mirror=inflated,
                              smooth_steps=3 if inflated else 10, fade=not inflated)
+    step("delight", 0.955, "fitting the seen albedo to the photo's edges")
+    albedo = fit_seen_albedo(asset, camera_world, albedo_px, valid, albedo, reliable, xy, METAL_MIN_ALBEDO * metal,
+                             progress=lambda f: step("delight", 0.955 + 0.01 * f, "fitting the seen albedo"))
     N = len(g)
     return Materials(
         albedo.astype(np.float32),
