@@ -20,7 +20,8 @@ LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
 @dataclass
 class SuiteConfig:
     seed: int = 0
-    cases: int = 0  # run the first N cases of the suite (0: all)
+    cases: int = 0  # run N cases of the suite (0: all)
+    start: int = 0  # ... from case K (the first K skipped)
     quick: bool = False  # suite_cases.quick_cases() instead of the seeded suite
     size: int = 256  # square frames, pixels
     samples: int = 64  # Cycles samples (OpenImageDenoise on)
@@ -120,10 +121,9 @@ def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]
 
 
 def selected_cases(cfg: SuiteConfig) -> list[Case]:
-    """The cases the configuration runs: the quick set, or the first `cases` of the seeded suite."""
-    if cfg.quick:
-        return quick_cases()[: cfg.cases or None]
-    return suite_cases(cfg.seed, cfg.cases or None)
+    """The cases the configuration runs: the quick set, or `cases` of the seeded suite from case `start`."""
+    chosen = quick_cases() if cfg.quick else suite_cases(cfg.seed)
+    return chosen[cfg.start :][: cfg.cases or None]
 
 
 def write_report(out: Path, cfg: SuiteConfig, rows: list[dict], strips: dict, command: str) -> dict:
