@@ -104,6 +104,7 @@ def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]
         s, tiles[method], tiles["cycles"] = score(res.hdr, res.alpha, ref_b, cam, env_b)
         row[f"{method}_psnr"], row[f"{method}_ssim"] = s["psnr"], s["ssim"]
         row[f"{method}_est"] = (round(asset.meta["roughness"], 2), round(asset.meta["metallic"], 2))
+        row[f"{method}_readings"] = asset.meta.get("material_readings", [])  # what the self-check tried and kept
         if method == "world":  # reproduction: the asset under the input's own light, against the input
             rep = render(asset, cam, given)
             hdr = np.minimum(rep.hdr, rep.alpha) if case.form == "photo" else rep.hdr  # a photo clips at 1

@@ -43,8 +43,9 @@ def with_materials(asset, mats: Materials):
 
 
 def checked(p: Problem, first: Materials, mask: np.ndarray, step) -> tuple[Materials, float, list[dict]]:
-    """The self-check of the first solved hypothesis and, when it reproduces the photo poorly, of its alternatives
-    (homogenize.alternatives), each solved in full. -> (the materials that reproduce the photo best, their
+    """The self-check of the first solved hypothesis and its contenders (Problem.contenders: the per-region reading)
+    and, when none reproduces the photo well, of the first's alternatives (homogenize.alternatives), each solved in
+    full. -> (the materials that reproduce the photo best, their
     reproduction in dB (nan: too little visible to check), what was tried: one dict per hypothesis with its
     roughness, metallic, how it was reached, reproduction and whether it was chosen)."""
 
@@ -52,14 +53,18 @@ def checked(p: Problem, first: Materials, mask: np.ndarray, step) -> tuple[Mater
         return reproduction_psnr(with_materials(p.asset, mats), p.camera_world, mats.light, p.image, mask, p.ceiling)
 
     tried = [(first, check(first))]
-    if np.isfinite(tried[0][1]) and tried[0][1] < POOR_REPRODUCTION_DB:
+    for hyp in p.contenders:  # other readings worth a check whatever the first's figure (materials per region)
+        step("self-check", 0.97, f"checking a {hyp.how} reading ({hyp.metallic:.0%} metal)")
+        mats = solve(p, hyp, first.scores, lambda *a, **k: None)
+        tried.append((mats, check(mats)))
+    if np.isfinite(tried[0][1]) and max(r for _, r in tried if np.isfinite(r)) < POOR_REPRODUCTION_DB:
         for hyp in alternatives(p, first.hypothesis):
             step("self-check", 0.97, f"reproduction {tried[0][1]:.1f} dB: trying a {hyp.how} "
                  f"(roughness {hyp.roughness:.2f}, metallic {hyp.metallic:.0f})")  # fmt: skip
             mats = solve(p, hyp, first.scores, lambda *a, **k: None)
             tried.append((mats, check(mats)))
     best = max(range(len(tried)), key=lambda i: tried[i][1] if np.isfinite(tried[i][1]) else -np.inf)
-    record = [{"roughness": round(float(m.hypothesis.roughness), 3), "metallic": float(m.hypothesis.metallic),
+    record = [{"roughness": round(float(m.hypothesis.roughness), 3), "metallic": round(float(m.hypothesis.metallic), 3),
                "how": m.hypothesis.how, "reproduction_psnr": round(float(r), 2) if np.isfinite(r) else None,
                "chosen": i == best} for i, (m, r) in enumerate(tried)]  # fmt: skip
     return tried[best][0], tried[best][1], record
@@ -84,6 +89,6 @@ def warnings_for(reproduction_db: float, light_hint: str, tried: list[dict] | No
 
 
 def _reading(t: dict) -> str:
-    kind = "metal" if t["metallic"] >= 0.5 else "dielectric"
+    kind = "metal" if t["metallic"] == 1.0 else "dielectric" if t["metallic"] == 0.0 else "metal and dielectric regions"
     figure = "unchecked" if t["reproduction_psnr"] is None else f"{t['reproduction_psnr']:.1f} dB"
     return f"{kind} at roughness {t['roughness']:.2f}: {figure}"

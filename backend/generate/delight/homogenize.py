@@ -25,6 +25,7 @@ from ...core.envmap import Environment
 from ...render.occlusion import facing
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, affine_response
 from .light_fit import albedo_contrast, estimate_light, estimate_metal_light
+from .regions import albedo_regions, full_resolution, metal_regions
 from .materials import (
     LOCAL_SIGMA,
     METAL_MIN_ALBEDO,
@@ -53,6 +54,7 @@ METAL_SPAN = 4.0  # ... leaves an albedo spanning no more than a metal's plausib
 # so both bars sit clear of the dielectrics
 METAL_PRIOR_ROUGHNESS = 0.3  # unknown light, metal: roughness (not separable from the light's sharpness)
 SAFE_ROUGHNESS = 0.65  # the fallback's rough dielectric: relit, a wrong guess at this roughness errs least
+PER_REGION = True  # light given: a per-region metal decision is checked against the one material (regions.py)
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
 
 
@@ -86,7 +88,11 @@ class Hypothesis:
     roughness: float
     metallic: float
     env: Environment  # the input light (unknown: the fitted one, before the albedo prior sets its scale)
-    how: str  # how it was reached: "search", "metal reflection" (unknown light), "other metallic", "rough dielectric"
+    how: str  # how it was reached: "search", "metal reflection" (unknown light), "other metallic", "rough dielectric",
+    # "per region"
+    metal_map: tuple | None = None  # per region: ([h, w] bool metal, [h, w] bool decided) at the search resolution;
+    # the metal's roughness is metal_roughness, and `metallic` the metal share of the object's pixels
+    metal_roughness: float = 0.0
 
 
 @dataclass
@@ -110,6 +116,7 @@ class Problem:
     small_valid: np.ndarray  # [h, w] bool
     small_cam: Camera  # the reduced input camera, world space
     best_roughness: dict = field(default_factory=dict)  # metallic -> best roughness the search found (light given)
+    contenders: list = field(default_factory=list)  # hypotheses always checked against the first (per region)
 
 
 def prepare(image, mask, asset, camera_world: Camera, light_hint: str = "unknown", world: Environment | None = None,
@@ -161,8 +168,16 @@ def first_hypothesis(p: Problem, scores: dict, step) -> Hypothesis:
             # one), so the roughness is a prior and the light is the one fitted through the metal's reflection
             step("delight", 0.6, f"metal (albedo {contrast:.0f}:1 as a dielectric, {contrast_m:.0f}:1 as a metal)")
             return Hypothesis(METAL_PRIOR_ROUGHNESS, 1.0, metal_env, "metal reflection")
-    rough, metal, p.best_roughness = search_material(p.small_img, p.small_valid, p.asset, p.small_cam, env, p.known,
-                                                     scores, step, p.ceiling)  # fmt: skip
+    rough, metal, p.best_roughness, responses = search_material(p.small_img, p.small_valid, p.asset, p.small_cam, env,
+                                                                p.known, scores, step, p.ceiling)  # fmt: skip
+    if p.known and PER_REGION:
+        rd, rm = p.best_roughness[0.0], p.best_roughness[1.0]
+        (c0d, c1d, ok_d), (c0m, c1m, ok_m) = responses[(rd, 0.0)], responses[(rm, 1.0)]
+        labels = albedo_regions(p.small_img, c0d, c1d, ok_d & ok_m)
+        metal_map = metal_regions(p.small_img, (c0d, c1d), (c0m, c1m), labels, scores, p.ceiling)
+        if metal_map is not None:  # some regions read as metal, others not: checked against the one material
+            share = float(metal_map.sum() / max((labels >= 0).sum(), 1))
+            p.contenders.append(Hypothesis(rd, share, env, "per region", (metal_map, labels >= 0), rm))
     return Hypothesis(rough, metal, env, "search")
 
 
@@ -170,6 +185,8 @@ def solve(p: Problem, hyp: Hypothesis, scores: dict, step) -> Materials:
     """Per-Gaussian materials under one hypothesis: the albedo inverse at full resolution (scaled by the albedo
     prior when the light is unknown), then completed on the side the photo does not show."""
     g = p.asset.gaussians
+    if hyp.metal_map is not None:
+        return _solve_regions(p, hyp, scores, step)
     rough, metal, env = hyp.roughness, hyp.metallic, hyp.env
     step("delight", 0.9, f"albedo at full resolution (roughness {rough:.2f}, metallic {metal:.1f})")
     c0, c1, _, _ = affine_response(p.asset, p.camera_world, env, rough, metal)
@@ -194,6 +211,29 @@ def solve(p: Problem, hyp: Hypothesis, scores: dict, step) -> Materials:
     N = len(g)
     return Materials(albedo, np.full(N, rough, np.float32), np.full(N, metal, np.float32), p.seen,
                      np.asarray(light, np.float32), scores, env, hyp)  # fmt: skip
+
+
+def _solve_regions(p: Problem, hyp: Hypothesis, scores: dict, step) -> Materials:
+    """solve() for a per-region hypothesis (light given): each pixel's albedo inverted under its region's material,
+    each region's inverse leaning on its own neighbours; the metal map carried to the Gaussians like the albedo."""
+    g, env = p.asset.gaussians, hyp.env
+    small, decided = hyp.metal_map
+    metal_px = full_resolution(small, decided, p.k, p.valid.shape)  # [H, W] bool
+    step("delight", 0.9, f"albedo at full resolution per region ({hyp.metallic:.0%} metal)")
+    sigma = 2.0 * LOCAL_SIGMA * p.k
+    c0, c1, _, _ = affine_response(p.asset, p.camera_world, env, hyp.roughness, 0.0)
+    paint = np.clip(regularised_inverse(p.image, c0, c1, p.valid & ~metal_px, sigma, 0.0, p.ceiling), 0.0, None)
+    c0, c1, _, _ = affine_response(p.asset, p.camera_world, env, hyp.metal_roughness, 1.0)
+    metal = np.clip(regularised_inverse(p.image, c0, c1, p.valid & metal_px, sigma, METAL_MIN_ALBEDO, p.ceiling),
+                    METAL_MIN_ALBEDO, None)  # fmt: skip
+    albedo_px = np.where(metal_px[..., None], metal, paint)
+    towards = facing(p.asset.input_camera, g.normals, g.means) > FACING_MIN  # [N] asset space
+    reliable = p.seen & towards if (p.seen & towards).sum() >= 16 else p.seen
+    albedo = _albedo_per_gaussian(p, albedo_px, reliable, step)
+    metallic = _albedo_per_gaussian(p, np.repeat(metal_px[..., None], 3, -1).astype(np.float64), reliable,
+                                    step)[:, 0] > 0.5  # fmt: skip
+    return Materials(albedo, np.where(metallic, hyp.metal_roughness, hyp.roughness).astype(np.float32),
+                     metallic.astype(np.float32), p.seen, np.asarray(env.sh9, np.float32), scores, env, hyp)
 
 
 def _albedo_per_gaussian(p: Problem, albedo_px: np.ndarray, reliable: np.ndarray, step) -> np.ndarray:
