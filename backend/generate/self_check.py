@@ -19,6 +19,10 @@ CHECK_RENDER = RenderSettings(supersample=1, specular_samples=32, mesh_coverage=
 # Below this the asset is flagged. On the random suite's first 12 cases (seed 0) the light-given reproduction was
 # 29.4 dB on average with a 10th percentile of 25.1 dB, so this flags the worst tenth or so.
 POOR_REPRODUCTION_DB = 25.0
+# Another reading replaces the first (the search's) only when it reproduces the photo better by at least this: a
+# difference below it is within what the texture and the render noise move the figure by (seed 1's case 01 of the
+# random suite swapped to a reading 0.06 dB better that relit 3 dB worse)
+CLEARLY_BETTER_DB = 0.5
 
 
 def reproduction_psnr(asset, camera_world: Camera, light: Environment, image: np.ndarray, mask: np.ndarray,
@@ -63,7 +67,9 @@ def checked(p: Problem, first: Materials, mask: np.ndarray, step) -> tuple[Mater
                  f"(roughness {hyp.roughness:.2f}, metallic {hyp.metallic:.0f})")  # fmt: skip
             mats = solve(p, hyp, first.scores, lambda *a, **k: None)
             tried.append((mats, check(mats)))
-    best = max(range(len(tried)), key=lambda i: tried[i][1] if np.isfinite(tried[i][1]) else -np.inf)
+    figures = [r if np.isfinite(r) else -np.inf for _, r in tried]
+    figures[1:] = [r - CLEARLY_BETTER_DB for r in figures[1:]]  # ties go to the first reading
+    best = int(np.argmax(figures))
     record = [{"roughness": round(float(m.hypothesis.roughness), 3), "metallic": round(float(m.hypothesis.metallic), 3),
                "how": m.hypothesis.how, "reproduction_psnr": round(float(r), 2) if np.isfinite(r) else None,
                "chosen": i == best} for i, (m, r) in enumerate(tried)]  # fmt: skip
