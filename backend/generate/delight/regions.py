@@ -8,8 +8,9 @@ from scipy.ndimage import distance_transform_edt
 
 from .materials import METAL_SLOPE, metal_slope
 
-REGIONS = 3  # albedo clusters: the paint, and a bare metal reflecting bright and dark parts of the room (with 2, on a
-# half-painted sphere under the bpy HDRIs, 1-5 of every 10 metal pixels joined the paint; with 3, under 2 in 100)
+REGIONS = 3  # albedo clusters: the paint, and a bare metal reflecting bright and dark parts of the room. On a sphere
+# banded half metal, half paint under courtyard, studio and city (roughness 0.25, 0.5), the seen Gaussians given the
+# wrong metallic: 12-51 % with 2 regions, 1-15 % with 3 (51 % in one of the six, where a region fell under MIN_REGION)
 MIN_REGION = 0.1  # of the object's pixels: a smaller region is not decided on its own
 
 
