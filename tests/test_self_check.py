@@ -76,3 +76,53 @@ def test_when_every_reading_is_poor_the_warning_says_what_was_tried():
     assert "reproduces the photo poorly (21.0 dB" in message and "worse than the photo's own colours" in message
     assert "3 readings" in message and "metal at roughness 0.25: 21.0 dB" in message
     assert "dielectric at roughness 0.65: 18.2 dB" in message
+
+
+def test_a_painted_metal_keeps_its_metal_bands_metal_and_its_paint_paint():
+    """A sphere in wide bands of bare polished metal (F0 0.9) and red paint (a dielectric) under the given city
+    light: one material for the whole object explains neither, but the regions of like albedo disagree on the
+    reflection-pattern slope. The per-region reading is checked beside the one-material reading, reproduces the
+    photo clearly better, and is kept: the seen Gaussians come back metal where the bands are bare metal."""
+    from relight.generate.self_check import CLEARLY_BETTER_DB
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.6, 0.1, 0.1), 0.5, 0.0, n_gaussians=20_000, camera=cam)
+    g = truth.gaussians
+    bare = np.sin(g.means[:, 0] * 6.0) > 0.0  # [N] about half the sphere, in bands across it
+    g.albedo = np.where(bare[:, None], np.float32(0.9), g.albedo).astype(np.float32)
+    g.metallic = bare.astype(np.float32)
+    env = Environment.from_file(builtin_hdris()["city"])
+    r = render(truth, cam, env)
+    image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
+    p = prepare(image, mask, truth, cam, "world", env, ceiling=np.inf)
+    scores = {}
+    first = solve(p, first_hypothesis(p, scores, _quiet), scores, _quiet)
+    assert [h.how for h in p.contenders] == ["per region"], scores
+    mats, figure, readings = checked(p, first, mask, _quiet)
+    assert [r["how"] for r in readings][:2] == ["search", "per region"] and readings[1]["chosen"], readings
+    assert figure >= readings[0]["reproduction_psnr"] + CLEARLY_BETTER_DB, readings
+    assert 0.3 < readings[1]["metallic"] < 0.7, readings  # the metal share of the object's pixels
+    right = (mats.metallic[p.seen] > 0.5) == bare[p.seen]
+    assert right.mean() > 0.9, right.mean()
+    assert set(np.unique(mats.roughness)) <= {np.float32(mats.hypothesis.roughness),
+                                              np.float32(mats.hypothesis.metal_roughness)}  # fmt: skip
+
+
+def test_a_striped_dielectric_stays_one_dielectric():
+    """Dark ink stripes on light paper, a rough dielectric, under the given courtyard: whatever the regions say,
+    the reading kept is a dielectric throughout (a region taken for metal would need an albedo at or above a
+    metal's floor where the ink is dark, and reproduce the photo worse)."""
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.85, 0.85, 0.85), 0.7, 0.0, n_gaussians=20_000, camera=cam)
+    g = truth.gaussians
+    ink = np.sin(g.means[:, 0] * 40.0) > 0.3
+    g.albedo = np.where(ink[:, None], np.float32(0.03), np.float32(0.85)).astype(np.float32) * np.ones((1, 3), np.float32)
+    env = Environment.from_file(builtin_hdris()["courtyard"])
+    r = render(truth, cam, env)
+    image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
+    p = prepare(image, mask, truth, cam, "world", env, ceiling=np.inf)
+    scores = {}
+    mats, _, readings = checked(p, solve(p, first_hypothesis(p, scores, _quiet), scores, _quiet), mask, _quiet)
+    assert not mats.metallic.any(), (readings, scores)
