@@ -12,6 +12,10 @@ given HDRI when the hint is `world`; otherwise a non-negative mix of lobes fitte
 lobes through a dielectric, narrower ones through a metal's reflection; neutral colour, scale fixed by an albedo
 prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
 on the local estimate; the unseen side is completed from the reliable seen points, fading to their mean colour.
+
+`prepare` builds the problem, `first_hypothesis` reads a material and a light from the photo, `solve` inverts the
+albedo under one reading, `alternatives` names the safer readings; generate.self_check weighs them by how well each
+reproduces the photo.
 """
 
 from dataclasses import dataclass, field
