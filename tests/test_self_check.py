@@ -69,7 +69,8 @@ def test_when_every_reading_is_poor_the_warning_says_what_was_tried():
     """The best of several poor readings is still returned, but the artist is told in plain words that it may relight
     worse than the photo's own colours, and which readings were tried."""
     readings = [{"roughness": 0.3, "metallic": 0.0, "how": "search", "reproduction_psnr": 19.5, "chosen": False},
-                {"roughness": 0.25, "metallic": 1.0, "how": "other metallic", "reproduction_psnr": 21.0, "chosen": True},
+                {"roughness": 0.25, "metallic": 1.0, "how": "other metallic", "reproduction_psnr": 21.0,
+                 "chosen": True},
                 {"roughness": 0.65, "metallic": 0.0, "how": "rough dielectric", "reproduction_psnr": 18.2,
                  "chosen": False}]  # fmt: skip
     (message,) = warnings_for(21.0, "world", readings)
@@ -120,7 +121,7 @@ def test_a_striped_dielectric_stays_one_dielectric():
     truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.85, 0.85, 0.85), 0.7, 0.0, n_gaussians=20_000, camera=cam)
     g = truth.gaussians
     ink = np.sin(g.means[:, 0] * 40.0) > 0.3
-    g.albedo = np.where(ink[:, None], np.float32(0.03), np.float32(0.85)).astype(np.float32) * np.ones((1, 3), np.float32)
+    g.albedo = np.repeat(np.where(ink, np.float32(0.03), np.float32(0.85))[:, None], 3, 1).astype(np.float32)
     env = Environment.from_file(builtin_hdris()["courtyard"])
     r = render(truth, cam, env)
     image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5

@@ -10,7 +10,7 @@ from .materials import METAL_SLOPE, metal_slope
 
 REGIONS = 3  # albedo clusters: the paint, and a bare metal reflecting bright and dark parts of the room. On a sphere
 # banded half metal, half paint under courtyard, studio and city (roughness 0.25, 0.5), the seen Gaussians given the
-# wrong metallic: 12-51 % with 2 regions, 1-15 % with 3 (51 % in one of the six, where a region fell under MIN_REGION)
+# wrong metallic: 12-36 % with 2 regions, 1-15 % with 3 (51 % in a sixth case either way: a region under MIN_REGION)
 MIN_REGION = 0.1  # of the object's pixels: a smaller region is not decided on its own
 
 
