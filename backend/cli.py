@@ -51,6 +51,11 @@ def _cmd_generate(args) -> int:
     if meta.get("reproduction_psnr") is not None:  # on stderr: stdout is the asset id, for scripts
         print(f"relight generate: the asset reproduces the photo at {meta['reproduction_psnr']:.1f} dB; "
               f"roughness {meta['roughness']:.2f}, metallic {meta['metallic']:.2f}", file=sys.stderr)
+    readings = meta.get("material_readings") or []
+    if len(readings) > 1:  # the first reading reproduced the photo poorly: say what else was tried
+        told = "; ".join(f"{r['how']} (roughness {r['roughness']:.2f}, metallic {r['metallic']:.0f}): "
+                         f"{r['reproduction_psnr']} dB" + (", kept" if r["chosen"] else "") for r in readings)
+        print(f"relight generate: readings of the material tried: {told}", file=sys.stderr)
     for warning in meta.get("warnings", []):
         print(f"relight generate: warning: {warning}", file=sys.stderr)
     print(asset.asset_id)

@@ -49,8 +49,25 @@ def test_the_suite_uses_the_wheels_hdris_and_the_cli_takes_its_flags():
 
     assert tuple(sorted(builtin_hdris())) == HDRIS
     a = build_parser().parse_args(["eval", "relight", "--suite", "random", "--seed", "3", "--cases", "12", "--out", "x"])
-    assert (a.suite, a.seed, a.cases) == ("random", 3, 12)
+    assert (a.suite, a.seed, a.cases, a.start) == ("random", 3, 12, 0)
     assert build_parser().parse_args(["eval", "relight", "--out", "x"]).suite is None
+
+
+def test_start_and_cases_select_a_range_of_the_suite():
+    from relight.evaluate.suite import SuiteConfig, selected_cases
+
+    a = build_parser_args(["--seed", "2", "--start", "12", "--cases", "6"])
+    assert (a.start, a.cases) == (12, 6)
+    assert selected_cases(SuiteConfig(seed=2, start=12, cases=6)) == suite_cases(2)[12:18]
+    assert selected_cases(SuiteConfig(seed=2, start=70)) == suite_cases(2)[70:]  # to the end
+    assert selected_cases(SuiteConfig(seed=2, cases=5)) == suite_cases(2, 5)  # from the first, as before
+    assert selected_cases(SuiteConfig(quick=True, start=1)) == quick_cases()[1:]
+
+
+def build_parser_args(flags: list[str]):
+    from relight.cli import build_parser
+
+    return build_parser().parse_args(["eval", "relight", "--suite", "random", *flags, "--out", "x"])
 
 
 def test_quick_suite_runs_through_the_cli_and_writes_a_sane_report(tmp_path):
@@ -62,6 +79,7 @@ def test_quick_suite_runs_through_the_cli_and_writes_a_sane_report(tmp_path):
     rows, s = rep["cases"], rep["summary"]
     assert [row["light"] for row in rows] == ["hdri", "sky", "studio"]
     for row in rows:
+        assert [r["chosen"] for r in row["world_readings"]].count(True) == 1, row["world_readings"]
         for k in ("baseline_psnr", "unknown_psnr", "world_psnr", "repro_psnr"):
             assert np.isfinite(row[k]) and 8 < row[k] < 60, (row["case"], k, row[k])
         assert row["world_seconds"] > 0 and row["exposure"] > 0

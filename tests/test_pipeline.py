@@ -310,7 +310,11 @@ def test_self_check_measures_how_well_the_asset_reproduces_its_photo(asset, samp
 
     good = asset.meta["reproduction_psnr"]
     assert good is not None and np.isfinite(good) and 10.0 < good < 60.0
-    assert asset.meta["warnings"] == warnings_for(good, "unknown")
+    readings = asset.meta["material_readings"]  # what was solved and checked; the kept one is the asset's
+    (kept,) = [r for r in readings if r["chosen"]]
+    assert kept["reproduction_psnr"] == pytest.approx(good, abs=0.01) and kept["metallic"] == asset.meta["metallic"]
+    assert len(readings) == 1 or readings[0]["reproduction_psnr"] < POOR_REPRODUCTION_DB  # others only after a poor one
+    assert asset.meta["warnings"] == warnings_for(good, "unknown", readings)
     cam = camera_to_world(asset.input_camera, asset.model_matrix)
     light = Environment.constant([1.0, 1.0, 1.0])
     mask = segment(sample_image.srgb)

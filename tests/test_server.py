@@ -255,6 +255,9 @@ def test_generate_streams_progress_then_reply(server, generated):
     check = reply.content["self_check"]  # how sure the backend is: shown to the artist
     assert 5.0 < check["reproduction_psnr"] < 60.0 and isinstance(check["warnings"], list)
     assert 0.0 <= check["roughness"] <= 1.0 and check["metallic"] in (0.0, 1.0)
+    (kept,) = [r for r in check["readings"] if r["chosen"]]  # the readings of the material solved and checked
+    assert kept["reproduction_psnr"] == pytest.approx(check["reproduction_psnr"], abs=0.01)
+    assert (kept["roughness"], kept["metallic"]) == pytest.approx((check["roughness"], check["metallic"]), abs=1e-3)
     assert len(progress) >= 3
     assert all(p.parent_id == msg_id for p in progress)
     assert progress[0].content["stage"] == "start"

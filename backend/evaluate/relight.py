@@ -283,6 +283,8 @@ def add_relight_eval(kinds) -> None:
                         "the camera is fitted), remeshed (decimated to 20%%, moved), inflate (evaluate/geometry_sources)")
     p.add_argument("--seed", type=int, default=0, help="--suite random: the suite's seed (same seed, same cases)")
     p.add_argument("--cases", type=int, default=0, help="--suite random: run only the first N cases")
+    p.add_argument("--start", type=int, default=0,
+                   help="--suite random: skip the first K cases (with --cases N: cases K .. K+N-1)")
     p.set_defaults(func=_cmd_relight)
 
 
@@ -311,7 +313,7 @@ def _cmd_suite(args) -> int:
 
     from .suite import SuiteConfig, run_suite
 
-    cfg = SuiteConfig(seed=args.seed, cases=args.cases, quick=args.quick)
+    cfg = SuiteConfig(seed=args.seed, cases=args.cases, start=args.start, quick=args.quick)
     if args.quick:
         cfg.size, cfg.samples, cfg.n_gaussians = 72, 8, 20_000
     cfg.size = args.size or cfg.size

@@ -20,7 +20,8 @@ LUMINANCE = np.array([0.2126, 0.7152, 0.0722], np.float32)
 @dataclass
 class SuiteConfig:
     seed: int = 0
-    cases: int = 0  # run the first N cases of the suite (0: all)
+    cases: int = 0  # run N cases of the suite (0: all)
+    start: int = 0  # ... from case K (the first K skipped)
     quick: bool = False  # suite_cases.quick_cases() instead of the seeded suite
     size: int = 256  # square frames, pixels
     samples: int = 64  # Cycles samples (OpenImageDenoise on)
@@ -103,6 +104,7 @@ def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]
         s, tiles[method], tiles["cycles"] = score(res.hdr, res.alpha, ref_b, cam, env_b)
         row[f"{method}_psnr"], row[f"{method}_ssim"] = s["psnr"], s["ssim"]
         row[f"{method}_est"] = (round(asset.meta["roughness"], 2), round(asset.meta["metallic"], 2))
+        row[f"{method}_readings"] = asset.meta.get("material_readings", [])  # what the self-check tried and kept
         if method == "world":  # reproduction: the asset under the input's own light, against the input
             rep = render(asset, cam, given)
             hdr = np.minimum(rep.hdr, rep.alpha) if case.form == "photo" else rep.hdr  # a photo clips at 1
@@ -120,10 +122,9 @@ def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]
 
 
 def selected_cases(cfg: SuiteConfig) -> list[Case]:
-    """The cases the configuration runs: the quick set, or the first `cases` of the seeded suite."""
-    if cfg.quick:
-        return quick_cases()[: cfg.cases or None]
-    return suite_cases(cfg.seed, cfg.cases or None)
+    """The cases the configuration runs: the quick set, or `cases` of the seeded suite from case `start`."""
+    chosen = quick_cases() if cfg.quick else suite_cases(cfg.seed)
+    return chosen[cfg.start :][: cfg.cases or None]
 
 
 def write_report(out: Path, cfg: SuiteConfig, rows: list[dict], strips: dict, command: str) -> dict:

@@ -22,17 +22,17 @@ from ..core.input_image import InputImage
 from ..core.progress import no_progress
 from ..core.surface import sample_surface, vertex_normals
 from ..core.visibility_rays import VIS_DIRECTIONS
-from .delight.homogenize import delight
+from .delight.homogenize import baseline, first_hypothesis, prepare, solve
 from .gaussians import surface_gaussians
 from .geometry.generators import GeneratorSettings, generator_identity, make_generator
 from .geometry.inflate import inflate
 from .geometry.scene import scene_geometry
 from .segment import segment, user_mask
-from .self_check import reproduction_psnr, warnings_for
+from .self_check import checked, warnings_for
 from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
-PIPELINE_VERSION = "v0.5"  # part of every asset id: a pipeline change makes new assets, never stale ones
+PIPELINE_VERSION = "v0.6"  # part of every asset id: a pipeline change makes new assets, never stale ones
 DEFAULT_GAUSSIANS = 100_000
 
 
@@ -144,18 +144,23 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
     progress("delight", 0.5, f"removing the input lighting ({inputs.light_hint})")
     t = time.perf_counter()
     cam_world = camera_to_world(geo.camera, geo.model_matrix)
-    mats = delight(img[..., :3], mask, asset, cam_world, inputs.light_hint, inputs.world, spacing,
-                   enabled=inputs.delight, progress=progress, ceiling=inputs.image.ceiling)
-    g.albedo, g.roughness, g.metallic = mats.albedo, mats.roughness, mats.metallic
+    problem = prepare(img[..., :3], mask, asset, cam_world, inputs.light_hint, inputs.world, spacing,
+                      inputs.image.ceiling)  # fmt: skip
+    if not inputs.delight:
+        mats = baseline(problem)
+    else:
+        scores = {}
+        mats = solve(problem, first_hypothesis(problem, scores, progress), scores, progress)
     timings["delight"] = time.perf_counter() - t
 
-    reproduction, warnings = None, []
+    reproduction, warnings, tried = None, [], []
     if mats.light is not None:  # the self-check: the asset under the light it was solved under, against the photo
         progress("self-check", 0.97, "re-rendering the input view under the solved light")
         t = time.perf_counter()
-        reproduction = reproduction_psnr(asset, cam_world, mats.light, img[..., :3], mask, inputs.image.ceiling)
-        warnings = warnings_for(reproduction, inputs.light_hint)
+        mats, reproduction, tried = checked(problem, mats, mask, progress)
+        warnings = warnings_for(reproduction, inputs.light_hint, tried)
         timings["self_check"] = time.perf_counter() - t
+    g.albedo, g.roughness, g.metallic = mats.albedo, mats.roughness, mats.metallic
     asset.meta = {
         "provider": provider, "light_hint": inputs.light_hint, "relight_version": __version__,
         "pipeline_version": PIPELINE_VERSION, "seen_fraction": float(mats.seen.mean()),
@@ -163,7 +168,7 @@ def generate(inputs: GenerateInputs, progress=no_progress) -> RelightableAsset:
         "roughness": float(mats.roughness.mean()), "metallic": float(mats.metallic.mean()), "timings": timings,
         "gaussians": len(g), "faces": int(len(geo.faces)), "voxels": int(len(voxels)),
         "reproduction_psnr": None if reproduction is None or not np.isfinite(reproduction) else float(reproduction),
-        "warnings": seg_warnings + geo.warnings + warnings, **geo.meta,
+        "material_readings": tried, "warnings": seg_warnings + geo.warnings + warnings, **geo.meta,
     }
     timings["total"] = time.perf_counter() - t0
     progress("done", 1.0, f"asset {asset.asset_id}: {len(g)} Gaussians, {len(voxels)} voxels")

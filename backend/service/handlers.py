@@ -174,10 +174,13 @@ def run_match_photo(server, req: dict, progress) -> dict:
 
 def self_check(asset) -> dict:
     """What the artist is shown of how sure the asset is: the reproduction figure (dB, None when not checked: no
-    delighting, or an asset made before the check existed), the solved roughness and metallic, warnings."""
+    delighting, or an asset made before the check existed), the solved roughness and metallic, the readings of the
+    material that were solved and checked (more than one when the first reproduced the photo poorly: each with its
+    roughness, metallic, how it was reached, reproduction and whether it was chosen), warnings."""
     meta = asset.meta or {}
     return {"reproduction_psnr": meta.get("reproduction_psnr"), "roughness": meta.get("roughness"),
-            "metallic": meta.get("metallic"), "warnings": list(meta.get("warnings", []))}  # fmt: skip
+            "metallic": meta.get("metallic"), "readings": list(meta.get("material_readings", [])),
+            "warnings": list(meta.get("warnings", []))}  # fmt: skip
 
 
 def run_render(server, req: dict, progress) -> dict:

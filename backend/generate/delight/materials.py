@@ -93,10 +93,12 @@ def metal_slope(obs, diel: tuple, metal: tuple, ok, ceiling: float = 1.0) -> flo
 
 
 def search_material(image, valid, asset, camera: Camera, env: Environment, known: bool, scores: dict,
-                    step, ceiling: float = 1.0) -> tuple[float, float]:  # fmt: skip
-    """(roughness, metallic) whose locally constant albedo re-renders image [H, W, 3] (valid [H, W], camera: the
-    reduced search camera) best under env; with the light known, metal or not by metal_slope. Each candidate's
-    residual, and the slope, go into scores."""
+                    step, ceiling: float = 1.0) -> tuple[float, float, dict, dict]:  # fmt: skip
+    """(roughness, metallic, {metallic: best roughness}, {(roughness, metallic): (c0, c1, ok)}): the material whose
+    locally constant albedo re-renders image [H, W, 3] (valid [H, W], camera: the reduced search camera) best under
+    env, with the light known metal or not by metal_slope; the best roughness of each metallic searched; and every
+    candidate's affine response at the search resolution. Each candidate's residual, and the slope, go into
+    scores."""
     # a lobe light has no sharp reflections to tell a metal by, and its scale is arbitrary: with an unknown
     # light only dielectrics are searched, and the albedo is not bounded by 1 (the prior sets the scale later)
     metals = METALLIC_CANDIDATES if known else (0.0,)
@@ -142,4 +144,4 @@ def search_material(image, valid, asset, camera: Camera, env: Environment, known
         slope = metal_slope(image, (c0d, c1d), responses[(r_test, 1.0)][:2], ok, ceiling)
         scores["metal_slope"] = slope
         metal = 1.0 if slope > METAL_SLOPE else 0.0
-    return best[metal][1], metal
+    return best[metal][1], metal, {m: r for m, (_, r) in best.items()}, responses
