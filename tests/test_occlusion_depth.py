@@ -30,3 +30,28 @@ def test_fast_depth_map_matches_the_reference(eye, size):
     assert np.all(z_fast[~cov_fast] == 0)
     with pytest.raises(ValueError, match="impl must be 'fast' or 'reference'"):
         depth_map(cam, v, f, impl="gpu")
+
+
+@pytest.mark.parametrize("eye, size", [((0.0, -3.0, 0.5), 64), ((2.0, 1.5, -1.0), 97), ((-0.4, 2.2, 1.7), 256)])
+def test_the_hidden_gaussian_kernel_agrees_with_facing_and_on_surface(eye, size):
+    """frame.hidden_and_covered's numba pass (occlusion_kernels.hidden_away: facing away, on a covered pixel, behind
+    the 3 x 3 farthest covered depth, borders clamped) against the numpy reference (facing + on_surface with
+    maximum_filter 'nearest'): the same Gaussians, from views where about half face away and a dent hides some."""
+    from dataclasses import replace
+
+    from relight.render.frame import hidden_and_covered
+
+    v, f = bumpy_mesh()
+    a = sphere_asset(20_000)
+    g = a.gaussians
+    r = np.linalg.norm(g.means, axis=1, keepdims=True)
+    bumpy = g.means * (1.0 + 0.3 * np.sin(5 * g.means[:, :1] / r) * np.cos(3 * g.means[:, 2:] / r))  # near the mesh
+    a = replace(a, vertices=v, faces=f, gaussians=replace(g, means=bumpy.astype(np.float32)))
+    view = Camera.look_at(eye, (0.05, 0.0, 0.0), 40.0, size, size + 7)
+    fast, cov_fast = hidden_and_covered(a, view)
+    ref, cov_ref = hidden_and_covered(a, view, impl="numpy")
+    np.testing.assert_array_equal(cov_fast, cov_ref)
+    assert 0 < ref.sum() < len(ref), "some Gaussians are hidden, some not"
+    np.testing.assert_array_equal(fast, ref)
+    with pytest.raises(ValueError, match="impl must be 'numba' or 'numpy'"):
+        hidden_and_covered(a, view, impl="gpu")

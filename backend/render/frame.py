@@ -17,7 +17,7 @@ from relight_protocol.lru import LRU
 from ..core.progress import no_progress
 from .ground import ground_gbuffer
 from .mesh_coverage import fill_coverage, mesh_coverage
-from .occlusion import depth_map, facing, on_surface
+from .occlusion import DEPTH_TOLERANCE, depth_map, facing, on_surface
 from .settings import FINAL, RenderSettings
 from .shadows import cached_shadows
 from .splat_raster import rasterize
@@ -47,17 +47,29 @@ def hidden_gaussians(asset: RelightableAsset, view: Camera) -> np.ndarray:
     return hidden_and_covered(asset, view)[0]
 
 
-def hidden_and_covered(asset: RelightableAsset, view: Camera) -> tuple[np.ndarray, np.ndarray]:
+def hidden_and_covered(asset: RelightableAsset, view: Camera, impl: str = "numba") -> tuple[np.ndarray, np.ndarray]:
     """hidden_gaussians, with the mesh coverage its z-buffer finds on the way -> (hidden [N] bool, covered [h, w]
     bool: the z-buffer's pixels whose centre the mesh covers). The z-buffer is `view` itself (h, w its height and
-    width) up to HIDDEN_DEPTH_SIDE px, else `view` scaled down to that: then covered is coarser than the view."""
+    width) up to HIDDEN_DEPTH_SIDE px, else `view` scaled down to that: then covered is coarser than the view.
+    impl: "numba" (occlusion_kernels.hidden_away, one pass: every new view of the live preview pays it) or "numpy"
+    (facing + on_surface, the reference)."""
+    if impl not in ("numba", "numpy"):
+        raise ValueError(f"impl must be 'numba' or 'numpy', got {impl!r}")
     g = asset.gaussians
     k = min(1.0, HIDDEN_DEPTH_SIDE / max(view.width, view.height))
     if k < 1.0:  # the test is conservative (3 x 3 pixels), so a coarser z-buffer only keeps a few more near edges
         view = view.resized(max(1, round(view.width * k)), max(1, round(view.height * k)))
     depth = depth_map(view, asset.vertices, asset.faces)  # ([h, w] camera depth, [h, w] covered)
-    away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
     hidden = np.zeros(len(g), bool)
+    tol = DEPTH_TOLERANCE * float(np.ptp(asset.vertices, axis=0).max())
+    if impl == "numba":
+        from .occlusion_kernels import hidden_away
+
+        K = view.K
+        hidden_away(g.means, g.normals, np.ascontiguousarray(view.viewmat[:3], np.float64), float(K[0, 0]),
+                    float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), depth[0], depth[1], tol, hidden)  # fmt: skip
+        return hidden, depth[1]
+    away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
     hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away], depth=depth)[1]
     return hidden, depth[1]
 

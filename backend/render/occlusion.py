@@ -38,21 +38,14 @@ def _depth_map_fast(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> 
     H, W = camera.height, camera.width
     pos = np.c_[vertices, np.ones(len(vertices))] @ clip_from_camera(camera).T  # [V, 4] clip
     tid = visible_triangles(torch.from_numpy(pos), faces, (H, W)).numpy().reshape(-1)  # [H*W] triangle + 1
-    idx = np.flatnonzero(tid)
     zbuf = np.zeros(H * W, np.float32)
-    if idx.size:
-        vc = np.asarray(vertices, np.float64) @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]  # [V, 3] camera
-        tri = np.asarray(faces, np.int64)[tid[idx] - 1]  # [P, 3]
-        v0 = vc[tri[:, 0]]
-        n = np.cross(vc[tri[:, 1]] - v0, vc[tri[:, 2]] - v0)  # [P, 3] the triangle's plane normal (unnormalised)
-        d = np.empty((idx.size, 3))  # the pixel centre's ray, z = 1: its parameter is the camera depth
-        d[:, 0] = (idx % W + 0.5 - camera.K[0, 2]) / camera.K[0, 0]
-        d[:, 1] = (idx // W + 0.5 - camera.K[1, 2]) / camera.K[1, 1]
-        d[:, 2] = 1.0
-        num, den = np.einsum("ij,ij->i", n, v0), np.einsum("ij,ij->i", n, d)
-        edge_on = np.abs(den) < 1e-12 * np.maximum(np.abs(num), 1e-30)
-        z = np.where(edge_on, vc[tri].mean(1)[:, 2], num / np.where(edge_on, 1.0, den))
-        zbuf[idx] = z
+    vc = np.asarray(vertices, np.float64) @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]  # [V, 3] camera
+    # each covered pixel's centre ray (z = 1: its parameter is the camera depth) against its triangle's plane
+    from .occlusion_kernels import depth_from_triangles
+
+    K = camera.K
+    depth_from_triangles(tid, vc, np.ascontiguousarray(faces, np.int64), float(K[0, 0]), float(K[1, 1]),
+                         float(K[0, 2]), float(K[1, 2]), W, zbuf)  # fmt: skip
     return zbuf.reshape(H, W), (tid > 0).reshape(H, W)
 
 
