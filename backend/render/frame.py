@@ -17,7 +17,7 @@ from relight_protocol.lru import LRU
 from ..core.progress import no_progress
 from .ground import ground_gbuffer
 from .mesh_coverage import fill_coverage, mesh_coverage
-from .occlusion import DEPTH_TOLERANCE, depth_map, facing, on_surface
+from .occlusion import depth_map, depth_tolerance, facing, on_surface
 from .settings import FINAL, RenderSettings
 from .shadows import cached_shadows
 from .splat_raster import rasterize
@@ -61,13 +61,13 @@ def hidden_and_covered(asset: RelightableAsset, view: Camera, impl: str = "numba
         view = view.resized(max(1, round(view.width * k)), max(1, round(view.height * k)))
     depth = depth_map(view, asset.vertices, asset.faces)  # ([h, w] camera depth, [h, w] covered)
     hidden = np.zeros(len(g), bool)
-    tol = DEPTH_TOLERANCE * float(np.ptp(asset.vertices, axis=0).max())
     if impl == "numba":
         from .occlusion_kernels import hidden_away
 
         K = view.K
         hidden_away(g.means, g.normals, np.ascontiguousarray(view.viewmat[:3], np.float64), float(K[0, 0]),
-                    float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), depth[0], depth[1], tol, hidden)  # fmt: skip
+                    float(K[1, 1]), float(K[0, 2]), float(K[1, 2]), depth[0], depth[1], depth_tolerance(asset.vertices),
+                    hidden)  # fmt: skip
         return hidden, depth[1]
     away = np.nonzero(facing(view, g.normals, g.means) < 0)[0]  # only these can be left out: test only them
     hidden[away] = on_surface(view, asset.vertices, asset.faces, g.means[away], depth=depth)[1]

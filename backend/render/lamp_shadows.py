@@ -58,8 +58,11 @@ def _lamp_visibility(asset: RelightableAsset, lamps: tuple, exact: bool) -> np.n
 
 def _lamps_key(lamps: tuple) -> tuple:
     """A hashable key of the lamps' fields (a caller may give numpy vectors)."""
-    return tuple((lamp.kind, *np.ravel(np.asarray([*lamp.color, lamp.energy, *lamp.position, *lamp.direction, lamp.spot_size,
-                                                  lamp.spot_blend], np.float64)).tolist(), lamp.shadows) for lamp in lamps)  # fmt: skip
+    def values(lamp) -> list:
+        return np.asarray([*lamp.color, lamp.energy, *lamp.position, *lamp.direction, lamp.spot_size, lamp.spot_blend],
+                          np.float64).tolist()  # fmt: skip
+
+    return tuple((lamp.kind, *values(lamp), lamp.shadows) for lamp in lamps)
 
 
 def _shines(lamp) -> bool:
@@ -84,7 +87,7 @@ def _exact_towards(asset: RelightableAsset, target: np.ndarray) -> np.ndarray:
 def stored_visibility(asset: RelightableAsset, dirs_world: np.ndarray) -> np.ndarray:
     """[N, K] float32 visibility of the Gaussians towards world directions dirs_world [K, 3] from the asset's stored
     visibility bits (VIS_DIRECTIONS directions): a blend of the STORED_NEIGHBOURS stored directions nearest each."""
-    stored = sphere_directions()  # [D, 3] asset space
+    stored = _DIRECTIONS  # [D, 3] asset space
     bits = asset.gaussians.vis_bits  # [N, D / 8]
     local = np.asarray(dirs_world, np.float64) @ asset.rotation.astype(np.float64)  # [K, 3] R^T d
     out = np.zeros((bits.shape[0], len(local)), np.float32)
@@ -119,7 +122,7 @@ def _candidate_table() -> np.ndarray:
         phi = -np.pi + 2.0 * np.pi * (np.arange(tw) + 0.5) / tw
         r = np.sqrt(1.0 - z * z)[:, None]
         centres = np.stack([r * np.cos(phi), r * np.sin(phi), np.broadcast_to(z[:, None], (th, tw))], -1)
-        cos = centres.reshape(-1, 3) @ sphere_directions().T.astype(np.float64)  # [TH TW, D]
+        cos = centres.reshape(-1, 3) @ _DIRECTIONS.T.astype(np.float64)  # [TH TW, D]
         near = np.argsort(-cos, 1)[:, :TABLE_CANDIDATES]
         return near.reshape(th, tw, TABLE_CANDIDATES).astype(np.int16)
 

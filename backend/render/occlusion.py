@@ -60,6 +60,11 @@ def project(camera: Camera, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.stack([x, y], 1), z
 
 
+def depth_tolerance(vertices: np.ndarray, tolerance: float = DEPTH_TOLERANCE) -> float:
+    """The depth test's tolerance in the mesh's units: `tolerance` x the mesh's extent (its largest side)."""
+    return tolerance * float(np.ptp(vertices, axis=0).max())
+
+
 def on_surface(camera: Camera, vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
                tolerance: float = DEPTH_TOLERANCE, depth: tuple[np.ndarray, np.ndarray] | None = None,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
@@ -74,7 +79,7 @@ def on_surface(camera: Camera, vertices: np.ndarray, faces: np.ndarray, points: 
     ix, iy = np.floor(xy[:, 0]).astype(np.int64), np.floor(xy[:, 1]).astype(np.int64)
     i = np.nonzero((z > 0) & (ix >= 0) & (iy >= 0) & (ix < W) & (iy < H))[0]
     i = i[cov[iy[i], ix[i]]]
-    tol = tolerance * float(np.ptp(vertices, axis=0).max())
+    tol = depth_tolerance(vertices, tolerance)
     far = maximum_filter(np.where(cov, zbuf, -np.inf), size=3, mode="nearest")  # [H, W] farthest covered depth
     front, hidden = np.zeros(len(points), bool), np.zeros(len(points), bool)
     front[i] = np.abs(z[i] - zbuf[iy[i], ix[i]]) < tol
