@@ -95,6 +95,6 @@ def test_basis_rows_kernel_equals_the_matrix_product(rows, rank):
     a = rng.uniform(-1.0, 1.0, (rows, rank)).astype(np.float32)
     b = rng.uniform(-2.0, 2.0, (rank, 3)).astype(np.float32)
     out = np.empty((rows, 3), np.float32)
-    _basis_rows(a, b, out)
+    _basis_rows(a, np.ascontiguousarray(b.T), out)  # the coefficients go in transposed, [3, rank]
     # float32 sums of `rank` terms of magnitude <= 2: a few ulps of the largest partial sum
     np.testing.assert_allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=0, atol=8 * rank * 2e-7 * 2)

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .nearest_direction import nearest_direction
 from .equirect import dir_to_equirect_uv, equirect_pixel_dirs, equirect_texel_solid_angles, sample_equirect
 from relight_protocol.lru import LRU
 from .prefilter import (IRRADIANCE_SIZE, LIGHT_CELL_WIDTH, MAX_LEVEL_WIDTH, PREFILTER_SAMPLES, PREFILTER_VERSION,
@@ -187,6 +188,16 @@ class EnvLookup(NamedTuple):
     irr_w: int
 
 
+_TEXELS = LRU(4)  # per (h, w): equirect texel directions and solid angles
+
+
+def _texel_dirs_and_solid_angles(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """([h*w, 3] float32 unit directions of an h x w equirect's texel centres, image frame; [h*w] float64 their
+    solid angles, sr), remembered."""
+    return _TEXELS.get_or_make((h, w), lambda: (equirect_pixel_dirs(h, w).reshape(-1, 3).astype(np.float32),
+                                                np.repeat(equirect_texel_solid_angles(h, w), w).astype(np.float64)))
+
+
 class Environment:
     """An HDR environment (equirect, linear Rec.709) as Blender's world sees it through
     Environment Texture <- Mapping (Z rotation) and Background (strength).
@@ -279,12 +290,10 @@ class Environment:
         mips = self._data.residual_mips(LIGHT_CELL_WIDTH) if without_lights else self._data.mips()
         src = min(mips, key=lambda m: abs(m.shape[1] - src_width))
         h, w = src.shape[:2]
-        tex_dirs = equirect_pixel_dirs(h, w).reshape(-1, 3).astype(np.float32)  # image frame
-        tex_world = tex_dirs @ self._rot  # image -> world: R^T t (row vectors)
-        owner = np.argmax(tex_world @ d.T, axis=1)  # [h*w] nearest direction
-        wgt = np.repeat(equirect_texel_solid_angles(h, w), w).astype(np.float64)
-        rad = np.zeros((len(d), 3))
-        np.add.at(rad, owner, src.reshape(-1, 3) * wgt[:, None])
+        tex_dirs, wgt = _texel_dirs_and_solid_angles(h, w)  # [h*w, 3] image frame, [h*w] sr
+        owner = nearest_direction(tex_dirs @ self._rot, d)  # [h*w] nearest direction (image -> world: R^T t)
+        texels = src.reshape(-1, 3) * wgt[:, None]
+        rad = np.stack([np.bincount(owner, texels[:, c], minlength=len(d)) for c in range(3)], 1)
         area = np.bincount(owner, wgt, minlength=len(d))
         out = np.where(area[:, None] > 0, rad / np.maximum(area, 1e-30)[:, None], 0.0).astype(np.float32)
         empty = area <= 0

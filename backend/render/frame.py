@@ -20,7 +20,7 @@ from .mesh_coverage import fill_coverage, mesh_coverage
 from .occlusion import depth_map, depth_tolerance, facing, on_surface
 from .settings import FINAL, RenderSettings
 from .shadows import cached_shadows
-from .splat_raster import rasterize
+from .gbuffer_reuse import view_gbuffer
 
 HIDDEN_DEPTH_SIDE = 256  # px: the z-buffer that finds hidden Gaussians is at most this size (its cost is per frame)
 EPS2D = 0.01  # px^2 added to each projected covariance: small, so dense surface splats keep a crisp silhouette
@@ -106,13 +106,19 @@ def _mesh_coverage(asset: RelightableAsset, view: Camera) -> np.ndarray:
     return _COVERAGE.get_or_make(key, lambda: mesh_coverage(view, *arrays), pin=arrays)
 
 
+def _feature_key(asset: RelightableAsset) -> tuple[tuple, tuple]:
+    """(key, arrays): what the G-buffer features other than the shadow are made of, arrays named by id()."""
+    g = asset.gaussians
+    arrays = (g.albedo, g.roughness, g.metallic, g.normals, g.visibility)
+    return (asset.asset_id, id(g), *map(id, arrays), asset.rotation.tobytes()), arrays
+
+
 def _features(asset: RelightableAsset, shadow: np.ndarray | None) -> np.ndarray:
     """The Gaussians' [N, GBUFFER_CHANNELS] G-buffer features with world normals and `shadow` (or the AO),
     remembered for the last few (asset arrays, shadow) pairs: orbiting the camera reuses them as they are, and a
     new light only rewrites the shadow channels of a copy. Entries hold the arrays they are keyed on."""
     g = asset.gaussians
-    arrays = (g.albedo, g.roughness, g.metallic, g.normals, g.visibility)
-    base_key = (asset.asset_id, id(g), *map(id, arrays), asset.rotation.tobytes())
+    base_key, arrays = _feature_key(asset)
     key = (*base_key, id(shadow))
     hit = _FEATURES.get(key)
     if hit is not None:
@@ -189,10 +195,14 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
             extra.append((z * np.float32(asset.scale))[:, None])
         feats = np.concatenate([feats, *extra], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
-    colors, alphas, _ = rasterize(g.means, g.quats, g.scales, opacities, feats, view.viewmat[None].astype(np.float32),
-                                  view.K[None].astype(np.float32), camera.width, camera.height, backend=backend,
-                                  eps2d=EPS2D)  # fmt: skip
-    colors, alphas = colors[0], alphas[0]  # [H, W, GBUFFER_CHANNELS] premultiplied, [H, W, 1]
+    # a view seen again under a new light re-composites only the light's channels (gbuffer_reuse.py)
+    feature_key, feature_arrays = _feature_key(asset)
+    geometry = (g.means, g.quats, g.scales, opacities)
+    key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes())
+    light_channels = [*range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]], *range(GBUFFER_CHANNELS, feats.shape[1])]
+    colors, alphas = view_gbuffer(key, (*feature_arrays, *geometry), light_channels, *geometry, feats, view.viewmat,
+                                  view.K, camera.width, camera.height, EPS2D, backend)  # fmt: skip
+    # colors [H, W, GBUFFER_CHANNELS (+ lamps')] premultiplied, alphas [H, W, 1]
     timings["rasterize"] = time.perf_counter() - t
     # Coverage from the mesh (issue 13): alpha 1 inside its silhouette, 0 outside, the splats' features over their
     # alpha; when supersampled, the box-down below antialiases the silhouette. At 1x (PREVIEW) up to

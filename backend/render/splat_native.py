@@ -218,7 +218,7 @@ def _exp_neg(s):
 
 
 @_jit(inline="always")
-def _span_start(v, lo, hi):
+def span_start(v, lo, hi):
     """ceil(v) clamped to [lo, hi], lo >= 0; cheaper than math.ceil."""
     if v <= lo:
         return lo
@@ -229,7 +229,7 @@ def _span_start(v, lo, hi):
 
 
 @_jit(inline="always")
-def _span_stop(v, lo, hi):
+def span_stop(v, lo, hi):
     """floor(v) + 1 clamped to [lo, hi], lo >= 0: one past the last integer <= v."""
     if v < lo:
         return lo
@@ -239,13 +239,17 @@ def _span_stop(v, lo, hi):
 
 
 @_jit(error_model="numpy")
-def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz):
+def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz, seg, rec_pix, rec_id, rec_w, rec_at):
     """Composite one tile's Gaussians (gp [K, N_GP], features [K, D], front to back) into per-pixel state,
     row-major over the tile [x0, x1) x [y0, y1).
 
     Each Gaussian visits only the pixels in the box of its ellipse {sigma <= ln(255 opacity)}: outside it,
     alpha < 1/255 and gsplat skips the Gaussian there anyway. trans [P] transmittance, negated once the pixel is
-    done (it would drop to <= 1e-4); acc [P, D] and accz [P] the weighted feature and depth sums."""
+    done (it would drop to <= 1e-4); acc [P, D] and accz [P] the weighted feature and depth sums.
+    Recording (rec_pix non-empty): each blend, in blending order, as (tile pixel, seg [K] global id, weight) into
+    rec_pix / rec_id / rec_w from index rec_at on. Returns the number of blends recorded."""
+    record = rec_pix.shape[0] > 0
+    n_rec = 0
     tw = x1 - x0
     n_pix = tw * (y1 - y0)
     n_feat = features.shape[1]
@@ -260,10 +264,10 @@ def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz):
         # the box of the ellipse {sigma <= ln(255 opacity)}, clipped to the tile
         ext_x = gp[i, G_EXT_X] + np.float32(1e-3)
         ext_y = gp[i, G_EXT_Y] + np.float32(1e-3)
-        c0 = _span_start(gx - ext_x - half, x0, x1)
-        c1 = _span_stop(gx + ext_x - half, x0, x1)
-        r0 = _span_start(gy - ext_y - half, y0, y1)
-        r1 = _span_stop(gy + ext_y - half, y0, y1)
+        c0 = span_start(gx - ext_x - half, x0, x1)
+        c1 = span_stop(gx + ext_x - half, x0, x1)
+        r0 = span_start(gy - ext_y - half, y0, y1)
+        r1 = span_stop(gy + ext_y - half, y0, y1)
         n_span = c1 - c0
         if n_span <= 0:
             continue
@@ -304,15 +308,24 @@ def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz):
                     acc[p, d] += w * features[i, d]
                 accz[p] += w * gz
                 trans[p] = t_next
+                if record:
+                    rec_pix[rec_at + n_rec] = p
+                    rec_id[rec_at + n_rec] = seg[i]
+                    rec_w[rec_at + n_rec] = w
+                    n_rec += 1
         if n_done == n_pix:
             break
+    return n_rec
 
 
 @_jit(parallel=True)
-def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alphas, depths):
+def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alphas, depths, rec_pix, rec_id, rec_w,
+               rec_start, rec_count):  # fmt: skip
     """Front-to-back compositing, parallel over tiles.
 
-    colors [H, W, D] premultiplied features, alphas [H, W], depths [H, W] expected depth (0 where alpha is 0)."""
+    colors [H, W, D] premultiplied features, alphas [H, W], depths [H, W] expected depth (0 where alpha is 0).
+    Recording (rec_pix non-empty, blend_record.py): tile t's blends go to rec_* [rec_start[t]:] (room for
+    record_bounds' count), and their number to rec_count [n_tiles]."""
     n_tiles = offsets.shape[0] - 1
     n_feat = features.shape[1]
     for t in numba.prange(n_tiles):
@@ -336,7 +349,8 @@ def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alpha
         trans = np.ones(n_pix, dtype=np.float32)
         acc = np.zeros((n_pix, n_feat), dtype=np.float32)
         accz = np.zeros(n_pix, dtype=np.float32)
-        _composite_tile(tile_gp, tile_feat, x0, x1, y0, y1, trans, acc, accz)
+        rec_count[t] = _composite_tile(tile_gp, tile_feat, x0, x1, y0, y1, trans, acc, accz, seg, rec_pix, rec_id,
+                                       rec_w, rec_start[t])  # fmt: skip
         p = 0
         for py in range(y0, y1):
             for px in range(x0, x1):
@@ -348,20 +362,32 @@ def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alpha
                 p += 1
 
 
-def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, width, height, near, far, eps2d):
-    """numpy in, numpy out (float32). Shapes and semantics as splat_raster.rasterize."""
+def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, width, height, near, far, eps2d,
+                     record: bool = False):  # fmt: skip
+    """numpy in, numpy out (float32). Shapes and semantics as splat_raster.rasterize. record=True (one camera):
+    also returns the view's blend_record.BlendRecord, (colors, alphas, depths, record)."""
     f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
     means, quats, scales, features = f32(means), f32(quats), f32(scales), f32(features)
     opacities = f32(opacities).reshape(-1)
     viewmats, Ks = f32(viewmats).reshape(-1, 4, 4), f32(Ks).reshape(-1, 3, 3)
     n, n_feat, n_cam = means.shape[0], features.shape[1], viewmats.shape[0]
+    if record and n_cam != 1:
+        raise ValueError(f"a blend record is of one view; got {n_cam} cameras")
     width, height = int(width), int(height)
     colors = np.zeros((n_cam, height, width, n_feat), dtype=np.float32)
     alphas = np.zeros((n_cam, height, width, 1), dtype=np.float32)
     depths = np.zeros((n_cam, height, width, 1), dtype=np.float32)
-    if n == 0 or width == 0 or height == 0:
-        return colors, alphas, depths
     tiles_x, tiles_y = (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
+    no_room = (np.zeros(0, np.uint8), np.zeros(0, np.int32), np.zeros(0, np.float32))
+    rec_start = np.zeros(tiles_x * tiles_y, np.int64)
+    rec_count = np.zeros(tiles_x * tiles_y, np.int64)
+    room = no_room
+    if n == 0 or width == 0 or height == 0:
+        if record:
+            from .blend_record import compacted
+
+            return colors, alphas, depths, compacted(width, height, rec_start, rec_count, *no_room)
+        return colors, alphas, depths
     gp = np.zeros((n, N_GP), dtype=np.float32)  # per-Gaussian raster parameters, reused across cameras
     rect = np.zeros((n, 4), dtype=np.int32)
     for c in range(n_cam):
@@ -369,10 +395,21 @@ def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, wi
                  float(near), float(far), float(eps2d), gp, rect)
         depth_bits = np.ascontiguousarray(gp[:, G_Z]).view(np.uint32)
         offsets, ids = _bin(rect, depth_bits, tiles_x * tiles_y, tiles_x)
+        if record:
+            from .blend_record import record_bounds
+
+            bounds = record_bounds(gp, offsets, ids, width, height, tiles_x)
+            np.cumsum(bounds[:-1], out=rec_start[1:])
+            total = int(bounds.sum())
+            room = (np.empty(total, np.uint8), np.empty(total, np.int32), np.empty(total, np.float32))
         old_chunk = numba.set_parallel_chunksize(4)  # tiles differ a lot in cost: hand them out in small chunks
         try:
             _composite(gp, features, offsets, ids, width, height, tiles_x,
-                       colors[c], alphas[c, :, :, 0], depths[c, :, :, 0])
+                       colors[c], alphas[c, :, :, 0], depths[c, :, :, 0], *room, rec_start, rec_count)
         finally:
             numba.set_parallel_chunksize(old_chunk)
+    if record:
+        from .blend_record import compacted
+
+        return colors, alphas, depths, compacted(width, height, rec_start, rec_count, *room)
     return colors, alphas, depths

@@ -15,6 +15,7 @@ TILE = 16  # tile edge in pixels (gsplat's default tile_size)
 MAX_ALPHA = 0.999  # per-Gaussian alpha clamp
 T_STOP = 1e-4  # a pixel stops before the Gaussian that would take its transmittance to or below this
 BACKENDS = ("auto", "native", "torch", "gsplat")
+NEAR, FAR = 0.01, 1e10  # camera z range kept (camera units)
 
 
 def rasterize(
@@ -28,8 +29,8 @@ def rasterize(
     width: int,
     height: int,
     *,
-    near: float = 0.01,
-    far: float = 1e10,
+    near: float = NEAR,
+    far: float = FAR,
     eps2d: float = 0.3,
     backend: str = "auto",
 ):

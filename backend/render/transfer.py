@@ -149,22 +149,24 @@ def _sums(g: Group, lv_seen, lv, sdirs, sharp, slight, sseen) -> tuple[np.ndarra
     shadows for 100k Gaussians: 10.5 ms with them in BLAS, 6.4 ms with BLAS on one thread)."""
     num = np.empty((len(g.index), 3), np.float32)
     den = np.empty((len(g.index), 3), np.float32)
-    _basis_rows(g.visible, np.ascontiguousarray(lv_seen, np.float32), num)
-    _basis_rows(g.cosine, np.ascontiguousarray(lv, np.float32), den)
+    _basis_rows(g.visible, np.ascontiguousarray(np.asarray(lv_seen, np.float32).T), num)
+    _basis_rows(g.cosine, np.ascontiguousarray(np.asarray(lv, np.float32).T), den)
     _sharp_sums(g.bits, g.normals, sdirs, sharp, slight, sseen, num, den)
     return num, den
 
 
 @njit_cached(parallel=True, fastmath=True)
-def _basis_rows(rows, coeffs, out):  # pragma: no cover - jitted
-    """out [M, 3] = rows [M, r] @ coeffs [r, 3] (float32), one row per parallel iteration."""
+def _basis_rows(rows, coeffs_t, out):  # pragma: no cover - jitted
+    """out [M, 3] = rows [M, r] @ coeffs_t.T (coeffs_t [3, r] float32), one row per parallel iteration. The
+    coefficients come transposed so that the loop over r reads both operands in order and vectorises: with them as
+    [r, 3] the same products took 7x as long (2.75 against 0.38 ms for 55k rows of 64 on 2 cores)."""
     for i in numba.prange(rows.shape[0]):
         a0 = a1 = a2 = np.float32(0.0)
         for k in range(rows.shape[1]):
             w = rows[i, k]
-            a0 += w * coeffs[k, 0]
-            a1 += w * coeffs[k, 1]
-            a2 += w * coeffs[k, 2]
+            a0 += w * coeffs_t[0, k]
+            a1 += w * coeffs_t[1, k]
+            a2 += w * coeffs_t[2, k]
         out[i, 0] = a0
         out[i, 1] = a1
         out[i, 2] = a2
@@ -203,7 +205,7 @@ def transfer_shadows(t: Transfer, radiance: np.ndarray, diffuse_albedo: np.ndarr
             diffuse = diffuse_albedo[occ] * np.maximum(num[t.occluded], 0.0) * np.float32(4.0 / len(light))  # [Q, 3]
             bounce = t.gather_t @ diffuse + t.empty[:, None] * diffuse.mean(0)[None]  # [r, 3] V^T bounce radiance
             seen_bounce = np.empty_like(num)
-            _basis_rows(t.blocked, np.ascontiguousarray(bounce, np.float32), seen_bounce)
+            _basis_rows(t.blocked, np.ascontiguousarray(np.asarray(bounce, np.float32).T), seen_bounce)
             num += seen_bounce  # blocked directions see the bounce
         np.maximum(den, np.float32(1e-12 + 1e-6 * float(den.max())), out=den)
         np.divide(num, den, out=num)
