@@ -83,9 +83,10 @@ def test_a_view_seen_again_under_new_lights_renders_as_a_fresh_render_would():
     assert max(np.abs(s - shadows[0]).max() for s in shadows[1:]) > 0.1
 
 
-def test_nearest_direction_is_the_argmax_of_the_dot_products():
+@pytest.mark.parametrize("n_dirs", [256, 250, 7])  # whole lanes of 16, a remainder, fewer than one lane
+def test_nearest_direction_is_the_argmax_of_the_dot_products(n_dirs):
     rng = np.random.default_rng(5)
-    dirs = rng.normal(size=(256, 3))
+    dirs = rng.normal(size=(n_dirs, 3))
     dirs /= np.linalg.norm(dirs, axis=1, keepdims=True)
     q = rng.normal(size=(20_000, 3))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
@@ -94,6 +95,8 @@ def test_nearest_direction_is_the_argmax_of_the_dot_products():
     clear = top2[:, 1] - top2[:, 0] > 1e-5  # float32 products: a near-tie may go either way
     got = nearest_direction(q, dirs)
     assert clear.mean() > 0.99
+    dirs = np.concatenate([dirs, dirs[:3]])  # exact ties: the first of equal directions wins, as np.argmax's
+    assert (nearest_direction(q, dirs) < n_dirs).all()
     np.testing.assert_array_equal(got[clear], np.argmax(dots, 1)[clear])
     with pytest.raises(ValueError):
         nearest_direction(q, np.zeros((0, 3)))
