@@ -182,8 +182,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)
     g = asset.gaussians
-    feats = _features(asset, shadow)
     lamps = tuple(lamps)
+    extra = []  # [N, k] feature channels after the G-buffer's
     if lamps:  # each lamp's per-Gaussian visibility rides along as one more feature channel, and for a point, spot
         # or area lamp each Gaussian's depth along the camera's axis (world units), for the pixels' own lamp directions
         from .lamp_shadows import lamp_visibility
@@ -193,15 +193,24 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         if needs_depth(lamps):
             z = g.means @ view.viewmat[2, :3].astype(np.float32) + np.float32(view.viewmat[2, 3])  # [N] asset units
             extra.append((z * np.float32(asset.scale))[:, None])
-        feats = np.concatenate([feats, *extra], 1)
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
-    # a view seen again under a new light re-composites only the light's channels (gbuffer_reuse.py)
+    # a view seen again under a new light re-composites only the light's channels (gbuffer_reuse.py): the shadow's
+    # and the lamps'; the whole feature array is only made when the view is rasterized
     feature_key, feature_arrays = _feature_key(asset)
     geometry = (g.means, g.quats, g.scales, opacities)
     key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes())
-    light_channels = [*range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]], *range(GBUFFER_CHANNELS, feats.shape[1])]
-    colors, alphas = view_gbuffer(key, (*feature_arrays, *geometry), light_channels, *geometry, feats, view.viewmat,
-                                  view.K, camera.width, camera.height, EPS2D, backend)  # fmt: skip
+    shadow_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]]
+    n_extra = sum(e.shape[1] for e in extra)
+    light_channels = [*shadow_cols, *range(GBUFFER_CHANNELS, GBUFFER_CHANNELS + n_extra)]
+    shadow_feats = np.repeat(g.visibility[:, None], len(shadow_cols), 1) if shadow is None else shadow  # [N, 3]
+
+    def features():  # [N, GBUFFER_CHANNELS + n_extra]
+        feats = _features(asset, shadow)
+        return np.concatenate([feats, *extra], 1) if extra else feats
+
+    colors, alphas = view_gbuffer(key, (*feature_arrays, *geometry), light_channels,
+                                  np.concatenate([shadow_feats, *extra], 1) if extra else shadow_feats, features,
+                                  *geometry, view.viewmat, view.K, camera.width, camera.height, EPS2D, backend)  # fmt: skip
     # colors [H, W, GBUFFER_CHANNELS (+ lamps')] premultiplied, alphas [H, W, 1]
     timings["rasterize"] = time.perf_counter() - t
     # Coverage from the mesh (issue 13): alpha 1 inside its silhouette, 0 outside, the splats' features over their

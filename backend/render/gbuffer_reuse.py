@@ -7,6 +7,8 @@ of a view rasterizes as usual; a second frame of the same view rasterizes once m
 the third on, the light's channels are re-composited from the record (~4 ms at 512² instead of a ~35 ms raster).
 An orbit, whose every frame is a new view, never records, so it pays nothing for this."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 from relight_protocol.lru import LRU
@@ -19,32 +21,34 @@ _RECORDED = LRU(VIEWS_KEPT)  # view key -> (colors [H, W, C] as rasterized, alph
 _SEEN = LRU(8)  # view keys rendered once, not recorded: a second frame of one of these records
 
 
-def view_gbuffer(key: tuple, pin: tuple, light_channels: np.ndarray, means, quats, scales, opacities, features,
-                 viewmat, K, width: int, height: int, eps2d: float, backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """rasterize()'s (colors [H, W, C], alphas [H, W, 1]) of one view (viewmat [4, 4], K [3, 3]; the rest as
-    splat_raster.rasterize), reusing the view's earlier frames where only `light_channels` (int indices into C) of
-    `features` [N, C] have changed since.
+def view_gbuffer(key: tuple, pin: tuple, light_channels, light_features: np.ndarray, features: Callable[[], np.ndarray],
+                 means, quats, scales, opacities, viewmat, K, width: int, height: int, eps2d: float,
+                 backend: str = "auto") -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """rasterize()'s (colors [H, W, C], alphas [H, W, 1]) of one view (viewmat [4, 4], K [3, 3]; means, quats,
+    scales, opacities as splat_raster.rasterize) for the features [N, C] that features() returns, reusing the view's
+    earlier frames where only the channels light_channels [L] (int indices into C) have changed since; their
+    current values are light_features [N, L] (features()[:, light_channels], which a reused frame does not make).
 
     key: hashable, names everything but those channels that the raster depends on (geometry, opacities, the other
     features' arrays, view, size), with arrays named by id(); pin: the objects those ids name, kept alive with the
     entry. The returned colors are the caller's to modify."""
     light_channels = np.asarray(light_channels, np.int64)
-    key = (*key, int(width), int(height), int(features.shape[1]), tuple(light_channels.tolist()), float(eps2d))
-    args = (means, quats, scales, opacities, features, np.asarray(viewmat, np.float32)[None],
-            np.asarray(K, np.float32)[None], width, height)  # fmt: skip
-    if backend not in ("auto", "native") or not isinstance(means, np.ndarray):
-        colors, alphas, _ = rasterize(*args, backend=backend, eps2d=eps2d)
-        return colors[0], alphas[0]
-    hit = _RECORDED.get(key)
+    # the channels' indices also fix their count: C = GBUFFER_CHANNELS + the lamps' channels
+    key = (*key, int(width), int(height), tuple(light_channels.tolist()), float(eps2d))
+    native = backend in ("auto", "native") and isinstance(means, np.ndarray)  # only the numba rasterizer records
+    hit = _RECORDED.get(key) if native else None
     if hit is not None:
         from .blend_record import recomposite
 
         colors0, alphas, rec = hit
-        colors = recomposite(rec, np.asarray(features)[:, light_channels], light_channels, colors0)
-        return colors, alphas.copy()
-    if key not in _SEEN:
-        _SEEN.put(key, True, pin)
-        colors, alphas, _ = rasterize(*args, backend="native", eps2d=eps2d)
+        return recomposite(rec, light_features, light_channels, colors0), alphas.copy()
+    feats = features()
+    args = (means, quats, scales, opacities, feats, np.asarray(viewmat, np.float32)[None],
+            np.asarray(K, np.float32)[None], width, height)  # fmt: skip
+    if not native or key not in _SEEN:
+        if native:
+            _SEEN.put(key, True, pin)
+        colors, alphas, _ = rasterize(*args, backend=backend, eps2d=eps2d)
         return colors[0], alphas[0]
     from .splat_native import rasterize_native
     from .splat_raster import FAR, NEAR
