@@ -6,7 +6,19 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_model import work
+from .bench_model import HEADLINE, work
+
+
+def _fps(x) -> str:
+    """fps (a number, or a case's timing record with "fps") as text; "n/a" when not measured."""
+    if isinstance(x, dict):
+        x = x.get("fps")
+    return "n/a" if x is None else f"{x:.1f}"
+
+
+def _ms_fps(rec) -> str:
+    """A case's timing record as "median ms (fps)"; "n/a" when not measured."""
+    return "n/a" if not rec else f"{rec['frame']['median_ms']:.1f} ({rec['fps']:.1f})"
 
 
 def markdown(rep: dict) -> str:
@@ -24,12 +36,15 @@ def markdown(rep: dict) -> str:
         f"renderer's defaults, render({_kw(rep, 'final')}). Medians of "
         f"{rep['config']['repeats']} (interactive) / {rep['config']['final_repeats']} (final) frames after a warm-up. "
         "Stage columns are the renderer's own timings of the interactive frame (ms); CPU ms is the process CPU time "
-        "per interactive frame over all threads.",
+        "per interactive frame over all threads. Camera moving = the interactive frame from a new view every frame "
+        "(the camera turned 0.02 rad about the asset). A view seen for the third time on re-composites its G-buffer's "
+        "light channels from the view's blend record instead of rasterizing (render/gbuffer_reuse.py): the "
+        "interactive, new light and AO-only columns measure that path, camera moving measures the full raster.",
         "",
         "| size | Gaussians | interactive ms median / min (fps) | CPU ms | raster | shadows | shade | tonemap+8bit | "
-        "new light ms (fps) | AO-only ms (fps) | final ms (fps) | AgX / 8-bit / fused ms | torch ref: speedup (region) | "
-        "peak RSS MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "camera moving ms (fps) | new light ms (fps) | AO-only ms (fps) | final ms (fps) | AgX / 8-bit / fused ms | "
+        "torch ref: speedup (region) | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in rep["cases"]:
         i, f, st, ts = c["interactive"], c["final"], c["interactive"]["stages_ms"], c["tonemap_split_ms"]
@@ -39,7 +54,8 @@ def markdown(rep: dict) -> str:
             f"| {c['size']}² | {c['gaussians']} | {i['frame']['median_ms']:.1f} / {i['frame']['min_ms']:.1f} ({i['fps']:.1f}) | "
             f"{i['frame'].get('cpu_median_ms', float('nan')):.0f} | "
             f"{st.get('rasterize', 0):.1f} | {st.get('visibility', 0):.1f} | {st.get('shade', 0):.1f} | "
-            f"{st.get('tonemap', 0):.1f} | {c['interactive_new_light']['frame']['median_ms']:.1f} "
+            f"{st.get('tonemap', 0):.1f} | {_ms_fps(c.get('interactive_orbit'))} | "
+            f"{c['interactive_new_light']['frame']['median_ms']:.1f} "
             f"({c['interactive_new_light']['fps']:.1f}) | "
             f"{c['interactive_ao']['frame']['median_ms']:.1f} ({c['interactive_ao']['fps']:.1f}) | "
             f"{f['frame']['median_ms']:.1f} ({f['fps']:.1f}) | "
@@ -49,12 +65,19 @@ def markdown(rep: dict) -> str:
     lines += ["", "## Bars (512², 100k Gaussians)", ""]
     if b.get("headline_measured"):
         d = b["max_abs_diff"] or {}
+        big = [c for c in rep["cases"] if c["size"] == 1024 and c["requested_gaussians"] == HEADLINE[1]]
+        at_1024 = "not measured in this run"
+        if big:
+            c = big[0]
+            at_1024 = (f"{c['interactive']['fps']:.1f} fps view and light unchanged, {c['interactive_new_light']['fps']:.1f} "
+                       f"with a new light every frame, {_fps(c.get('interactive_orbit'))} with the camera moving")
         lines += [
-            f"- interactive frame, view and light unchanged: {b['fps_interactive']:.1f} fps at the median, "
-            f"{b['fps_interactive_best']:.1f} fps best of the run (bar >= 10, goal 30); with a new light every frame "
-            f"{b['fps_interactive_new_light']:.1f} fps; with the camera turned every frame "
-            f"{b.get('fps_interactive_orbit') or float('nan'):.1f} fps; AO-only {b['fps_interactive_ao']:.1f} fps; final quality "
-            f"{b['fps_final']:.1f} fps",
+            f"- camera moving (a new view every frame): {_fps(b.get('fps_interactive_orbit'))} fps (bar >= 30)",
+            f"- a new light every frame (the world turned, the view unchanged): {b['fps_interactive_new_light']:.1f} fps "
+            "(bar >= 25)",
+            f"- 1024², 100k Gaussians: {at_1024} (bar >= 10)",
+            f"- view and light unchanged: {b['fps_interactive']:.1f} fps at the median, {b['fps_interactive_best']:.1f} "
+            f"fps best of the run; AO-only {b['fps_interactive_ao']:.1f} fps; final quality {b['fps_final']:.1f} fps",
             f"- native rasterizer vs torch reference: {b['raster_speedup_vs_torch'] or float('nan'):.0f}x (bar >= 20x)",
             "- native vs reference max abs difference: " + ", ".join(f"{k} {v:.2e}" for k, v in d.items()) + " (bar 1e-3)",
         ]

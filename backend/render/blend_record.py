@@ -4,8 +4,8 @@ depend on the view and the geometry only. A new light changes only the shadow ch
 visibility), so the live preview's world-rotation drag re-composites those from the record (render/gbuffer_reuse.py)
 instead of rasterizing the whole G-buffer again.
 
-The record is per 16 x 16 tile (splat_native.TILE), in blending order, so a re-composite sums in the same order as
-the rasterizer and gives the same values up to float rounding."""
+The record is per 16 x 16 tile (splat_native.TILE), in blending order, so a re-composite does the rasterizer's own
+float32 multiply-adds in its order and gives the very same values."""
 
 from dataclasses import dataclass
 
@@ -84,7 +84,7 @@ def compacted(width: int, height: int, start, count, pix, ids, weights) -> Blend
     return BlendRecord(int(width), int(height), new_start, count, *out)
 
 
-@njit_cached(parallel=True, fastmath=True)
+@njit_cached(parallel=True)  # not fastmath: the same float32 multiply and add, in the same order, as the rasterizer
 def _gather(start, count, pix, ids, weights, features, channels, base, width, height, tiles_x, out):  # pragma: no cover - jitted
     """out [H, W, C] = base [H, W, C] with channels [L] replaced by the recomposited features [N, L]."""
     n_feat = features.shape[1]
