@@ -246,9 +246,9 @@ def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz, seg, rec_pix
     Each Gaussian visits only the pixels in the box of its ellipse {sigma <= ln(255 opacity)}: outside it,
     alpha < 1/255 and gsplat skips the Gaussian there anyway. trans [P] transmittance, negated once the pixel is
     done (it would drop to <= 1e-4); acc [P, D] and accz [P] the weighted feature and depth sums.
-    Recording (rec_pix non-empty): each blend, in blending order, as (tile pixel, seg [K] global id, weight) into
-    rec_pix / rec_id / rec_w from index rec_at on. Returns the number of blends recorded."""
-    record = rec_pix.shape[0] > 0
+    Recording (rec_pix an array, not None): each blend, in blending order, as (tile pixel, seg [K] global id,
+    weight) into rec_pix / rec_id / rec_w from index rec_at on. Returns the number of blends recorded. numba compiles
+    the None case on its own, without the recording branch, so a frame that does not record pays nothing for it."""
     n_rec = 0
     tw = x1 - x0
     n_pix = tw * (y1 - y0)
@@ -308,7 +308,7 @@ def _composite_tile(gp, features, x0, x1, y0, y1, trans, acc, accz, seg, rec_pix
                     acc[p, d] += w * features[i, d]
                 accz[p] += w * gz
                 trans[p] = t_next
-                if record:
+                if rec_pix is not None:
                     rec_pix[rec_at + n_rec] = p
                     rec_id[rec_at + n_rec] = seg[i]
                     rec_w[rec_at + n_rec] = w
@@ -324,7 +324,7 @@ def _composite(gp, features, offsets, ids, width, height, tiles_x, colors, alpha
     """Front-to-back compositing, parallel over tiles.
 
     colors [H, W, D] premultiplied features, alphas [H, W], depths [H, W] expected depth (0 where alpha is 0).
-    Recording (rec_pix non-empty, blend_record.py): tile t's blends go to rec_* [rec_start[t]:] (room for
+    Recording (rec_pix not None, blend_record.py): tile t's blends go to rec_* [rec_start[t]:] (room for
     record_bounds' count), and their number to rec_count [n_tiles]."""
     n_tiles = offsets.shape[0] - 1
     n_feat = features.shape[1]
@@ -381,7 +381,7 @@ def rasterize_native(means, quats, scales, opacities, features, viewmats, Ks, wi
     no_room = (np.zeros(0, np.uint8), np.zeros(0, np.int32), np.zeros(0, np.float32))
     rec_start = np.zeros(tiles_x * tiles_y, np.int64)
     rec_count = np.zeros(tiles_x * tiles_y, np.int64)
-    room = no_room
+    room = (None, None, None)  # no recording
     if n == 0 or width == 0 or height == 0:
         if record:
             from .blend_record import compacted
