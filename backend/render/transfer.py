@@ -188,22 +188,6 @@ def _diffuse_t(diffuse_albedo, occ, rows, num, scale, out):  # pragma: no cover 
 
 
 @njit_cached(parallel=True, fastmath=True)
-def _bounce_t(gather_t, diffuse_t, empty, mean, out):  # pragma: no cover - jitted
-    """out [3, r] = (gather_t [r, Q] @ diffuse_t.T + empty [r] x mean [3])^T: the bounce on the basis. Numba's, not
-    BLAS's: this thin product cost 3 ms in BLAS beside numba's threads, under 1 ms here."""
-    for k in numba.prange(gather_t.shape[0]):
-        a0 = a1 = a2 = np.float32(0.0)
-        for q in range(gather_t.shape[1]):
-            w = gather_t[k, q]
-            a0 += w * diffuse_t[0, q]
-            a1 += w * diffuse_t[1, q]
-            a2 += w * diffuse_t[2, q]
-        out[0, k] = a0 + empty[k] * mean[0]
-        out[1, k] = a1 + empty[k] * mean[1]
-        out[2, k] = a2 + empty[k] * mean[2]
-
-
-@njit_cached(parallel=True, fastmath=True)
 def _ratio_into(num, den, floor, index, out):  # pragma: no cover - jitted
     """out[index[i]] = clip(num[i] / max(den[i], floor), 0, 32) for rows [M, 3] (the shadow of transfer_shadows)."""
     for i in numba.prange(num.shape[0]):
@@ -245,8 +229,11 @@ def transfer_shadows(t: Transfer, radiance: np.ndarray, diffuse_albedo: np.ndarr
             diffuse_t = np.empty((3, len(occ)), np.float32)  # [3, Q]
             _diffuse_t(np.ascontiguousarray(diffuse_albedo, np.float32), occ, t.occluded, num,
                        np.float32(4.0 / len(light)), diffuse_t)  # fmt: skip
-            bounce_t = np.empty((3, t.gather_t.shape[0]), np.float32)  # [3, r] (V^T bounce radiance)^T
-            _bounce_t(t.gather_t, diffuse_t, t.empty, diffuse_t.mean(1), bounce_t)
-            _basis_rows(t.blocked, bounce_t, num, True)  # blocked directions see the bounce: num += blocked @ bounce
+            # V^T bounce radiance [r, 3] = gather_t [r, Q] @ diffuse + empty x their mean (numba's product, not
+            # BLAS's: this thin one cost 3 ms in BLAS beside numba's threads, under 1 ms here)
+            bounce = np.empty((len(t.gather_t), 3), np.float32)
+            _basis_rows(t.gather_t, diffuse_t, bounce)
+            bounce += t.empty[:, None] * diffuse_t.mean(1)[None]
+            _basis_rows(t.blocked, np.ascontiguousarray(bounce.T), num, True)  # blocked directions see the bounce
         _ratio_into(num, den, np.float32(1e-12 + 1e-6 * float(den.max())), g.index, out)
     return out
