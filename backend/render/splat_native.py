@@ -20,6 +20,7 @@ ALPHA_THRESHOLD = 1.0 / 255.0  # skip a Gaussian at a pixel where its alpha is b
 MAX_ALPHA = 0.999  # alpha clamp
 T_STOP = 1e-4  # a pixel is done when its transmittance would drop to or below this
 MAX_EXTEND = 3.33  # bounding box half-size in standard deviations (before the opacity-aware bound)
+RADIX_BITS = 12  # the depth sort's digit: 4096 buckets (a 32 KB histogram)
 FOV_CLAMP = 0.3  # Jacobian clamps x/z, y/z to the image edges plus 0.3 * tan(fov / 2)
 # exp(-s) = 2^k 2^f: Taylor coefficients ln(2)^i / i! of 2^f for f in [-0.5, 0.5]
 _LOG2E = np.float32(1.4426950408889634)
@@ -144,48 +145,59 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
     Returns offsets [n_tiles + 1] int64 and ids [n_isect] int32: tile t's Gaussians front to back are
     ids[offsets[t]:offsets[t + 1]]."""
     n = rect.shape[0]
+    # each visible Gaussian as one uint64: its depth key (an order-preserving map of the IEEE bits to unsigned ints;
+    # negative depths only if near < 0) above its index, so a pass moves 8 bytes and ties keep index order
+    packed = np.empty(n, dtype=np.uint64)
     n_vis = 0
-    for i in range(n):
-        if rect[i, 1] > rect[i, 0] and rect[i, 3] > rect[i, 2]:
-            n_vis += 1
-    order = np.empty(n_vis, dtype=np.int32)
-    keys = np.empty(n_vis, dtype=np.uint32)
-    boxes = np.empty((n_vis, 4), dtype=np.int32)  # rect rows travel with the keys: no random reads later
-    j = 0
+    k_min = np.uint32(0xFFFFFFFF)
+    k_max = np.uint32(0)
     for i in range(n):
         if rect[i, 1] > rect[i, 0] and rect[i, 3] > rect[i, 2]:
             b = depth_bits[i]
-            # order-preserving map of IEEE floats to unsigned ints (negative depths only if near < 0)
-            keys[j] = ~b if b & np.uint32(0x80000000) else b | np.uint32(0x80000000)
-            order[j] = i
-            boxes[j] = rect[i]
-            j += 1
-    order2 = np.empty_like(order)
-    keys2 = np.empty_like(keys)
-    boxes2 = np.empty_like(boxes)
-    hist = np.empty(2048, dtype=np.int64)
-    for shift in (0, 11, 22):
+            k = ~b if b & np.uint32(0x80000000) else b | np.uint32(0x80000000)
+            k_min = min(k_min, k)
+            k_max = max(k_max, k)
+            packed[n_vis] = (np.uint64(k) << np.uint64(32)) | np.uint64(i)
+            n_vis += 1
+    # sort on key - k_min: only as many RADIX_BITS digits as that range needs (an object's depths span a binade or
+    # two, ~23 bits: two passes instead of three); the order is the one of the whole keys
+    span = k_max - k_min if n_vis > 0 else np.uint32(0)
+    base = np.uint64(k_min) << np.uint64(32)
+    for j in range(n_vis):
+        packed[j] -= base
+    n_pass = 1
+    while n_pass * RADIX_BITS < 32 and (np.uint64(span) >> np.uint64(n_pass * RADIX_BITS)) != 0:
+        n_pass += 1
+    other = np.empty(n_vis, dtype=np.uint64)
+    n_bucket = 1 << RADIX_BITS
+    mask = np.uint64(n_bucket - 1)
+    hist = np.empty(n_bucket, dtype=np.int64)
+    for p in range(n_pass):
+        shift = np.uint64(32 + p * RADIX_BITS)
         hist[:] = 0
         for j in range(n_vis):
-            hist[(keys[j] >> shift) & 2047] += 1
+            hist[(packed[j] >> shift) & mask] += 1
         total = 0
-        for b in range(2048):
+        for b in range(n_bucket):
             c = hist[b]
             hist[b] = total
             total += c
         for j in range(n_vis):
-            b = (keys[j] >> shift) & 2047
+            v = packed[j]
+            b = (v >> shift) & mask
             h = hist[b]
-            keys2[h] = keys[j]
-            order2[h] = order[j]
-            boxes2[h, 0] = boxes[j, 0]
-            boxes2[h, 1] = boxes[j, 1]
-            boxes2[h, 2] = boxes[j, 2]
-            boxes2[h, 3] = boxes[j, 3]
+            other[h] = v
             hist[b] = h + 1
-        keys, keys2 = keys2, keys
-        order, order2 = order2, order
-        boxes, boxes2 = boxes2, boxes
+        packed, other = other, packed
+    order = np.empty(n_vis, dtype=np.int32)
+    boxes = np.empty((n_vis, 4), dtype=np.int32)  # rect rows in depth order: the two loops below read them in order
+    for j in range(n_vis):
+        i = np.int32(packed[j] & np.uint64(0xFFFFFFFF))
+        order[j] = i
+        boxes[j, 0] = rect[i, 0]
+        boxes[j, 1] = rect[i, 1]
+        boxes[j, 2] = rect[i, 2]
+        boxes[j, 3] = rect[i, 3]
 
     counts = np.zeros(n_tiles + 1, dtype=np.int64)
     for j in range(n_vis):
