@@ -224,6 +224,20 @@ def test_a_dragged_lamps_shadow_comes_from_the_stored_visibility_and_agrees_with
         assert r.hdr.max() > 0.1
 
 
+@pytest.mark.parametrize("with_lamp", [False, True])
+def test_a_frame_without_passes_is_the_same_frame(with_lamp):
+    """render(passes=False), as the server renders the live preview's frames: the same pixels, no passes; with a lamp,
+    whose shading reads the passes, too."""
+    a = grey_sphere(0.4)
+    env = Environment(np.full((16, 32, 3), 0.3, np.float32))
+    lamps = (Lamp("point", (1.0, 0.9, 0.8), 80.0, (1.5, -2.0, 1.0), (0.0, 0.0, -1.0)),) if with_lamp else ()
+    full = render(a, front_camera(48), env, PREVIEW, lamps=lamps)
+    lean = render(a, front_camera(48), env, PREVIEW, lamps=lamps, passes=False)
+    assert lean.passes == {} and "albedo" in full.passes
+    np.testing.assert_array_equal(lean.rgba8, full.rgba8)
+    np.testing.assert_array_equal(lean.hdr, full.hdr)
+
+
 def test_final_shading_in_bands_is_the_same_frame_and_can_be_cancelled_between_bands():
     """At final quality (lobe-sampled shading) a render with a progress callable shades in row bands, reporting
     after each: the same pixels as in one piece, and a cancellation raised by the callable stops it mid-shading."""

@@ -190,6 +190,17 @@ def test_numba_kernel_matches_numpy_reference(camera, sunset):
         assert_kernel_matches_reference(fast, ref, sunset)
 
 
+@pytest.mark.parametrize("impl", ["numba", "numpy"])
+def test_shading_without_passes_is_the_same_frame(camera, sunset, impl):
+    """passes=False (the live preview's frames) gives the HDR and alpha only, bit for bit those of a full shade."""
+    f, a = random_gbuffer(1)
+    full = shade(f, a, camera, sunset, impl=impl)
+    lean = shade(f, a, camera, sunset, impl=impl, passes=False)
+    assert set(lean) == {"hdr", "alpha"} and len(full) > 2
+    np.testing.assert_array_equal(lean["hdr"], full["hdr"])
+    np.testing.assert_array_equal(lean["alpha"], full["alpha"])
+
+
 @pytest.mark.parametrize("samples", [1, 16, 64])
 @pytest.mark.parametrize("metallic", [0.0, 1.0])
 @pytest.mark.parametrize("roughness", [0.03, 0.085, 0.3, 0.9])  # split sum only, fine light grid, coarse grid

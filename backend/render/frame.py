@@ -140,14 +140,14 @@ SHADE_BANDS = 8  # lobe-sampled shading (seconds at final quality) runs in this 
 
 
 def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, env: Environment,
-                       specular_samples: int, progress) -> dict:  # fmt: skip
+                       specular_samples: int, progress, passes: bool = True) -> dict:  # fmt: skip
     """shade(); when lobe sampling makes it the frame's long stage, in SHADE_BANDS row bands with a progress call
     after each, so a cancelled job (the live preview's final frame, overtaken by a new view) stops within a band.
     Each pixel is shaded on its own: the bands' pixels are the whole frame's."""
     from .shading import shade
 
     if specular_samples <= 0 or progress is no_progress:
-        return shade(colors, alphas, camera, env, specular_samples=specular_samples)
+        return shade(colors, alphas, camera, env, specular_samples=specular_samples, passes=passes)
     H = camera.height
     edges = np.linspace(0, H, SHADE_BANDS + 1).round().astype(int)
     parts = []
@@ -157,22 +157,24 @@ def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, e
         K = camera.K.copy()
         K[1, 2] -= y0  # the band's own rows: row j is the frame's row y0 + j
         band = Camera(camera.viewmat, K, camera.width, int(y1 - y0))
-        parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples))
+        parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples, passes=passes))
         progress("render", 0.5 + 0.5 * float(y1) / H, "shading")
     return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
 
 
 def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: RenderSettings = FINAL, *,
            background: bool = False, ground: GroundPlane | None = None, progress=no_progress,
-           backend: str = "auto", lamps: tuple = ()) -> RenderResult:  # fmt: skip
+           backend: str = "auto", lamps: tuple = (), passes: bool = True) -> RenderResult:  # fmt: skip
     """Relight the asset under `env` from a world-space camera: G-buffers (without the Gaussians the mesh hides,
     hidden_gaussians; made to cover exactly the mesh's silhouette, mesh_coverage), shadows from
     precomputed visibility, split-sum shading, optional ground plane with the cast shadow, AgX. `settings`
     (settings.RenderSettings) says how finely; background=True composites over the environment; backend picks the
     splat rasterizer (splat_raster.rasterize); lamps (lamps.Lamp: the scene's sun, point, spot and area lamps)
-    add their direct light, each with its own shadow."""
+    add their direct light, each with its own shadow. passes=False leaves RenderResult.passes empty (the live
+    preview's and a turntable's frames: the image only)."""
     ss = max(1, int(settings.supersample))
     specular_samples = settings.specular_samples
+    want_passes = bool(passes)  # (`passes` names the passes' dict below)
     final = camera
     camera = camera.resized(camera.width * ss, camera.height * ss)
     from .shading import composite, environment_background, shade  # numba kernels: load on first render
@@ -232,7 +234,9 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     t = time.perf_counter()
     if lamps:  # shade() reads the G-buffer's channels only: no copy without the lamps' ones
         lamp_px = colors[..., GBUFFER_CHANNELS:] / np.maximum(alphas, 1e-6)  # [H, W, K (+1)] visibility (, depth)
-    out = _shade_cancellable(colors, alphas, camera, env, specular_samples, progress)
+    # the passes are made when asked for, and when the lamps' or the ground's shading reads them
+    out = _shade_cancellable(colors, alphas, camera, env, specular_samples, progress,
+                             want_passes or bool(lamps) or ground is not None)  # fmt: skip
     alpha = out["alpha"]
     hdr = out["hdr"]
     passes = {k: out[k] for k in ("albedo", "roughness", "metallic", "normal", "visibility", "shadow") if k in out}
@@ -260,6 +264,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         passes = {k: np.where(alpha > 0, p / np.maximum(alpha, 1e-6), 0.0).astype(np.float32) for k, p in passes.items()}
         passes.update(plain)
         camera = final
+    if not want_passes:
+        passes = {}
     timings["shade"] = time.perf_counter() - t
     t = time.perf_counter()
     if background:

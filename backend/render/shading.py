@@ -21,6 +21,7 @@ def shade(
     multiscatter: bool = True,
     impl: str = "numba",
     specular_samples: int = 0,
+    passes: bool = True,
 ) -> dict[str, np.ndarray]:
     """Split-sum shading of a G-buffer under `env`.
 
@@ -52,7 +53,8 @@ def shade(
 
     Returns {"hdr": [H, W, 3] linear Rec.709 premultiplied by alpha, "alpha": [H, W, 1], and un-premultiplied
     passes "albedo" [H, W, 3], "roughness" [H, W, 1], "metallic" [H, W, 1], "normal" [H, W, 3] (world, unit),
-    "visibility" [H, W, 1], "shadow" [H, W, 3]}; every pass is 0 where alpha <= ALPHA_EPS. All float32."""
+    "visibility" [H, W, 1], "shadow" [H, W, 3]}; every pass is 0 where alpha <= ALPHA_EPS. All float32.
+    passes=False: "hdr" and "alpha" only (the live preview's frame: ~15 MB of passes at 512² it does not show)."""
     H, W = features.shape[:2]
     if features.ndim != 3 or features.shape[-1] < GBUFFER_CHANNELS:  # channels past the G-buffer's are not read
         raise ValueError(f"features must be [H, W, {GBUFFER_CHANNELS}], got {features.shape}")
@@ -67,19 +69,20 @@ def shade(
         raise ValueError(f"impl must be 'numba' or 'numpy', got {impl!r}")
     lobe = lobe_sampling(env, int(specular_samples))
     run = _shade_numba if impl == "numba" else _shade_numpy
-    passes = run(feats, a_all, idx, camera, env, multiscatter, lobe)
-    passes = {k: x.reshape(H, W, x.shape[1]) for k, x in passes.items()}
-    passes["alpha"] = np.where(a_img > ALPHA_EPS, a_img, 0.0).astype(np.float32)
-    return passes
+    out = run(feats, a_all, idx, camera, env, multiscatter, lobe, passes)
+    out = {k: x.reshape(H, W, x.shape[1]) for k, x in out.items() if passes or k == "hdr"}
+    out["alpha"] = np.where(a_img > ALPHA_EPS, a_img, 0.0).astype(np.float32)
+    return out
 
 
-def _shade_numba(feats, a_all, idx, camera, env, multiscatter, lobe) -> dict[str, np.ndarray]:
+def _shade_numba(feats, a_all, idx, camera, env, multiscatter, lobe, passes=True) -> dict[str, np.ndarray]:
     """shade() by the fused kernel, which writes straight into the full-size passes [H*W, C] (calloc'd zeros:
-    cheap), no scatter needed."""
+    cheap), no scatter needed. passes=False: the passes other than hdr have 0 rows, and the kernel skips them."""
     hw = a_all.shape[0]
-    hdr, n_img, alb_img = (np.zeros((hw, 3), dtype=np.float32) for _ in range(3))
-    r_img, m_img, v_img = (np.zeros((hw, 1), dtype=np.float32) for _ in range(3))
-    s_img = np.zeros((hw, 3), dtype=np.float32)
+    rows = hw if passes else 0
+    hdr = np.zeros((hw, 3), dtype=np.float32)
+    n_img, alb_img, s_img = (np.zeros((rows, 3), dtype=np.float32) for _ in range(3))
+    r_img, m_img, v_img = (np.zeros((rows, 1), dtype=np.float32) for _ in range(3))
     kd = env.kernel_data()
     K = camera.K
     cam = shading_kernels.PixelCamera(int(camera.width), np.array([K[0, 0], K[1, 1], K[0, 2], K[1, 2]], np.float64),
@@ -99,8 +102,9 @@ def _float_cells(split):
     return split._replace(texel0=float(split.texel0), cell_omega=float(split.cell_omega))
 
 
-def _shade_numpy(feats, a_all, idx, camera, env, multiscatter, lobe) -> dict[str, np.ndarray]:
-    """shade() by the vectorised reference over the covered pixels, scattered into full-size float32 passes."""
+def _shade_numpy(feats, a_all, idx, camera, env, multiscatter, lobe, passes=True) -> dict[str, np.ndarray]:
+    """shade() by the vectorised reference over the covered pixels, scattered into full-size float32 passes (all of
+    them: shade() keeps what was asked for)."""
     out = {}
     for k, x in shading_reference.shade_pixels(feats, a_all, idx, camera, env, multiscatter, lobe).items():
         out[k] = np.zeros((a_all.shape[0], x.shape[1]), dtype=np.float32)

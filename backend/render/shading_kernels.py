@@ -120,7 +120,8 @@ class BrdfTables(NamedTuple):
 
 
 class ShadePasses(NamedTuple):
-    """The kernel's outputs, full-size [H*W, C] float32; only the covered rows are written."""
+    """The kernel's outputs, full-size [H*W, C] float32; only the covered rows are written. The passes other than
+    hdr may have 0 rows: then they are not written."""
 
     hdr: np.ndarray  # [H*W, 3] linear Rec.709, premultiplied by alpha
     nrm: np.ndarray  # [H*W, 3] world unit normal
@@ -137,7 +138,8 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
 
     feats [H*W, 9] premultiplied G-buffer, alpha [H*W], idx [N] covered pixels; cam a PixelCamera, env an
     envmap.EnvLookup (rot float64, strength a float), brdf BrdfTables, lobe a shading_model.LobeSampling (coarse and
-    fine envmap.LightSplit); writes rows idx of out (ShadePasses)."""
+    fine envmap.LightSplit); writes rows idx of out (ShadePasses); of its passes other than hdr, only when they have
+    rows (0 rows: not wanted)."""
     width, kparams, R = cam.width, cam.kparams, cam.R
     rot, strength, spec_flat, spec_table, irr_flat, irr_h, irr_w = env
     lut, e_avg_rows, multiscatter = brdf
@@ -147,17 +149,21 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
     hdr, nrm, alb, rgh, met, vsb, shd = out
     n_levels = spec_table.shape[0]
     S = lut.shape[0]
+    write_passes = alb.shape[0] > 0  # passes of 0 rows: the frame's HDR only
     for p in numba.prange(idx.shape[0]):
         pix = idx[p]
         a = alpha[pix]
         inv_a = 1.0 / a
-        for c in range(3):
-            alb[pix, c] = min(max(feats[pix, _ALB + c] * inv_a, 0.0), 1.0)
+        # albedo and shadow as the float32 passes hold them (the maths below reads them so)
+        al0 = np.float32(min(max(feats[pix, _ALB] * inv_a, 0.0), 1.0))
+        al1 = np.float32(min(max(feats[pix, _ALB + 1] * inv_a, 0.0), 1.0))
+        al2 = np.float32(min(max(feats[pix, _ALB + 2] * inv_a, 0.0), 1.0))
         rough = min(max(feats[pix, _ROUGH] * inv_a, 0.0), 1.0)
         metal = min(max(feats[pix, _MET] * inv_a, 0.0), 1.0)
         vis = min(max(feats[pix, _VIS] * inv_a, 0.0), 1.0)
-        for c in range(3):
-            shd[pix, c] = min(max(feats[pix, _SHD + c] * inv_a, 0.0), SHADOW_MAX)
+        sh0 = np.float32(min(max(feats[pix, _SHD] * inv_a, 0.0), SHADOW_MAX))
+        sh1 = np.float32(min(max(feats[pix, _SHD + 1] * inv_a, 0.0), SHADOW_MAX))
+        sh2 = np.float32(min(max(feats[pix, _SHD + 2] * inv_a, 0.0), SHADOW_MAX))
         # view direction towards the camera (Camera.rays maths)
         j = pix // width
         i = pix - j * width
@@ -231,9 +237,9 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
             sb += t * lb
         lr = lg = lb = 0.0  # specular from the extracted lights (Fresnel included), at strength 1
         if xi1.shape[0] > 0 and rough * rough >= a_fine:
-            f0r = DIELECTRIC_F0 + (alb[pix, 0] - DIELECTRIC_F0) * metal
-            f0g = DIELECTRIC_F0 + (alb[pix, 1] - DIELECTRIC_F0) * metal
-            f0b = DIELECTRIC_F0 + (alb[pix, 2] - DIELECTRIC_F0) * metal
+            f0r = DIELECTRIC_F0 + (al0 - DIELECTRIC_F0) * metal
+            f0g = DIELECTRIC_F0 + (al1 - DIELECTRIC_F0) * metal
+            f0b = DIELECTRIC_F0 + (al2 - DIELECTRIC_F0) * metal
             if rough * rough >= a_coarse:
                 sr, sg, sb = lobe_radiance(nx, ny, nz, vx, vy, vz, ndv, rough, rot, mip_c, table_c, texel0_c, xi1, xi2)
                 lr, lg, lb = lights_specular(nx, ny, nz, vx, vy, vz, ndv, rough, f0r, f0g, f0b, dirs_c, flux_c, omega_c)
@@ -249,18 +255,27 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
         for c in range(3):
             irr_c = (ir if c == 0 else (ig if c == 1 else ib)) * strength
             spec_c = (sr if c == 0 else (sg if c == 1 else sb)) * strength
-            f0 = DIELECTRIC_F0 + (alb[pix, c] - DIELECTRIC_F0) * metal
+            al_c = al0 if c == 0 else (al1 if c == 1 else al2)
+            sh_c = sh0 if c == 0 else (sh1 if c == 1 else sh2)
+            f0 = DIELECTRIC_F0 + (al_c - DIELECTRIC_F0) * metal
             fss_ess = f0 * A + B
             ms = nb_multiscatter_scale(ess, e_avg, f0) if multiscatter else 1.0
             specular = (spec_c * fss_ess + (lr if c == 0 else (lg if c == 1 else lb)) * strength) * ms
-            base = alb[pix, c] * (1.0 - metal)
-            own = base * irr_c * shd[pix, c]  # diffuse radiance of a surface like this one
+            base = al_c * (1.0 - metal)
+            own = base * irr_c * sh_c  # diffuse radiance of a surface like this one
             if multiscatter:
                 base *= 1.0 - fss_ess * ms
-            hdr[pix, c] = (base * irr_c * shd[pix, c] + specular * so + (1.0 - so) * fss_ess * ms * own) * a
-        nrm[pix, 0] = nx
-        nrm[pix, 1] = ny
-        nrm[pix, 2] = nz
-        rgh[pix, 0] = rough
-        met[pix, 0] = metal
-        vsb[pix, 0] = vis
+            hdr[pix, c] = (base * irr_c * sh_c + specular * so + (1.0 - so) * fss_ess * ms * own) * a
+        if write_passes:
+            alb[pix, 0] = al0
+            alb[pix, 1] = al1
+            alb[pix, 2] = al2
+            shd[pix, 0] = sh0
+            shd[pix, 1] = sh1
+            shd[pix, 2] = sh2
+            nrm[pix, 0] = nx
+            nrm[pix, 1] = ny
+            nrm[pix, 2] = nz
+            rgh[pix, 0] = rough
+            met[pix, 0] = metal
+            vsb[pix, 0] = vis

@@ -48,4 +48,4 @@ def turntable_frames(asset: RelightableAsset, camera: Camera, env: Environment, 
             cam, light = orbit_camera(camera, pivot, angle), env
         else:
             cam, light = camera, env.with_transform(env.rotation_z + angle, env.strength)
-        yield render(asset, cam, light, settings, background=background).rgba8
+        yield render(asset, cam, light, settings, background=background, passes=False).rgba8

@@ -199,7 +199,7 @@ def run_render(server, req: dict, progress) -> dict:
         env, world_id = world_environment(req["world"])
     asset = placed(asset, req.get("asset_matrix"))
     result = render(asset, camera(req["camera"]), env, PRESETS[req["quality"]], background=req["background"],
-                    progress=progress, lamps=lamps_from_request(req.get("lights")))  # fmt: skip
+                    progress=progress, lamps=lamps_from_request(req.get("lights")), passes=False)  # the image only
     timings = dict(result.timings)
     timings["server_total"] = round(time.perf_counter() - t0, 4)
     out = {"image": np.ascontiguousarray(result.rgba8, dtype=np.uint8), "timings": timings}
