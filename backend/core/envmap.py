@@ -10,8 +10,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .nearest_direction import nearest_direction
 from .equirect import dir_to_equirect_uv, equirect_pixel_dirs, equirect_texel_solid_angles, sample_equirect
+from .nearest_direction import nearest_direction
 from relight_protocol.lru import LRU
 from .prefilter import (IRRADIANCE_SIZE, LIGHT_CELL_WIDTH, MAX_LEVEL_WIDTH, PREFILTER_SAMPLES, PREFILTER_VERSION,
                         SPECULAR_LEVELS, box_mips, cell_factor, extract_lights, irradiance_map, level_blend,
