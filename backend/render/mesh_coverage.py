@@ -3,13 +3,12 @@ Splat alpha thins where flat surfels are seen edge-on (a disc seen side-on is a 
 is culled, and the background showed through as speckles; the mesh says where the surface is, the splats what it is."""
 
 import numpy as np
-import torch
 from scipy.ndimage import distance_transform_edt
 
 from ..core.camera import Camera
 from ..core.jit import njit_cached
 from .mesh_raster import clip_from_camera
-from .mesh_visible_triangles import visible_triangles
+from .mesh_visible_triangles import visible_triangle_ids
 
 MIN_SPLAT_ALPHA = 0.01  # a pixel with less splat alpha carries no features of its own: it takes its nearest neighbour's
 NEAR_RADIUS = 4  # px: how far an empty pixel looks for its nearest covered one before a whole distance transform
@@ -22,7 +21,7 @@ def mesh_coverage(view: Camera, vertices: np.ndarray, faces: np.ndarray) -> np.n
     # [V, 4] clip space. Not mesh_raster.to_clip: the same product, but through torch's thread pool it took 0.1 to
     # 25 ms a call (median 24) on a busy 2-core machine, more than the whole visibility pass; numpy takes 0.1 ms
     pos = np.c_[vertices, np.ones(len(vertices))] @ clip_from_camera(view).T
-    return visible_triangles(torch.from_numpy(pos), faces, (view.height, view.width)).numpy() > 0
+    return visible_triangle_ids(pos, faces, (view.height, view.width)) > 0
 
 
 def fill_coverage(colors: np.ndarray, alphas: np.ndarray, covered: np.ndarray, impl: str = "numba",

@@ -169,7 +169,15 @@ def visible_triangles(pos: Tensor, tri, resolution: tuple[int, int], backend: st
     if backend == "torch":
         t = torch.as_tensor(tri, dtype=torch.int64).cpu().reshape(-1, 3)
         return _visible_torch(pos.detach().cpu().double(), t, H, W).reshape(H, W)
-    p = np.ascontiguousarray(pos.detach().cpu().numpy(), dtype=np.float64)
-    t = np.ascontiguousarray(np.asarray(tri.cpu() if isinstance(tri, Tensor) else tri), dtype=np.int64).reshape(-1, 3)
+    t = tri.cpu() if isinstance(tri, Tensor) else tri
+    return torch.from_numpy(visible_triangle_ids(pos.detach().cpu().numpy(), t, resolution).astype(np.int64))
+
+
+def visible_triangle_ids(pos: np.ndarray, tri: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
+    """visible_triangles' native path in numpy: [V, 4] clip, [F, 3] -> [H, W] int32 nearest covering triangle index
+    + 1 (0 = empty). The per-frame callers (the cull's z-buffer, the mesh coverage) take this: no torch round trip."""
+    H, W = resolution
+    p = np.ascontiguousarray(pos, dtype=np.float64)
+    t = np.ascontiguousarray(tri, dtype=np.int64).reshape(-1, 3)
     kernel = _visible_parallel if H * W >= _PARALLEL_PIXELS and numba.get_num_threads() > 1 else _visible_serial
-    return torch.from_numpy(kernel(p, t, H, W, _BAND).astype(np.int64)).reshape(H, W)
+    return kernel(p, t, H, W, _BAND).reshape(H, W)

@@ -8,7 +8,7 @@ from scipy.ndimage import maximum_filter
 
 from ..core.camera import Camera
 from .mesh_raster import clip_from_camera, interpolate, rasterize, to_clip
-from .mesh_visible_triangles import visible_triangles
+from .mesh_visible_triangles import visible_triangle_ids
 
 DEPTH_TOLERANCE = 0.01  # of the mesh's extent: a point this close behind the z-buffer still counts as on the surface
 
@@ -37,7 +37,7 @@ def _depth_map_fast(camera: Camera, vertices: np.ndarray, faces: np.ndarray) -> 
     """depth_map by the visibility pass and a ray-plane intersection per covered pixel."""
     H, W = camera.height, camera.width
     pos = np.c_[vertices, np.ones(len(vertices))] @ clip_from_camera(camera).T  # [V, 4] clip
-    tid = visible_triangles(torch.from_numpy(pos), faces, (H, W)).numpy().reshape(-1)  # [H*W] triangle + 1
+    tid = visible_triangle_ids(pos, faces, (H, W)).reshape(-1)  # [H*W] int32 triangle + 1
     zbuf = np.zeros(H * W, np.float32)
     vc = np.asarray(vertices, np.float64) @ camera.viewmat[:3, :3].T + camera.viewmat[:3, 3]  # [V, 3] camera
     # each covered pixel's centre ray (z = 1: its parameter is the camera depth) against its triangle's plane
