@@ -267,15 +267,7 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
                 base *= 1.0 - fss_ess * ms
             hdr[pix, c] = (base * irr_c * sh_c + specular * so + (1.0 - so) * fss_ess * ms * own) * a
         if write_passes:
-            alb[pix, 0] = al0
-            alb[pix, 1] = al1
-            alb[pix, 2] = al2
-            shd[pix, 0] = sh0
-            shd[pix, 1] = sh1
-            shd[pix, 2] = sh2
-            nrm[pix, 0] = nx
-            nrm[pix, 1] = ny
-            nrm[pix, 2] = nz
-            rgh[pix, 0] = rough
-            met[pix, 0] = metal
-            vsb[pix, 0] = vis
+            alb[pix, 0], alb[pix, 1], alb[pix, 2] = al0, al1, al2
+            shd[pix, 0], shd[pix, 1], shd[pix, 2] = sh0, sh1, sh2
+            nrm[pix, 0], nrm[pix, 1], nrm[pix, 2] = nx, ny, nz
+            rgh[pix, 0], met[pix, 0], vsb[pix, 0] = rough, metal, vis
