@@ -79,7 +79,7 @@ def hidden_and_covered(asset: RelightableAsset, view: Camera, impl: str = "numba
 
 def _depth_tolerance(vertices: np.ndarray) -> float:
     """occlusion.depth_tolerance, remembered per vertex array (~1.5 ms of every new view at 10k vertices otherwise)."""
-    return _TOLERANCE.get_or_make((id(vertices), vertices.shape), lambda: depth_tolerance(vertices), pin=(vertices,))
+    return _TOLERANCE.get_or_make(id(vertices), lambda: depth_tolerance(vertices), pin=(vertices,))
 
 
 def _box_down(x: np.ndarray, ss: int) -> np.ndarray:
@@ -228,8 +228,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     # HIDDEN_DEPTH_SIDE px the cull's z-buffer has found it already: that z-buffer's view is the frame's scaled by
     # k <= 1 and the G-buffer's by ss >= 1, so the same size means the same view. Otherwise a visibility-only mesh
     # pass at the G-buffer's size (the cull's coarser coverage scaled up would be wrong at the silhouette): ~1 % of a
-    # final frame, 7 ms on a new 1024 px preview view. The fill runs on every
-    # frame: 0.2 ms at 256 px, 1.3 at 512, 4 at 1024.
+    # final frame, 7 ms on a new 1024 px preview view. The fill runs on every frame: 0.2 ms at 256 px, 1.3 at 512, 4
+    # at 1024.
     t = time.perf_counter()
     if settings.mesh_coverage:
         if covered.shape != (camera.height, camera.width):
