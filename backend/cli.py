@@ -40,7 +40,7 @@ def _cmd_generate(args) -> int:
         mask = mask_from_picture(read_rgba(args.mask))
     asset = generate(GenerateInputs(image=InputImage.from_file(args.image), name=Path(args.image).stem, mesh=mesh,
                                     corner_normals=corner_normals, provider=args.provider, generators=generators,
-                                    mask=mask),
+                                    mask=mask, n_gaussians=args.gaussians),
                      print_progress)
     fit = asset.meta.get("camera_fit") or {}
     if fit.get("done"):
@@ -154,8 +154,22 @@ def _cmd_bake(args) -> int:
     return 0
 
 
+def _gaussian_count(text: str) -> int:
+    """--gaussians: an integer within the protocol's limits (the same bounds a generate request has)."""
+    from relight_protocol.limits import MAX_GAUSSIANS, MIN_GAUSSIANS
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not MIN_GAUSSIANS <= n <= MAX_GAUSSIANS:
+        raise argparse.ArgumentTypeError(f"must be between {MIN_GAUSSIANS} and {MAX_GAUSSIANS}, got {n}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from relight_protocol.vocabulary import PROVIDERS, RENDER_QUALITIES
+    from relight_protocol.limits import MAX_GAUSSIANS, MIN_GAUSSIANS
+    from relight_protocol.vocabulary import DEFAULT_GAUSSIANS, PROVIDERS, RENDER_QUALITIES
 
     from .evaluate.bench import add_bench_parser
     from .evaluate.forward import add_eval_parser
@@ -196,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-path", default=None, help="Hunyuan3D-2's models folder (default $HY3DGEN_MODELS)")
     p.add_argument("--generator-cmd", default=None,
                    help="an external generator: a command with {image} and {mesh} (default $RELIGHT_GENERATOR_CMD)")
+    p.add_argument("--gaussians", type=_gaussian_count, default=DEFAULT_GAUSSIANS,
+                   help=f"surface Gaussians of the asset ({MIN_GAUSSIANS}..{MAX_GAUSSIANS}, default "
+                        f"{DEFAULT_GAUSSIANS}): fewer generate and relight faster, more keep finer detail")
     p.add_argument("--store", default=None)
     p.set_defaults(func=_cmd_generate)
 

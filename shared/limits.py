@@ -22,6 +22,8 @@ MAX_ARCHIVE_FILES = 512  # files in a reconstruct request's G-buffer archive
 MAX_ARCHIVE_UNPACKED_BYTES = 1024 * MiB  # their total size once unpacked
 
 MAX_LIGHTS = 64  # lamps in one render request
+MIN_GAUSSIANS = 1_000  # a generate request's "gaussians": fewer leave holes at any useful size
+MAX_GAUSSIANS = 2_000_000  # ... and its ceiling (an asset of 2M Gaussians is ~0.5 GB in memory)
 
 MAX_NDIM = 8  # dimensions of one array
 MAX_NESTING = 32  # JSON nesting depth of content
@@ -35,7 +37,7 @@ ZMQ_MAX_FRAME_BYTES = MAX_ARRAY_BYTES + 1 * MiB
 NAMES = (
     "MAX_HEADER_BYTES", "MAX_CONTENT_BYTES", "MAX_BUFFERS", "MAX_ARRAY_BYTES", "MAX_IMAGE_SIDE", "MAX_ENV_SIDE",
     "MAX_VERTICES", "MAX_FACES", "MAX_TEXTURE_SIZE", "MAX_RENDER_SIDE", "MAX_NAME_CHARS",
-    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES", "MIN_IMAGE_SIDE", "MIN_OBJECT_PIXELS", "MAX_LIGHTS",
+    "MAX_ARCHIVE_FILES", "MAX_ARCHIVE_UNPACKED_BYTES", "MIN_IMAGE_SIDE", "MIN_OBJECT_PIXELS", "MAX_LIGHTS", "MIN_GAUSSIANS", "MAX_GAUSSIANS",
     "MAX_NDIM", "MAX_NESTING", "MAX_ID_CHARS", "MAX_MSG_TYPE_CHARS",
 )
 

@@ -11,8 +11,8 @@ from .errors import InvalidRequest, ProtocolError, UnknownMessageType
 from .fields import (_bad, as_array, as_bool, as_choice, as_float, as_id, as_int, as_matrix, as_name,  # noqa: F401
                      as_str, require)
 from .vocabulary_lights import LAMP_TYPES
-from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS, MESH_FORMATS,  # noqa: F401
-                         MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
+from .vocabulary import (BAKE_FORMATS, COLORSPACES, DEFAULT_GAUSSIANS, DEFAULT_TEXTURE_SIZE, LIGHT_HINTS,  # noqa: F401
+                         MESH_FORMATS, MESH_UP, PROVIDERS, RENDER_QUALITIES)  # (the protocol's words)
 
 LIBRARY_ACTIONS = ("list_assets", "delete_asset")  # answered at once by the server, like hello, ping and cancel
 JOB_ACTIONS = ("generate", "reconstruct", "match_photo", "render", "bake",  # run as cancellable jobs with progress
@@ -291,6 +291,8 @@ def validate_generate(content: dict) -> dict:
         "camera": validate_camera(content["camera"]) if content.get("camera") is not None else None,
         "world": validate_world(content["world"]) if content.get("world") is not None else None,
         "mask": validate_mask(content["mask"], image.shape[:2]) if content.get("mask") is not None else None,
+        "gaussians": as_int(content.get("gaussians", DEFAULT_GAUSSIANS), "gaussians", limits.MIN_GAUSSIANS,
+                            limits.MAX_GAUSSIANS, "MAX_GAUSSIANS"),
     }
     if out["mesh"] is not None and out["mesh_file"] is not None:
         raise InvalidRequest("send either mesh (arrays) or mesh_file (a file's bytes), not both")

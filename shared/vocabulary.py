@@ -35,6 +35,7 @@ MESH_UP = ("auto", "y", "z")  # a mesh file's up axis: "auto" is the format's co
 COLORSPACES = ("srgb", "linear")  # how a request's image pixels are encoded
 BAKE_FORMATS = ("glb", "obj")  # obj: a zip of name.obj, name.mtl and its PNG maps (albedo, roughness, metallic)
 DEFAULT_TEXTURE_SIZE = 1024  # baked PBR texture side, pixels
+DEFAULT_GAUSSIANS = 100_000  # surface Gaussians of a generated asset: a generate request's "gaussians" when not given
 
 
 def enum_items(values: tuple, labels: dict) -> list[tuple[str, str, str]]:

@@ -292,6 +292,8 @@ def test_generate_defaults_and_mesh_camera_world():
     action, req = validate_request(valid_generate())
     assert action == "generate"
     assert (req["colorspace"], req["provider"], req["light_hint"], req["mesh"]) == ("srgb", "auto", "unknown", None)
+    assert req["gaussians"] == 100_000
+    assert validate_request(valid_generate(gaussians=np.int64(25_000)))[1]["gaussians"] == 25_000
     _, req = validate_request(valid_generate(image=np.zeros((8, 9, 4), np.float32)))
     assert req["colorspace"] == "linear"
     mesh = {"vertices": np.zeros((3, 3), np.float64), "faces": np.array([[0, 1, 2]], np.int64),
@@ -329,6 +331,9 @@ def test_generate_defaults_and_mesh_camera_world():
     ({"world": {"equirect": np.zeros((8193, 2, 3), np.float32)}}, LimitExceeded, r"MAX_ENV_SIDE is 8192"),
     ({"world": {"equirect": np.zeros((4, 8, 3), np.float32), "strength": "bright"}}, InvalidRequest,
      r"world.strength must be a number"),
+    ({"gaussians": 3_000_000}, LimitExceeded, r"^gaussians is 3000000; the limit MAX_GAUSSIANS is 2000000$"),
+    ({"gaussians": 10}, InvalidRequest, r"gaussians must be between 1000 and 2000000, got 10"),
+    ({"gaussians": 5e4}, InvalidRequest, r"gaussians must be an integer"),
 ])
 def test_generate_validation_names_the_problem(over, error, match):
     with pytest.raises(error, match=match):

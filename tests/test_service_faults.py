@@ -19,6 +19,7 @@ from test_server import disc_image, test_camera
 
 MIN_SILENCE_TIMEOUT = 5.0  # the add-on's smallest 'Job Silence Timeout' (ui/prefs.py job_timeout min)
 GENERATE_TIMEOUT = 300.0  # seconds for one generate on 2 shared cores (healthy: 15-40 s)
+PLUMBING_GAUSSIANS = 20_000  # the assets of tests about the service, not the asset: generated in about half the time
 
 
 def _messages(client: Client, msg_id: str, timeout: float, on_message=None):
@@ -36,9 +37,12 @@ def _messages(client: Client, msg_id: str, timeout: float, on_message=None):
     raise AssertionError(f"no reply to {msg_id} within {timeout} s")
 
 
-def _generate(client: Client, seed: int, name: str, on_message=None, size: int = 48):
-    msg_id = client.request("generate_request", {"image": disc_image(size, seed=seed), "name": name,
-                                                 "colorspace": "srgb"})
+def _generate(client: Client, seed: int, name: str, on_message=None, size: int = 48, gaussians: int | None = None):
+    """A generate of a seeded disc image; `gaussians` None: the server's default asset size."""
+    content = {"image": disc_image(size, seed=seed), "name": name, "colorspace": "srgb"}
+    if gaussians is not None:
+        content["gaussians"] = gaussians
+    msg_id = client.request("generate_request", content)
     return _messages(client, msg_id, GENERATE_TIMEOUT, on_message)
 
 
@@ -64,12 +68,12 @@ def test_sigkill_while_writing_an_asset_loses_no_stored_asset(tmp_path):
     endpoint = server.endpoint
     try:
         c = server.client()
-        _, first = _generate(c, 1, "first")
+        _, first = _generate(c, 1, "first", gaussians=PLUMBING_GAUSSIANS)
         assert first.status == "ok", first.content
         stored_before = {first.content["asset_id"], kept.asset_id}
 
         msg_id = c.request("generate_request", {"image": disc_image(56, seed=2), "name": "second",
-                                                "colorspace": "srgb"})
+                                                "colorspace": "srgb", "gaussians": PLUMBING_GAUSSIANS})
         deadline = time.monotonic() + GENERATE_TIMEOUT
         while server.proc.poll() is None:  # the stage right before the write: the kill lands in it or just before
             assert time.monotonic() < deadline, "the second generate never reached its store stage"
@@ -192,16 +196,17 @@ def test_the_queue_takes_clients_in_turn():
 
 def test_eight_clients_generate_and_render_concurrently_nothing_lost_or_crossed(tmp_path):
     """8 threads, each its own DEALER: generate a distinct small image, then render the asset at a size of its
-    own. Every reply answers its own request (parent id, name, asset, image size)."""
+    own. Every reply answers its own request (parent id, name, asset, image size, the asset's own Gaussian count)."""
     server = start_server(tmp_path / "store")
     results, errors = {}, []
 
     def client_run(i: int) -> None:
         try:
             with Client(server.endpoint) as c:
-                progress, reply = _generate(c, 100 + i, f"client-{i}")
+                progress, reply = _generate(c, 100 + i, f"client-{i}", gaussians=PLUMBING_GAUSSIANS + 1000 * i)
                 assert reply.status == "ok", reply.content
                 assert reply.content["name"] == f"client-{i}"
+                assert (PLUMBING_GAUSSIANS + 1000 * i) // 2 < reply.content["stats"]["gaussians"] <= PLUMBING_GAUSSIANS + 1000 * i
                 assert all(p.parent_id == reply.parent_id for p in progress)
                 size = 16 + 2 * i
                 render = _render(c, reply.content["asset_id"], size)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from relight_protocol.vocabulary import GEOMETRY_PROVIDERS, LIGHT_HINTS
+from relight_protocol.vocabulary import DEFAULT_GAUSSIANS, GEOMETRY_PROVIDERS, LIGHT_HINTS
 
 from .. import __version__
 from ..core.asset import RelightableAsset
@@ -33,7 +33,6 @@ from .visibility import sealed, surface_visibility
 from .voxel import assign, voxelize
 
 PIPELINE_VERSION = "v0.6"  # part of every asset id: a pipeline change makes new assets, never stale ones
-DEFAULT_GAUSSIANS = 100_000
 
 
 @dataclass

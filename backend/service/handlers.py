@@ -91,6 +91,7 @@ def generate_inputs(req: dict, generators=None) -> GenerateInputs:
         light_hint=req["light_hint"],
         camera=camera(req["camera"]) if req["camera"] is not None else None,
         world=environment(req["world"]) if req["world"] is not None else None,
+        n_gaussians=req["gaussians"],
     )
 
 
