@@ -52,7 +52,10 @@ def test_generate_preview_import_on_blender(version, addon_zip, object_image_pat
     env = dict(os.environ, RELIGHT_FLOW_BLENDER=version, RELIGHT_FLOW_ZIP=str(addon_zip),
                RELIGHT_FLOW_IMAGE=str(object_image_path), RELIGHT_FLOW_ENDPOINT=server.endpoint)
     env.pop("PYTHONPATH", None)  # only that venv's packages: bpy, numpy, pytest (and the add-on's bundled pyzmq)
-    cmd = [str(python), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", str(FLOW)]
+    # -c os.devnull: not the repo's pytest settings, whose two xdist workers are for the whole suite (that venv has
+    # no xdist); FLOW_TIMEOUT bounds the run instead of pytest-timeout
+    cmd = [str(python), "-m", "pytest", "-c", os.devnull, "--rootdir", str(REPO), "-q", "-s", "-p", "no:cacheprovider",
+           str(FLOW)]
     try:
         proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=FLOW_TIMEOUT)
     except subprocess.TimeoutExpired as e:
