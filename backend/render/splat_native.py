@@ -136,7 +136,6 @@ def project_kernel(means, quats, scales, opacities, viewmat, K, width, height, n
         rect[i, 3] = min(max(0, int(math.ceil((py + ry) / TILE))), tiles_y)
 
 
-@_jit()
 def _bin(rect, depth_bits, n_tiles, tiles_x):
     """Depth-sort the visible Gaussians and bin them into tiles.
 
@@ -144,6 +143,14 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
     (ties keep index order, like gsplat's sort), then a counting sort into tiles, which keeps that order.
     Returns offsets [n_tiles + 1] int64 and ids [n_isect] int32: tile t's Gaussians front to back are
     ids[offsets[t]:offsets[t + 1]]."""
+    order, boxes = _depth_order(rect, depth_bits)
+    return _tile_lists(order, boxes, n_tiles, tiles_x, numba.get_num_threads())
+
+
+@_jit()
+def _depth_order(rect, depth_bits):
+    """The visible Gaussians (rect [N, 4] not empty) in depth order, stably: (order [V] int32 their indices,
+    boxes [V, 4] int32 their tile ranges in that order)."""
     n = rect.shape[0]
     # each visible Gaussian as one uint64: its depth key (an order-preserving map of the IEEE bits to unsigned ints;
     # negative depths only if near < 0) above its index, so a pass moves 8 bytes and ties keep index order
@@ -190,7 +197,7 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
             hist[b] = h + 1
         packed, other = other, packed
     order = np.empty(n_vis, dtype=np.int32)
-    boxes = np.empty((n_vis, 4), dtype=np.int32)  # rect rows in depth order: the two loops below read them in order
+    boxes = np.empty((n_vis, 4), dtype=np.int32)  # rect rows in depth order: _tile_lists reads them in order
     for j in range(n_vis):
         i = np.int32(packed[j] & np.uint64(0xFFFFFFFF))
         order[j] = i
@@ -198,22 +205,40 @@ def _bin(rect, depth_bits, n_tiles, tiles_x):
         boxes[j, 1] = rect[i, 1]
         boxes[j, 2] = rect[i, 2]
         boxes[j, 3] = rect[i, 3]
+    return order, boxes
 
-    counts = np.zeros(n_tiles + 1, dtype=np.int64)
-    for j in range(n_vis):
-        for ty in range(boxes[j, 2], boxes[j, 3]):
-            for tx in range(boxes[j, 0], boxes[j, 1]):
-                counts[ty * tiles_x + tx + 1] += 1
-    offsets = np.cumsum(counts)
-    cursor = offsets[:-1].copy()
-    ids = np.empty(offsets[-1], dtype=np.int32)
-    for j in range(n_vis):
-        i = order[j]
-        for ty in range(boxes[j, 2], boxes[j, 3]):
-            for tx in range(boxes[j, 0], boxes[j, 1]):
-                t = ty * tiles_x + tx
-                ids[cursor[t]] = i
-                cursor[t] += 1
+
+@_jit(parallel=True)
+def _tile_lists(order, boxes, n_tiles, tiles_x, n_chunk):
+    """The counting sort of _bin into tiles, in parallel: the depth-ordered Gaussians order [V] (boxes [V, 4] their
+    tile ranges) split into n_chunk contiguous chunks (one per thread); each chunk counts per tile, and its entries go after
+    those of the chunks before it, so each tile's list keeps the depth order. Returns (offsets [n_tiles + 1] int64,
+    ids [n_isect] int32) as _bin."""
+    n_vis = order.shape[0]
+    counts = np.zeros((n_chunk, n_tiles), dtype=np.int64)
+    for c in numba.prange(n_chunk):
+        for j in range(c * n_vis // n_chunk, (c + 1) * n_vis // n_chunk):
+            for ty in range(boxes[j, 2], boxes[j, 3]):
+                for tx in range(boxes[j, 0], boxes[j, 1]):
+                    counts[c, ty * tiles_x + tx] += 1
+    offsets = np.empty(n_tiles + 1, dtype=np.int64)
+    offsets[0] = 0
+    cursor = np.empty((n_chunk, n_tiles), dtype=np.int64)  # where chunk c writes its next entry of tile t
+    for t in range(n_tiles):
+        at = offsets[t]
+        for c in range(n_chunk):
+            cursor[c, t] = at
+            at += counts[c, t]
+        offsets[t + 1] = at
+    ids = np.empty(offsets[n_tiles], dtype=np.int32)
+    for c in numba.prange(n_chunk):
+        for j in range(c * n_vis // n_chunk, (c + 1) * n_vis // n_chunk):
+            i = order[j]
+            for ty in range(boxes[j, 2], boxes[j, 3]):
+                for tx in range(boxes[j, 0], boxes[j, 1]):
+                    t = ty * tiles_x + tx
+                    ids[cursor[c, t]] = i
+                    cursor[c, t] += 1
     return offsets, ids
 
 
