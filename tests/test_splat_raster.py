@@ -286,3 +286,27 @@ def test_jit_falls_back_without_cache(monkeypatch):
     with pytest.warns(UserWarning, match="cannot cache"):
         add = splat_native._jit()(lambda a, b: a + b)
     assert add(2, 3) == 5
+
+
+@pytest.mark.parametrize("n_chunk", [1, 2, 3, 7])
+def test_tile_lists_keep_the_stable_depth_order_whatever_the_chunking(n_chunk):
+    """_bin's lists: each tile's Gaussians front to back, ties in index order (a stable sort on depth, as gsplat's),
+    however many parallel chunks the counting sort is cut into; against a plain argsort, on seeded random boxes."""
+    rng = np.random.default_rng(11)
+    n, tiles_x, tiles_y = 3000, 9, 7
+    rect = np.zeros((n, 4), np.int32)
+    rect[:, 0] = rng.integers(0, tiles_x, n)
+    rect[:, 1] = np.minimum(rect[:, 0] + rng.integers(0, 3, n), tiles_x)  # some empty: culled
+    rect[:, 2] = rng.integers(0, tiles_y, n)
+    rect[:, 3] = np.minimum(rect[:, 2] + rng.integers(0, 3, n), tiles_y)
+    depth = np.round(rng.uniform(1.0, 3.0, n), 2).astype(np.float32)  # many ties
+    order, boxes = splat_native._depth_order(rect, depth.view(np.uint32))
+    offsets, ids = splat_native._tile_lists(order, boxes, tiles_x * tiles_y, tiles_x, n_chunk)
+    visible = np.nonzero((rect[:, 1] > rect[:, 0]) & (rect[:, 3] > rect[:, 2]))[0]
+    by_depth = visible[np.argsort(depth[visible], kind="stable")]
+    np.testing.assert_array_equal(order, by_depth)
+    for t in range(tiles_x * tiles_y):
+        tx, ty = t % tiles_x, t // tiles_x
+        inside = by_depth[(rect[by_depth, 0] <= tx) & (tx < rect[by_depth, 1]) & (rect[by_depth, 2] <= ty)
+                          & (ty < rect[by_depth, 3])]
+        np.testing.assert_array_equal(ids[offsets[t]:offsets[t + 1]], inside, err_msg=f"tile {t}")
