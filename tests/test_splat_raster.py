@@ -6,7 +6,7 @@ import pytest
 import torch
 from gsplat.cuda._torch_impl import _fully_fused_projection, _quat_scale_to_covar_preci
 
-from relight.render import splat_native
+from relight.render import splat_bin, splat_native
 from relight.core.camera import Camera
 from relight.core.gaussians import quats_from_normals
 from relight.render.splat_project import covariance, project
@@ -290,7 +290,7 @@ def test_jit_falls_back_without_cache(monkeypatch):
 
 @pytest.mark.parametrize("n_chunk", [1, 2, 3, 7])
 def test_tile_lists_keep_the_stable_depth_order_whatever_the_chunking(n_chunk):
-    """_bin's lists: each tile's Gaussians front to back, ties in index order (a stable sort on depth, as gsplat's),
+    """bin_tiles' lists: each tile's Gaussians front to back, ties in index order (a stable sort on depth, as gsplat's),
     however many parallel chunks the counting sort is cut into; against a plain argsort, on seeded random boxes."""
     rng = np.random.default_rng(11)
     n, tiles_x, tiles_y = 3000, 9, 7
@@ -300,8 +300,8 @@ def test_tile_lists_keep_the_stable_depth_order_whatever_the_chunking(n_chunk):
     rect[:, 2] = rng.integers(0, tiles_y, n)
     rect[:, 3] = np.minimum(rect[:, 2] + rng.integers(0, 3, n), tiles_y)
     depth = np.round(rng.uniform(1.0, 3.0, n), 2).astype(np.float32)  # many ties
-    order, boxes = splat_native._depth_order(rect, depth.view(np.uint32))
-    offsets, ids = splat_native._tile_lists(order, boxes, tiles_x * tiles_y, tiles_x, n_chunk)
+    order, boxes = splat_bin.depth_order(rect, depth.view(np.uint32))
+    offsets, ids = splat_bin.tile_lists(order, boxes, tiles_x * tiles_y, tiles_x, n_chunk)
     visible = np.nonzero((rect[:, 1] > rect[:, 0]) & (rect[:, 3] > rect[:, 2]))[0]
     by_depth = visible[np.argsort(depth[visible], kind="stable")]
     np.testing.assert_array_equal(order, by_depth)

@@ -40,7 +40,7 @@ class BlendRecord:
 @njit_cached(parallel=True)
 def record_bounds(gp, offsets, ids, width, height, tiles_x):  # pragma: no cover - jitted
     """[T] int64: per tile, the pixels of its Gaussians' boxes clipped to the tile, as splat_native._composite_tile
-    walks them: no more blends than this can happen there (gp [N, N_GP], offsets/ids from splat_native._bin)."""
+    walks them: no more blends than this can happen there (gp [N, N_GP], offsets/ids from splat_bin.bin_tiles)."""
     n_tiles = offsets.shape[0] - 1
     out = np.zeros(n_tiles, np.int64)
     half = np.float32(0.5)
