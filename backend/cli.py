@@ -155,16 +155,17 @@ def _cmd_bake(args) -> int:
 
 
 def _gaussian_count(text: str) -> int:
-    """--gaussians: an integer within the protocol's limits (the same bounds a generate request has)."""
+    """--gaussians: a whole number, checked by the protocol's own field check (a generate request's bounds)."""
+    from relight_protocol.errors import ProtocolError
+    from relight_protocol.fields import as_int
     from relight_protocol.limits import MAX_GAUSSIANS, MIN_GAUSSIANS
 
     try:
-        n = int(text)
+        return as_int(int(text), "gaussians", MIN_GAUSSIANS, MAX_GAUSSIANS)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not MIN_GAUSSIANS <= n <= MAX_GAUSSIANS:
-        raise argparse.ArgumentTypeError(f"must be between {MIN_GAUSSIANS} and {MAX_GAUSSIANS}, got {n}")
-    return n
+    except ProtocolError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

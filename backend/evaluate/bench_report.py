@@ -65,6 +65,7 @@ def markdown(rep: dict) -> str:
     lines += ["", "## Bars (512², 100k Gaussians)", ""]
     if b.get("headline_measured"):
         d = b["max_abs_diff"] or {}
+        not_run = "not run (`--no-torch`)"
         big = [c for c in rep["cases"] if c["size"] == 1024 and c["requested_gaussians"] == HEADLINE[1]]
         at_1024 = "not measured in this run"
         if big:
@@ -78,11 +79,10 @@ def markdown(rep: dict) -> str:
             f"- 1024², 100k Gaussians: {at_1024} (bar >= 10)",
             f"- view and light unchanged: {b['fps_interactive']:.1f} fps at the median, {b['fps_interactive_best']:.1f} "
             f"fps best of the run; AO-only {b['fps_interactive_ao']:.1f} fps; final quality {b['fps_final']:.1f} fps",
-            "- native rasterizer vs torch reference: " + (f"{b['raster_speedup_vs_torch']:.0f}x (bar >= 20x)"
-                                                          if b.get("raster_speedup_vs_torch") else
-                                                          "not run (`--no-torch`)"),
-            "- native vs reference max abs difference: " + (", ".join(f"{k} {v:.2e}" for k, v in d.items()) + " (bar 1e-3)"
-                                                            if d else "not run (`--no-torch`)"),
+            "- native rasterizer vs torch reference: "
+            + (f"{b['raster_speedup_vs_torch']:.0f}x (bar >= 20x)" if b.get("raster_speedup_vs_torch") else not_run),
+            "- native vs reference max abs difference: "
+            + (", ".join(f"{k} {v:.2e}" for k, v in d.items()) + " (bar 1e-3)" if d else not_run),
         ]
     else:
         lines.append("- not measured in this run (`--quick` measures 25k Gaussians only)")

@@ -3,8 +3,8 @@
 Same semantics as the torch reference in splat_raster (gsplat 1.5.3 classic): project in parallel over Gaussians,
 radix-sort the visible ones by depth and bin them into 16x16 pixel tiles with a counting sort into flat arrays
 (splat_bin: each tile's list is already front to back), and composite front to back with per-pixel early stop, in
-parallel over tiles. Within a tile each Gaussian touches only its opacity-aware box; alphas are computed 16 pixels at a time
-(SIMD) and blending walks a bit mask of the pixels that count.
+parallel over tiles. Within a tile each Gaussian touches only its opacity-aware box; alphas are computed 16 pixels
+at a time (SIMD) and blending walks a bit mask of the pixels that count.
 """
 
 import math
