@@ -163,3 +163,30 @@ def test_only_an_input_that_clips_has_pixels_that_bound_their_radiance_from_belo
     assert photo.ceiling == 1.0 and srgb_float.ceiling == 1.0 and render_.ceiling == float("inf")
     assert not unsaturated(photo.linear[..., :3], photo.ceiling)[0, 0]
     assert unsaturated(render_.linear[..., :3], render_.ceiling).all()
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_a_float_render_keeps_its_worlds_level_and_a_photo_takes_the_albedo_prior(strength):
+    """A rough sphere of albedo 0.3 under the courtyard HDRI, light unknown. Its float linear render (what the add-on
+    sends for a render made in Blender) keeps the world's level: at Blender's default strength 1 the courtyard's
+    mean radiance (0.77) is the prior's, so the albedo comes back near 0.3; at strength 0.5 the prior reads the light
+    twice too bright and the albedo half as dark, which no prior can tell apart. The same render as an 8-bit photo
+    says nothing of its light's level: its 95th-percentile albedo goes to the prior's ALBEDO_P95. The tolerance,
+    a quarter, is what the light's fit through broad lobes leaves: it sees the light only through the seen half."""
+    from relight.evaluate.cycles_scenes import shape_mesh
+    from relight.generate.delight.homogenize import delight
+    from relight.generate.delight.light_fit import ALBEDO_P95, WORLD_MEAN_RADIANCE
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.3, 0.3, 0.3), 0.7, 0.0, n_gaussians=20_000, camera=cam)
+    env = Environment.from_file(builtin_hdris()["courtyard"], 0.0, strength)
+    r = render(truth, cam, env)
+    image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
+    mats = delight(image, mask, truth, cam, "unknown", ceiling=np.inf)
+    got = float(np.median(mats.albedo[mats.seen].mean(1)))
+    expected = 0.3 * (0.77 * strength) / WORLD_MEAN_RADIANCE  # the courtyard measures 0.77 at strength 1
+    assert abs(got / expected - 1.0) < 0.25, (got, expected)
+    photo = delight(np.clip(image, 0.0, 1.0), mask, truth, cam, "unknown", ceiling=1.0)
+    p95 = float(np.percentile(photo.albedo[photo.seen] @ np.array([0.2126, 0.7152, 0.0722]), 95))
+    assert abs(p95 / ALBEDO_P95 - 1.0) < 0.1, p95

@@ -10,7 +10,7 @@ of the contrast the albedo of a dielectric would need (albedo_contrast: a metal 
 fitted through a metal's reflection explains (a texture's contrast stays under any light). The input light is the
 given HDRI when the hint is `world`; otherwise a non-negative mix of lobes fitted to the image's luminance (broad
 lobes through a dielectric, narrower ones through a metal's reflection; neutral colour, scale fixed by an albedo
-prior). Pixels the inverse is unsure of (little response, clipped highlights) lean
+prior, or for a float render by the world's usual level). Pixels the inverse is unsure of (little response, clipped highlights) lean
 on the local estimate; the unseen side is completed from the reliable seen points, fading to their mean colour.
 
 `prepare` builds the problem, `first_hypothesis` reads a material and a light from the photo, `solve` inverts the
@@ -29,7 +29,7 @@ from ...core.envmap import Environment
 from ...render.occlusion import facing
 from .albedo_fit import fit_seen_albedo
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, affine_response
-from .light_fit import albedo_contrast, estimate_light, estimate_metal_light
+from .light_fit import albedo_contrast, albedo_scale, estimate_light, estimate_metal_light
 from .regions import albedo_regions, full_resolution, metal_regions
 from .materials import (
     LOCAL_SIGMA,
@@ -42,8 +42,6 @@ from .unseen import complete_unseen, sample_image, visible_points
 
 DEFAULT_ROUGHNESS = 0.5
 DEFAULT_METALLIC = 0.0
-ALBEDO_P95 = 0.8  # unknown light: the scale ambiguity is resolved by putting the 95th-percentile albedo here
-# (for a metal, unless that takes its 5th percentile below METAL_MIN_ALBEDO: then the 5th percentile goes there)
 SEARCH_SIDE = 192  # the material search runs at most at this resolution
 METAL_CONTRAST = 5.5  # unknown light: a metal is tested for when a dielectric's albedo would span more than this
 # (albedo_contrast), and taken when ...
@@ -207,9 +205,7 @@ def solve(p: Problem, hyp: Hypothesis, scores: dict, step) -> Materials:
     light = env.sh9
     if not p.known:
         y = albedo_px[p.valid] @ LUM  # [P] albedo luminance before the scale prior
-        scale = ALBEDO_P95 / max(float(np.percentile(y, 95)), 1e-6)
-        if metal:  # the prior may not take a metal below its reflectance floor (the inverse's bound above)
-            scale = max(scale, METAL_MIN_ALBEDO / max(float(np.percentile(y, 5)), 1e-6))
+        scale = albedo_scale(y, env, lo, scene_referred=bool(np.isinf(p.ceiling)))
         albedo_px = albedo_px * scale
         light = light / scale
         env = env.with_transform(env.rotation_z, env.strength / scale)

@@ -14,6 +14,16 @@ from ...core.visibility_rays import sphere_directions
 from ...render.frame import render
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, with_materials
 
+# The unknown light's scale (albedo_scale). A photo says nothing of how bright its light was (its exposure is the
+# photographer's), so its albedo takes a prior: the 95th-percentile albedo luminance is put at ALBEDO_P95. A
+# scene-referred input (a float linear render, as the add-on sends for a render made in Blender) keeps the world's
+# level: the fitted light's mean radiance is put at WORLD_MEAN_RADIANCE, the median over the bpy wheel's 8 HDRIs at
+# Blender's default Background strength 1 (night 0.17, sunset 0.49, sunrise 0.65, courtyard, studio and forest 0.77,
+# city 0.94, interior 0.97), unless that would take the brightest albedo (99th percentile) above ALBEDO_MAX.
+ALBEDO_P95 = 0.8
+WORLD_MEAN_RADIANCE = 0.77
+ALBEDO_MAX = 0.95
+Y00 = 0.28209479  # the constant SH basis function: the mean of a radiance over the sphere is Y00 * its SH DC term
 METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
 METAL_LOBE_SHARPNESS = 32.0
 
@@ -71,3 +81,19 @@ def albedo_contrast(image: np.ndarray, c0: np.ndarray, c1: np.ndarray, valid: np
     if y.size < 16:
         return 1.0
     return float(np.percentile(y, 95) / max(float(np.percentile(y, 5)), 1e-4))
+
+
+def albedo_scale(albedo_lum: np.ndarray, env: Environment, metal_floor: float, scene_referred: bool) -> float:
+    """The factor the albedo is multiplied by (and the fitted light `env` divided by) to settle the unknown light's
+    scale: albedo_lum [P] the solved albedo's luminance over the object's pixels; metal_floor the lowest albedo the
+    material allows (a metal's reflectance floor, 0 for a dielectric), which the 5th percentile is kept above;
+    scene_referred: the input is a float linear render (InputImage.ceiling is inf). See ALBEDO_P95."""
+    p95 = max(float(np.percentile(albedo_lum, 95)), 1e-6)
+    scale = ALBEDO_P95 / p95
+    if scene_referred:
+        level = float(env.sh9[0] @ LUM) * Y00  # the fitted light's mean radiance (luminance)
+        if level > 0:
+            scale = min(level / WORLD_MEAN_RADIANCE, ALBEDO_MAX / max(float(np.percentile(albedo_lum, 99)), 1e-6))
+    if metal_floor > 0:  # the scale may not take a metal below its reflectance floor
+        scale = max(scale, metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
+    return scale
