@@ -190,3 +190,52 @@ def test_a_float_render_keeps_its_worlds_level_and_a_photo_takes_the_albedo_prio
     photo = delight(np.clip(image, 0.0, 1.0), mask, truth, cam, "unknown", ceiling=1.0)
     p95 = float(np.percentile(photo.albedo[photo.seen] @ np.array([0.2126, 0.7152, 0.0722]), 95))
     assert abs(p95 / ALBEDO_P95 - 1.0) < 0.1, p95
+
+
+def test_a_metals_albedo_takes_the_level_of_real_metals_reflectance_under_an_unknown_light():
+    """An iron sphere (reflectance luminance 0.57) with silver bands (0.96, about 30 % of the surface) under the
+    sunset, light unknown, as a photo. Its scale cannot come from the photo, but a metal's albedo is its
+    reflectance, whose level is known: the median comes back at METAL_MEDIAN (within a tenth: the albedo fit's
+    last touches move it a little), and no point below the reflectance floor the inverse enforces."""
+    from relight.evaluate.cycles_scenes import shape_mesh
+    from relight.generate.delight.homogenize import delight
+    from relight.generate.delight.light_fit import LUM, METAL_MEDIAN
+    from relight.generate.delight.materials import METAL_MIN_ALBEDO
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.9, 0.9, 0.9), 0.3, 1.0, n_gaussians=20_000, camera=cam)
+    g = truth.gaussians
+    stripe = np.sin(g.means[:, 2] * 4.0) > 0.6  # ~30 % silver, in bands wide enough to keep their contrast
+    g.albedo = np.where(stripe[:, None], np.float32([0.97, 0.96, 0.91]), np.float32([0.56, 0.57, 0.58]))
+    env = Environment.from_file(builtin_hdris()["sunset"])
+    r = render(truth, cam, env)
+    image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
+    mats = delight(np.clip(image * 0.5, 0.0, 1.0), mask, truth, cam, "unknown", ceiling=1.0)
+    assert mats.metallic[0] == 1.0, mats.scores
+    y = mats.albedo[mats.seen] @ LUM
+    assert abs(float(np.median(y)) / METAL_MEDIAN - 1.0) < 0.1, np.percentile(y, [5, 50, 95])
+    assert float(y.min()) >= METAL_MIN_ALBEDO * 0.99, y.min()
+
+
+def test_the_unknown_lights_scale_by_input_form_and_material():
+    """albedo_scale on an albedo whose 95th percentile is twice its median (a texture, or a reflection left in a
+    metal's albedo): a photo's dielectric puts the 95th percentile at ALBEDO_P95; a float render's keeps the world's
+    level (the fitted light's mean radiance at WORLD_MEAN_RADIANCE) until its brightest albedo would pass
+    ALBEDO_MAX; a metal's median goes to METAL_MEDIAN, from either form, unless its 5th percentile would fall
+    below the floor."""
+    from relight.generate.delight.light_fit import (ALBEDO_MAX, ALBEDO_P95, METAL_MEDIAN, WORLD_MEAN_RADIANCE,
+                                                    albedo_scale)  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(10_000) < 0.8, 0.1, 0.2) * rng.uniform(0.98, 1.02, 10_000)  # median 0.1, p95 0.2
+    dim = Environment.constant((0.77 * 0.3,) * 3)  # a world at 0.3 of the usual level
+    p = np.percentile
+    assert p(y * albedo_scale(y, dim, 0.0, False), 95) == pytest.approx(ALBEDO_P95, rel=1e-6)
+    assert albedo_scale(y, dim, 0.0, True) == pytest.approx(0.3 * 0.77 / WORLD_MEAN_RADIANCE, rel=0.02)
+    bright = Environment.constant((0.77 * 20.0,) * 3)  # the level would take the albedo past ALBEDO_MAX
+    assert p(y * albedo_scale(y, bright, 0.0, True), 99) == pytest.approx(ALBEDO_MAX, rel=1e-6)
+    for scene_referred in (False, True):
+        assert np.median(y * albedo_scale(y, dim, 0.3, scene_referred)) == pytest.approx(METAL_MEDIAN, rel=1e-6)
+    wide = np.where(rng.random(10_000) < 0.3, 0.01, 0.1)  # a 5th percentile 10x below the median
+    assert p(wide * albedo_scale(wide, dim, 0.3, False), 5) == pytest.approx(0.3, rel=1e-6)

@@ -23,6 +23,11 @@ from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, with_materials
 ALBEDO_P95 = 0.8
 WORLD_MEAN_RADIANCE = 0.77
 ALBEDO_MAX = 0.95
+# A metal, from either input, takes neither: its albedo is its normal-incidence reflectance, and the median albedo
+# luminance goes to METAL_MEDIAN, the median over common metals (silver 0.96, aluminium 0.92, gold 0.80, brass
+# 0.78, copper 0.70, nickel 0.61, iron 0.57, chromium 0.56, titanium 0.50), no lower than puts its 5th percentile
+# at the reflectance floor.
+METAL_MEDIAN = 0.70
 Y00 = 0.28209479  # the constant SH basis function: the mean of a radiance over the sphere is Y00 * its SH DC term
 METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
 METAL_LOBE_SHARPNESS = 32.0
@@ -87,13 +92,15 @@ def albedo_scale(albedo_lum: np.ndarray, env: Environment, metal_floor: float, s
     """The factor the albedo is multiplied by (and the fitted light `env` divided by) to settle the unknown light's
     scale: albedo_lum [P] the solved albedo's luminance over the object's pixels; metal_floor the lowest albedo the
     material allows (a metal's reflectance floor, 0 for a dielectric), which the 5th percentile is kept above;
-    scene_referred: the input is a float linear render (InputImage.ceiling is inf). See ALBEDO_P95."""
+    scene_referred: the input is a float linear render (InputImage.ceiling is inf). See ALBEDO_P95 and
+    METAL_MEDIAN."""
     p95 = max(float(np.percentile(albedo_lum, 95)), 1e-6)
     scale = ALBEDO_P95 / p95
     if scene_referred:
         level = float(env.sh9[0] @ LUM) * Y00  # the fitted light's mean radiance (luminance)
         if level > 0:
             scale = min(level / WORLD_MEAN_RADIANCE, ALBEDO_MAX / max(float(np.percentile(albedo_lum, 99)), 1e-6))
-    if metal_floor > 0:  # the scale may not take a metal below its reflectance floor
-        scale = max(scale, metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
+    if metal_floor > 0:  # a metal's albedo is its reflectance, whose level is known: see METAL_MEDIAN
+        scale = max(METAL_MEDIAN / max(float(np.median(albedo_lum)), 1e-6),
+                    metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
     return scale
