@@ -218,6 +218,31 @@ def test_completion_continues_the_seam_and_fades_to_the_mean_far_from_it():
     np.testing.assert_array_equal(out[seen], vals)
 
 
+def test_nearest_seen_is_exact_within_its_reach_and_bounded_beyond():
+    """The completion's nearest seen point against a brute-force search, on seeded random surfaces (a sphere and a
+    lumpy blob, half seen): the same distance wherever the nearest lies within the reach, and at most 1 + FAR_EPS
+    times the nearest distance beyond it."""
+    from scipy.spatial import cKDTree
+
+    from relight.generate.delight.unseen import FAR_EPS, nearest_seen
+
+    rng = np.random.default_rng(7)
+    for lumpy in (0.0, 0.3):
+        d = rng.normal(size=(3000, 3))
+        d /= np.linalg.norm(d, axis=1, keepdims=True)
+        pts = d * (1.0 + lumpy * np.sin(3 * d[:, :1]) * np.cos(2 * d[:, 2:]))  # [N, 3]
+        seen = pts[:, 1] < rng.uniform(-0.3, 0.3)
+        q = pts[~seen]
+        truth = np.sqrt(((q[:, None, :] - pts[seen][None]) ** 2).sum(-1)).min(1)  # [U] brute force
+        reach = 0.5
+        dist, idx = nearest_seen(cKDTree(pts[seen]), q, reach)
+        np.testing.assert_allclose(dist, np.linalg.norm(pts[seen][idx] - q, axis=1), rtol=1e-9)  # honest distances
+        inside = truth < reach * (1 - 1e-9)
+        assert inside.any() and (~inside).any()
+        np.testing.assert_allclose(dist[inside], truth[inside], rtol=1e-9)
+        assert (dist[~inside] <= (1 + FAR_EPS) * truth[~inside] * (1 + 1e-9)).all()
+
+
 def _courtyard_sphere(roughness, metallic, hdri="courtyard"):
     """A textureless sphere (base colour (0.8, 0.5, 0.3)) rendered by our own renderer under the courtyard HDRI
     (or `hdri`) from a 64x64 camera -> (truth asset, camera, linear image [H, W, 3], mask [H, W], colour,
