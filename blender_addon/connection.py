@@ -230,12 +230,18 @@ class Session:
         return self.job
 
     def start_job(self, action: str, content: dict, scene_name: str) -> Job:
-        """Send `<action>_request`; its result goes to the scene `scene_name`. The caller has just said hello."""
+        """Send `<action>_request`; its result goes to the scene `scene_name`. The caller has just said hello.
+        Raises BackendUnavailable when the request cannot be queued (AuthenticationFailed when that is because the
+        backend refused this machine's keys, which can happen between the hello and the job)."""
         if self.job is not None:
             raise BackendUnavailable(f"A Relight {self.job.action} job is still running")
         if self.client is None:
             raise BackendUnavailable("Not connected to a Relight backend")
-        msg_id = self.client.request(f"{action}_request", content)
+        try:
+            msg_id = self.client.request(f"{action}_request", content)
+        except ConnectionError as e:  # nothing to queue it on: no connection, or one the backend refused
+            self._refused(self.endpoint)  # AuthenticationFailed when the backend refused our keys
+            raise BackendUnavailable(str(e)) from None
         self.job = Job(action, msg_id, scene_name, content=content)
         self.on_event(Started(action, f"{action} sent to the backend"))
         return self.job

@@ -102,9 +102,13 @@ def test_session_without_blender_reports_authentication_failed(addon_tree, keyed
         session.close()
 
 
-def test_a_job_on_a_refused_connection_ends_saying_authentication_failed(addon_tree, keyed):
-    """A job queued on a connection the backend then refuses (its key left the allow-list, say) ends at once, in
-    the session's own poll, instead of waiting out the job timeout."""
+@pytest.mark.parametrize("refusal_seen_first", [False, True])
+def test_a_job_on_a_refused_connection_ends_saying_authentication_failed(addon_tree, keyed, refusal_seen_first):
+    """A job on a connection the backend refuses (its key left the allow-list, say) ends at once saying so: queued
+    before the refusal, in the session's own poll, instead of waiting out the job timeout; after it, when the
+    socket has no connection left to queue it on (a refused handshake tears it down until the next retry), as
+    AuthenticationFailed from start_job, not a bare ConnectionError. Which of the two happens is zmq's timing, so
+    both are accepted; with refusal_seen_first the test waits for the monitor to report the refusal first."""
     import time
 
     conn = import_without_blender(addon_tree, "connection")
@@ -115,7 +119,15 @@ def test_a_job_on_a_refused_connection_ends_saying_authentication_failed(addon_t
     try:
         session._connect(server.endpoint, curve_keys.CurveKeys.from_settings(str(keys.server_public),
                                                                            str(other.clients / "eve.key_secret")))
-        session.start_job("render", {"asset_id": "0123abcd"}, "Scene")
+        deadline = time.monotonic() + 30
+        while refusal_seen_first and session.client.handshake_failure() is None:
+            assert time.monotonic() < deadline, "the backend's refusal never reached the socket monitor"
+            time.sleep(0.02)
+        try:
+            session.start_job("render", {"asset_id": "0123abcd"}, "Scene")
+        except conn.AuthenticationFailed as e:  # refused before the request could be queued
+            assert "authentication failed" in str(e) and session.running_job() is None
+            return
         deadline = time.monotonic() + 30
         while session.running_job() is not None:
             assert time.monotonic() < deadline, "the refused job never ended"
