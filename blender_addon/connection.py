@@ -173,6 +173,16 @@ class Session:
             self.close()
             raise AuthenticationFailed(f"Relight backend at {endpoint}: {refused}")
 
+    def _request(self, msg_type: str, content: dict) -> str:
+        """client.request for the calls that answer the artist (hello, a job): a request that cannot be queued raises
+        BackendUnavailable, AuthenticationFailed when the backend refused this machine's keys (a refused handshake
+        tears the connection down until zmq's next retry, and a request sent meanwhile has nothing to queue on)."""
+        try:
+            return self.client.request(msg_type, content)
+        except ConnectionError as e:
+            self._refused(self.endpoint)
+            raise BackendUnavailable(str(e)) from None
+
     def say_hello(self, endpoint: str, timeout: float, curve=None) -> dict:
         """hello round trip with `timeout` seconds; returns the reply content or raises BackendUnavailable
         (AuthenticationFailed as soon as the socket monitor sees the backend refuse our keys).
@@ -181,7 +191,7 @@ class Session:
         Progress or replies of a running job that arrive meanwhile are dispatched as poll_once() would.
         """
         client = self._connect(endpoint, curve)
-        msg_id = client.request("hello_request", {})
+        msg_id = self._request("hello_request", {})
         deadline = time.monotonic() + timeout
         while True:
             self._refused(endpoint)
@@ -231,17 +241,12 @@ class Session:
 
     def start_job(self, action: str, content: dict, scene_name: str) -> Job:
         """Send `<action>_request`; its result goes to the scene `scene_name`. The caller has just said hello.
-        Raises BackendUnavailable when the request cannot be queued (AuthenticationFailed when that is because the
-        backend refused this machine's keys, which can happen between the hello and the job)."""
+        Raises BackendUnavailable when the request cannot be queued (see _request)."""
         if self.job is not None:
             raise BackendUnavailable(f"A Relight {self.job.action} job is still running")
         if self.client is None:
             raise BackendUnavailable("Not connected to a Relight backend")
-        try:
-            msg_id = self.client.request(f"{action}_request", content)
-        except ConnectionError as e:  # nothing to queue it on: no connection, or one the backend refused
-            self._refused(self.endpoint)  # AuthenticationFailed when the backend refused our keys
-            raise BackendUnavailable(str(e)) from None
+        msg_id = self._request(f"{action}_request", content)
         self.job = Job(action, msg_id, scene_name, content=content)
         self.on_event(Started(action, f"{action} sent to the backend"))
         return self.job

@@ -175,7 +175,7 @@ def test_a_float_render_keeps_its_worlds_level_and_a_photo_takes_the_albedo_prio
     a quarter, is what the light's fit through broad lobes leaves: it sees the light only through the seen half."""
     from relight.evaluate.cycles_scenes import shape_mesh
     from relight.generate.delight.homogenize import delight
-    from relight.generate.delight.light_fit import ALBEDO_P95, WORLD_MEAN_RADIANCE
+    from relight.generate.delight.light_fit import ALBEDO_P95, LUM, WORLD_MEAN_RADIANCE
 
     v, f, _ = shape_mesh("sphere")
     cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
@@ -188,7 +188,7 @@ def test_a_float_render_keeps_its_worlds_level_and_a_photo_takes_the_albedo_prio
     expected = 0.3 * (0.77 * strength) / WORLD_MEAN_RADIANCE  # the courtyard measures 0.77 at strength 1
     assert abs(got / expected - 1.0) < 0.25, (got, expected)
     photo = delight(np.clip(image, 0.0, 1.0), mask, truth, cam, "unknown", ceiling=1.0)
-    p95 = float(np.percentile(photo.albedo[photo.seen] @ np.array([0.2126, 0.7152, 0.0722]), 95))
+    p95 = float(np.percentile(photo.albedo[photo.seen] @ LUM, 95))
     assert abs(p95 / ALBEDO_P95 - 1.0) < 0.1, p95
 
 

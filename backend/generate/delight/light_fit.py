@@ -94,13 +94,11 @@ def albedo_scale(albedo_lum: np.ndarray, env: Environment, metal_floor: float, s
     material allows (a metal's reflectance floor, 0 for a dielectric), which the 5th percentile is kept above;
     scene_referred: the input is a float linear render (InputImage.ceiling is inf). See ALBEDO_P95 and
     METAL_MEDIAN."""
-    p95 = max(float(np.percentile(albedo_lum, 95)), 1e-6)
-    scale = ALBEDO_P95 / p95
+    if metal_floor > 0:  # a metal's albedo is its reflectance, whose level is known: see METAL_MEDIAN
+        return max(METAL_MEDIAN / max(float(np.median(albedo_lum)), 1e-6),
+                   metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
     if scene_referred:
         level = float(env.sh9[0] @ LUM) * Y00  # the fitted light's mean radiance (luminance)
         if level > 0:
-            scale = min(level / WORLD_MEAN_RADIANCE, ALBEDO_MAX / max(float(np.percentile(albedo_lum, 99)), 1e-6))
-    if metal_floor > 0:  # a metal's albedo is its reflectance, whose level is known: see METAL_MEDIAN
-        scale = max(METAL_MEDIAN / max(float(np.median(albedo_lum)), 1e-6),
-                    metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
-    return scale
+            return min(level / WORLD_MEAN_RADIANCE, ALBEDO_MAX / max(float(np.percentile(albedo_lum, 99)), 1e-6))
+    return ALBEDO_P95 / max(float(np.percentile(albedo_lum, 95)), 1e-6)
