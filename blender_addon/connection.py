@@ -339,7 +339,11 @@ class Session:
             elif now - self._last_heard > HUNG_LIVENESS:
                 self._lost(now, f"nothing heard for {HUNG_LIVENESS:g} s")
             elif now >= self._next_ping:
-                self.client.request("ping_request", {})
+                try:
+                    self.client.request("ping_request", {})
+                except ConnectionError:  # no connection to queue it on (torn down before its event came in):
+                    self._lost(now, "the connection dropped")  # a Blender timer must not raise: it would stop
+                    return
                 self._next_ping = now + HEARTBEAT_INTERVAL
         elif self.state == "down" and now >= self._next_reconnect and not self._transport:
             self._reconnect(now)  # (a connected socket keeps its hello queued: the backend is there, maybe busy)
@@ -372,8 +376,11 @@ class Session:
         """Lazy Pirate: a fresh socket and a hello on it; an unanswered one is dropped at the next try."""
         self._drop_socket()
         client = self._connect(self.endpoint, self.curve)
-        self._hello_id = client.request("hello_request", {})
         self._next_reconnect = now + RECONNECT_INTERVAL
+        try:
+            self._hello_id = client.request("hello_request", {})
+        except ConnectionError:  # nothing to queue it on yet: the next try makes a fresh socket again
+            self._hello_id = None
 
     def _on_reconnect_hello(self, msg) -> None:
         try:

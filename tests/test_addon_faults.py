@@ -124,6 +124,29 @@ def test_session_notices_a_dead_backend_ends_the_job_reconnects_and_retries(with
         backend.close()
 
 
+def test_a_heartbeat_with_no_connection_to_go_on_marks_the_backend_lost(without_blender, free_port):
+    """The idle heartbeat's ping, sent after the connection was torn down but before any event said so (a refused
+    handshake does that), once raised ConnectionError out of poll_once: in Blender that ends the timer, and with it
+    the heartbeat and every reconnection, while the panel still says the backend is up. Here the socket's only
+    connection is dropped (zmq reports no event for that, so the ping is what finds out)."""
+    conn, make_session = without_blender
+    backend = PortBackend(free_port)
+    session, events = make_session()
+    try:
+        session.say_hello(backend.endpoint, 5.0)
+        assert session.state == "up"
+        session.client._socket.disconnect(backend.endpoint)
+        session._next_ping = 0.0  # the ping is due now
+        session.poll_once()
+        assert session.state == "down"
+        assert events[-1] == conn.BackendState(False, "Backend lost (the connection dropped): reconnecting to "
+                                                      f"{backend.endpoint}...")
+        poll_until(session, lambda: session.state == "up", timeout=10)  # the reconnection goes on by itself
+    finally:
+        session.close()
+        backend.close()
+
+
 def _fresh_image(path) -> "bpy.types.Image":
     """The test photo, flipped upside down: content this server's store has not seen."""
     image = bpy.data.images.load(str(path))
