@@ -241,13 +241,16 @@ def irradiance_map(mips: list[np.ndarray], h: int, w: int, src_width: int = 128)
     return E.reshape(h, w, 3).astype(np.float32)
 
 
+SH_Y00 = 0.5 / np.sqrt(np.pi)  # the constant SH basis function: a radiance's mean over the sphere is SH_Y00 x its DC term
+
+
 def sh9_basis(d: np.ndarray) -> np.ndarray:
     """[..., 3] unit directions -> [..., 9] real SH basis, order (l, m): (0,0), (1,-1), (1,0), (1,1), (2,-2),
     (2,-1), (2,0), (2,1), (2,2)."""
     x, y, z = d[..., 0], d[..., 1], d[..., 2]
     return np.stack(
         [
-            0.282095 * np.ones_like(x),
+            SH_Y00 * np.ones_like(x),
             0.488603 * y,
             0.488603 * z,
             0.488603 * x,

@@ -10,6 +10,7 @@ from ...core.camera import Camera
 from ...core.colour import LUMINANCE as LUM  # [3] float64
 from ...core.envmap import Environment
 from ...core.envmap import lobe_environments
+from ...core.prefilter import SH_Y00 as Y00  # the mean radiance over the sphere is Y00 x the SH DC term
 from ...core.visibility_rays import sphere_directions
 from ...render.frame import render
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, with_materials
@@ -28,7 +29,6 @@ ALBEDO_MAX = 0.95
 # 0.78, copper 0.70, nickel 0.61, iron 0.57, chromium 0.56, titanium 0.50), no lower than puts its 5th percentile
 # at the reflectance floor.
 METAL_MEDIAN = 0.70
-Y00 = 0.28209479  # the constant SH basis function: the mean of a radiance over the sphere is Y00 * its SH DC term
 METAL_LOBES = 96  # unknown light, metal: lobes of the fitted light, and their sharpness (width ~ 1 / sqrt)
 METAL_LOBE_SHARPNESS = 32.0
 
