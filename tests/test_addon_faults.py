@@ -87,13 +87,19 @@ def test_a_busy_backend_that_answers_no_ping_is_not_taken_for_dead(without_blend
     assert silent_backend.next_request().msg_type == "ping_request"  # the heartbeat pings went out
 
 
-def test_session_notices_a_dead_backend_ends_the_job_reconnects_and_retries(without_blender, free_port):
+def _connected(without_blender, port: int):
+    """(connection module, a session that has said hello to a PortBackend on `port`, its events, that backend)."""
     conn, make_session = without_blender
-    backend = PortBackend(free_port)
+    backend = PortBackend(port)
     session, events = make_session()
+    session.say_hello(backend.endpoint, 5.0)
+    assert session.state == "up"
+    return conn, session, events, backend
+
+
+def test_session_notices_a_dead_backend_ends_the_job_reconnects_and_retries(without_blender, free_port):
+    conn, session, events, backend = _connected(without_blender, free_port)
     try:
-        session.say_hello(backend.endpoint, 5.0)
-        assert session.state == "up"
         job = session.start_job("generate", {"name": "lost one"}, "Scene")
         assert _next_job_request(backend).msg_id == job.msg_id
         backend.close()  # the backend's process ends: its connection closes
@@ -129,12 +135,8 @@ def test_a_heartbeat_with_no_connection_to_go_on_marks_the_backend_lost(without_
     handshake does that), once raised ConnectionError out of poll_once: in Blender that ends the timer, and with it
     the heartbeat and every reconnection, while the panel still says the backend is up. Here the socket's only
     connection is dropped (zmq reports no event for that, so the ping is what finds out)."""
-    conn, make_session = without_blender
-    backend = PortBackend(free_port)
-    session, events = make_session()
+    conn, session, events, backend = _connected(without_blender, free_port)
     try:
-        session.say_hello(backend.endpoint, 5.0)
-        assert session.state == "up"
         session.client._socket.disconnect(backend.endpoint)
         session._next_ping = 0.0  # the ping is due now
         session.poll_once()
