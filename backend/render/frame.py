@@ -15,7 +15,6 @@ from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.progress import no_progress
-from .coverage_window import coverage_window, paste
 from .ground import ground_gbuffer
 from .mesh_coverage import fill_coverage, mesh_coverage
 from .occlusion import depth_map, depth_tolerance, facing, on_surface
@@ -161,7 +160,9 @@ def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, e
     for y0, y1 in zip(edges[:-1], edges[1:]):
         if y1 <= y0:
             continue
-        band = camera.cropped(0, int(y0), camera.width, int(y1 - y0))  # its row j is the frame's row y0 + j
+        K = camera.K.copy()
+        K[1, 2] -= y0  # the band's own rows: row j is the frame's row y0 + j
+        band = Camera(camera.viewmat, K, camera.width, int(y1 - y0))
         parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples, passes=passes))
         progress("render", 0.5 + 0.5 * float(y1) / H, "shading")
     return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
@@ -203,16 +204,6 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
             z = g.means @ view.viewmat[2, :3].astype(np.float32) + np.float32(view.viewmat[2, 3])  # [N] asset units
             extra.append((z * np.float32(asset.scale))[:, None])
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
-    # with the mesh's coverage, pixels outside its silhouette stay empty: only the silhouette's box of the G-buffer is
-    # rasterized, filled and shaded (coverage_window), then pasted into the whole frame
-    frame = camera
-    window = coverage_window(view, asset.vertices, covered) if settings.mesh_coverage else None
-    if window is not None:
-        x0, y0, x1, y1 = window
-        camera = frame.cropped(x0, y0, x1 - x0, y1 - y0)
-        view = camera_to_asset(camera, asset.model_matrix)
-        if covered.shape == (frame.height, frame.width):
-            covered = covered[y0:y1, x0:x1]
     # a view seen again under a new light re-composites only the light's channels (gbuffer_reuse.py): the shadow's
     # and the lamps'; the whole feature array is only made when the view is rasterized
     feature_key, feature_arrays = _feature_key(asset)
@@ -261,10 +252,6 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         K = len(lamps)
         depth = lamp_px[..., K:K + 1] if lamp_px.shape[-1] > K else None
         hdr = hdr + shade_lamps(passes, alpha, lamp_px[..., :K], lamps, camera, depth)
-    if window is not None:
-        hdr, alpha = paste(hdr, window, frame.height, frame.width), paste(alpha, window, frame.height, frame.width)
-        passes = {k: paste(p, window, frame.height, frame.width) for k, p in passes.items()}
-        camera = frame
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
         gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
