@@ -10,7 +10,7 @@ from ...core.camera import Camera
 from ...core.colour import LUMINANCE as LUM  # [3] float64
 from ...core.envmap import Environment
 from ...core.envmap import lobe_environments
-from ...core.prefilter import SH_Y00 as Y00  # the mean radiance over the sphere is Y00 x the SH DC term
+from ...core.prefilter import SH_Y00  # the mean radiance over the sphere is SH_Y00 x the SH DC term
 from ...core.visibility_rays import sphere_directions
 from ...render.frame import render
 from .forward import LIGHT_FIT_RENDER, METAL_FIT_RENDER, with_materials
@@ -98,7 +98,7 @@ def albedo_scale(albedo_lum: np.ndarray, env: Environment, metal_floor: float, s
         return max(METAL_MEDIAN / max(float(np.median(albedo_lum)), 1e-6),
                    metal_floor / max(float(np.percentile(albedo_lum, 5)), 1e-6))
     if scene_referred:
-        level = float(env.sh9[0] @ LUM) * Y00  # the fitted light's mean radiance (luminance)
+        level = float(env.sh9[0] @ LUM) * SH_Y00  # the fitted light's mean radiance (luminance)
         if level > 0:
             return min(level / WORLD_MEAN_RADIANCE, ALBEDO_MAX / max(float(np.percentile(albedo_lum, 99)), 1e-6))
     return ALBEDO_P95 / max(float(np.percentile(albedo_lum, 95)), 1e-6)

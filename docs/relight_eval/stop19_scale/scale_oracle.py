@@ -10,11 +10,11 @@ from relight.evaluate.suite_scenes import light_environment, render_object
 from relight.evaluate.suite_shapes import suite_mesh
 from relight.generate.pipeline import GenerateInputs, generate
 from relight.render.frame import render
+from relight.core.prefilter import SH_Y00 as Y00  # the constant SH basis function
 
 start, n, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 cfg = SuiteConfig()
 cam = view_camera(cfg.size)
-Y00 = 0.28209479
 for case in suite_cases(0)[start:start + n]:
     mesh = suite_mesh(case.shape)
     raw_a = render_object(case, case.light_a, cam, cfg.samples)
