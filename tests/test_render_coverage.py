@@ -283,3 +283,90 @@ def test_nearest_pixels_are_as_near_as_the_distance_transform_says(density):
     assert mask[ny, nx].all()
     dist = distance_transform_edt(~mask)
     np.testing.assert_allclose(np.hypot(ny - ys, nx - xs), dist[ys, xs], rtol=1e-12)
+
+
+@pytest.mark.parametrize("settings", [PREVIEW, FINAL], ids=["preview", "final"])
+@pytest.mark.parametrize("shift", [0.0, 0.45], ids=["centred", "half_out"])
+def test_only_the_silhouettes_box_is_rendered_and_the_frame_is_unchanged(slab, monkeypatch, settings, shift):
+    """The G-buffer is rasterized, filled and shaded over coverage_window's box only. (a) The box holds every pixel
+    the mesh covers, from the cull's own z-buffer (preview) or from the projected vertices (final, whose G-buffer
+    is finer than that z-buffer), also with the slab partly out of the frame; (b) the frame equals the one rendered
+    over the whole G-buffer: alpha exactly, the shading to float32 rounding (the window's camera has its principal
+    point moved by an integer, which rounds the pixels' rays differently: ~1e-7 relative, carried through the
+    shader, and 8-bit values at most one level apart where that rounding straddles a level). One exception: the
+    projection clamps its Jacobian at the camera's frame plus 30 % (gsplat's), and the window's frame is narrower,
+    so a Gaussian centred well beyond the window's side that still reaches in (an edge-on surfel) has a slightly
+    different footprint there: a few pixels at the window's side, 1e-4 relative when measured; bound 1e-3."""
+    from relight.render import frame as frame_module
+    from relight.render.coverage_window import coverage_window
+
+    asset, _ = slab
+    camera = grazing_camera(asset)
+    K = camera.K.copy()
+    K[0, 2] += shift * SIZE  # the slab's centre moves right by that share of the frame
+    camera = Camera(camera.viewmat, K, SIZE, SIZE)
+    ss = settings.supersample
+    fine = camera.resized(SIZE * ss, SIZE * ss)
+    view = camera_to_asset(fine, asset.model_matrix)
+    covered = mesh_coverage(view, asset.vertices, asset.faces)  # [H * ss, W * ss] the mesh's exact coverage
+    window = coverage_window(view, asset.vertices, covered if ss == 1 else None)
+    assert window is not None, "the slab covers part of the frame"
+    x0, y0, x1, y1 = window
+    inside = np.zeros_like(covered)
+    inside[y0:y1, x0:x1] = True
+    assert covered.any() and not (covered & ~inside).any(), "every covered pixel lies in the window"
+    assert (x1 - x0) * (y1 - y0) < 0.75 * covered.size, "the window leaves part of the frame out"
+    if shift:
+        assert x1 == fine.width, "the slab runs off the frame's right edge"
+
+    env = Environment.from_file(builtin_hdris()["studio"])
+    cropped = render(asset, camera, env, settings)
+    monkeypatch.setattr(frame_module, "coverage_window", lambda *a, **k: None)
+    whole = render(asset, camera, env, settings)
+    np.testing.assert_array_equal(cropped.alpha, whole.alpha)
+    scale = max(float(whole.hdr.max()), 1e-3)
+    err = np.abs(cropped.hdr - whole.hdr).max(-1) / scale  # [H, W]
+    assert err.max() < 1e-3, f"largest difference {err.max():.2e} of the peak"
+    assert (err > 1e-5).mean() < 0.01, f"{(err > 1e-5).sum()} pixels differ by more than float32 rounding"
+    assert np.abs(cropped.rgba8.astype(int) - whole.rgba8).max() <= 1
+    assert set(cropped.passes) == set(whole.passes)
+    for k in whole.passes:
+        np.testing.assert_allclose(cropped.passes[k], whole.passes[k], rtol=0, atol=1e-3, err_msg=k)
+
+
+def test_a_window_the_size_of_the_culls_z_buffer_still_gets_its_own_coverage(slab, monkeypatch):
+    """At FINAL (2x supersampled) the cull's z-buffer is the output frame's size, and a window of the G-buffer can be
+    exactly that size by chance: the asset filling the middle half of the frame. The window's coverage must come from
+    its own view, not from that z-buffer because the shapes agree. The defect: `relight eval relight --quick` at
+    64 px, where the sphere fills half the frame, rendered the scene provider's assets a quarter covered and black
+    (its figures fell from 23.5 to 14.2 dB). Here any window that holds the silhouette is forced to the central half
+    of the G-buffer, whose size is the frame's, and the frame must equal the one rendered over the whole G-buffer."""
+    from relight.render import frame as frame_module
+    from relight.render.coverage_window import coverage_window
+
+    asset, _ = slab
+    camera = grazing_camera(asset)
+    K = camera.K.copy()
+    K[:2, :2] *= 0.4  # zoomed out: the slab fits in the frame's middle half
+    camera = Camera(camera.viewmat, K, SIZE, SIZE)
+    ss = FINAL.supersample
+    assert ss == 2
+    fine = camera.resized(SIZE * ss, SIZE * ss)
+    half = (SIZE // 2, SIZE // 2, SIZE // 2 + SIZE, SIZE // 2 + SIZE)  # [x0, y0, x1, y1): SIZE x SIZE in the middle
+
+    def middle_half(view, vertices, covered=None):
+        found = coverage_window(view, vertices, covered)
+        assert found is not None and (view.width, view.height) == (fine.width, fine.height)
+        assert found[0] >= half[0] and found[1] >= half[1] and found[2] <= half[2] and found[3] <= half[3], found
+        return half
+
+    env = Environment.from_file(builtin_hdris()["studio"])
+    monkeypatch.setattr(frame_module, "coverage_window", middle_half)
+    windowed = render(asset, camera, env, FINAL)
+    monkeypatch.setattr(frame_module, "coverage_window", lambda *a, **k: None)
+    whole = render(asset, camera, env, FINAL)
+    assert whole.alpha.sum() > 0.02 * SIZE * SIZE, "the slab is in view"
+    np.testing.assert_array_equal(windowed.alpha, whole.alpha)
+    scale = max(float(whole.hdr.max()), 1e-3)
+    err = np.abs(windowed.hdr - whole.hdr).max(-1) / scale  # [H, W]
+    assert err.max() < 1e-3, f"largest difference {err.max():.2e} of the peak"

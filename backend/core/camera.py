@@ -26,6 +26,14 @@ class Camera:
         K[1] *= height / self.height
         return Camera(self.viewmat.copy(), K, int(width), int(height))
 
+    def cropped(self, x0: int, y0: int, width: int, height: int) -> "Camera":
+        """The window [x0, x0 + width) x [y0, y0 + height) of this camera's image as a camera of its own: same
+        view and focal lengths, principal point moved (its pixel (i, j) is this camera's (x0 + i, y0 + j))."""
+        K = self.K.copy()
+        K[0, 2] -= x0
+        K[1, 2] -= y0
+        return Camera(self.viewmat.copy(), K, int(width), int(height))
+
     def to_dict(self) -> dict:
         return {
             "viewmat": np.asarray(self.viewmat, dtype=float).tolist(),

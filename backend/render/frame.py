@@ -15,6 +15,7 @@ from ..core.gaussians import GBUFFER_CHANNELS, GBUFFER_LAYOUT
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.progress import no_progress
+from .coverage_window import coverage_window, paste
 from .ground import ground_gbuffer
 from .mesh_coverage import fill_coverage, mesh_coverage
 from .occlusion import depth_map, depth_tolerance, facing, on_surface
@@ -160,9 +161,7 @@ def _shade_cancellable(colors: np.ndarray, alphas: np.ndarray, camera: Camera, e
     for y0, y1 in zip(edges[:-1], edges[1:]):
         if y1 <= y0:
             continue
-        K = camera.K.copy()
-        K[1, 2] -= y0  # the band's own rows: row j is the frame's row y0 + j
-        band = Camera(camera.viewmat, K, camera.width, int(y1 - y0))
+        band = camera.cropped(0, int(y0), camera.width, int(y1 - y0))  # its row j is the frame's row y0 + j
         parts.append(shade(colors[y0:y1], alphas[y0:y1], band, env, specular_samples=specular_samples, passes=passes))
         progress("render", 0.5 + 0.5 * float(y1) / H, "shading")
     return {k: np.concatenate([p[k] for p in parts], 0) for k in parts[0]}
@@ -204,11 +203,27 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
             z = g.means @ view.viewmat[2, :3].astype(np.float32) + np.float32(view.viewmat[2, 3])  # [N] asset units
             extra.append((z * np.float32(asset.scale))[:, None])
     opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
+    # with the mesh's coverage, pixels outside its silhouette stay empty: only the silhouette's box of the G-buffer is
+    # rasterized, filled and shaded (coverage_window), then pasted into the whole frame
+    # covered is the G-buffer's own coverage only when the cull's z-buffer had the G-buffer's view: the same size
+    # means the same view (that z-buffer's view is the frame's scaled by k <= 1, the G-buffer's by ss >= 1). Decided
+    # here, before a window changes the G-buffer's size: a window can be as large as that z-buffer by chance (a
+    # 64 px frame at ss = 2 with the asset filling half of it: a 64 px window), and that z-buffer is not its view
+    own_covered = covered if covered.shape == (camera.height, camera.width) else None
+    frame = camera
+    window = coverage_window(view, asset.vertices, own_covered) if settings.mesh_coverage else None
+    if window is not None:
+        x0, y0, x1, y1 = window
+        camera = frame.cropped(x0, y0, x1 - x0, y1 - y0)
+        view = camera_to_asset(camera, asset.model_matrix)
+        if own_covered is not None:
+            own_covered = own_covered[y0:y1, x0:x1]
     # a view seen again under a new light re-composites only the light's channels (gbuffer_reuse.py): the shadow's
     # and the lamps'; the whole feature array is only made when the view is rasterized
     feature_key, feature_arrays = _feature_key(asset)
     geometry = (g.means, g.quats, g.scales, opacities)
-    key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes())
+    key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes(),
+           camera.width, camera.height)  # a window's K does not say its size
     shadow_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]]
     n_extra = sum(e.shape[1] for e in extra)
     light_channels = [*shadow_cols, *range(GBUFFER_CHANNELS, GBUFFER_CHANNELS + n_extra)]
@@ -225,15 +240,13 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     timings["rasterize"] = time.perf_counter() - t
     # Coverage from the mesh (issue 13): alpha 1 inside its silhouette, 0 outside, the splats' features over their
     # alpha; when supersampled, the box-down below antialiases the silhouette. At 1x (PREVIEW) up to
-    # HIDDEN_DEPTH_SIDE px the cull's z-buffer has found it already: that z-buffer's view is the frame's scaled by
-    # k <= 1 and the G-buffer's by ss >= 1, so the same size means the same view. Otherwise a visibility-only mesh
+    # HIDDEN_DEPTH_SIDE px the cull's z-buffer has found it already (own_covered). Otherwise a visibility-only mesh
     # pass at the G-buffer's size (the cull's coarser coverage scaled up would be wrong at the silhouette): ~1 % of a
     # final frame, 7 ms on a new 1024 px preview view. The fill runs on every frame: 0.2 ms at 256 px, 1.3 at 512, 4
     # at 1024.
     t = time.perf_counter()
     if settings.mesh_coverage:
-        if covered.shape != (camera.height, camera.width):
-            covered = _mesh_coverage(asset, view)
+        covered = own_covered if own_covered is not None else _mesh_coverage(asset, view)
         colors, alphas = fill_coverage(colors, alphas, covered, out=colors)  # the rasterizer's buffer: ours to write
     timings["coverage"] = time.perf_counter() - t
     progress("render", 0.5, "shading")
@@ -252,6 +265,10 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         K = len(lamps)
         depth = lamp_px[..., K:K + 1] if lamp_px.shape[-1] > K else None
         hdr = hdr + shade_lamps(passes, alpha, lamp_px[..., :K], lamps, camera, depth)
+    if window is not None:
+        hdr, alpha = paste(hdr, window, frame.height, frame.width), paste(alpha, window, frame.height, frame.width)
+        passes = {k: paste(p, window, frame.height, frame.width) for k, p in passes.items()}
+        camera = frame
     if ground is not None:
         gf, ga = ground_gbuffer(asset, camera, env, ground)
         gout = shade(gf, ga, camera, env, specular_samples=specular_samples)
