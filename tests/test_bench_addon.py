@@ -12,6 +12,7 @@ def test_bench_addon_reports_fps_latency_and_split(tmp_path):
     rep = run(tmp_path, size=96, steps=3, n_gaussians=25_000)
     saved = json.loads((tmp_path / "bench_addon.json").read_text())
     assert saved["legs"].keys() == {"orbit", "world_turn", "orbit_point_lamp"} == rep["legs"].keys()
+    assert saved["warm_s"] >= 0, "the legs waited for the server's start-up warming to end"
     for leg in rep["legs"].values():
         assert leg["fps"] > 0 and leg["latency"]["n"] == 3
         assert 0 < leg["latency"]["p50_ms"] <= leg["latency"]["p95_ms"]

@@ -94,8 +94,9 @@ def markdown(rep: dict) -> str:
             r = rt[name]
             return f"{r['round_trip_ms']:.1f} ms round trip ({r['fps']:.1f} fps; {r['server_ms']:.1f} ms in the server)"
 
-        lines.append(f"- through a real `relight serve` on loopback, the {eq} equirect sent once and then named by its "
-                     f"world_id: orbit {leg('orbit')}, new light {leg('new_light')}")
+        warm = f", timed once its start-up warming had ended ({rt['warm_s']:.1f} s)" if "warm_s" in rt else ""
+        lines.append(f"- through a real `relight serve` on loopback{warm}, the {eq} equirect sent once and then named "
+                     f"by its world_id: orbit {leg('orbit')}, new light {leg('new_light')}")
         if "orbit_equirect_every_request" in rt:
             lines.append(f"- the same with the equirect sent with every request (protocol 1.1): orbit "
                          f"{leg('orbit_equirect_every_request')}, new light {leg('new_light_equirect_every_request')}")

@@ -249,7 +249,7 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
     stays; new light: the world turns."""
     from relight_protocol.client import Client
 
-    from .serve_child import start_serve, stop_serve
+    from .serve_child import start_serve, stop_serve, wait_warm
 
     from ..core.frames import camera_to_world
     from ..core.hdri_io import read_hdr_image
@@ -261,8 +261,12 @@ def server_round_trip(asset, store_dir: Path, hdri_path: Path, size: int, repeat
     except RuntimeError as e:
         return {"error": str(e)}
     try:
+        try:
+            warm_s = wait_warm(endpoint)  # timed frames must not share the cores with the start-up warming
+        except RuntimeError as e:
+            return {"error": str(e)}
         client = Client(endpoint)
-        out = {"endpoint": endpoint, "equirect_shape": list(equirect.shape), "frame": size}
+        out = {"endpoint": endpoint, "equirect_shape": list(equirect.shape), "frame": size, "warm_s": warm_s}
         # "orbit"/"new_light": the world named by its world_id after the first frame (protocol 1.2); the same with
         # "_equirect_every_request": the equirect sent with every request, as before 1.2
         for name in ("orbit", "new_light", "orbit_equirect_every_request", "new_light_equirect_every_request"):

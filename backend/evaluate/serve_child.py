@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 START_TIMEOUT_S = 120.0  # startup imports torch and the pipeline
+WARM_TIMEOUT_S = 300.0  # start-up warming (service/warm.py): ~14 s on 2 idle cores, the default HDRI's prefilter
 
 
 def start_serve(store_dir: Path, serve_args: tuple = (), timeout: float = START_TIMEOUT_S):
@@ -28,6 +29,29 @@ def start_serve(store_dir: Path, serve_args: tuple = (), timeout: float = START_
             return proc, line.split("listening on ", 1)[1].split()[0], time.perf_counter() - t0
     proc.kill()
     raise RuntimeError(f"relight serve did not start (exit code {proc.poll()})")
+
+
+def wait_warm(endpoint: str, timeout: float = WARM_TIMEOUT_S) -> float:
+    """Block until the server's start-up warming (service/warm.py, reported by hello) has ended -> seconds waited.
+
+    A timed leg must not start before: warming prefilters the default HDRI on both cores in the background (~14 s
+    after the server listens), and a frame rendered meanwhile shares the cores with it (the orbit's frames took 82
+    ms instead of 56 in the server, measured interleaved with the same frames rendered in-process).
+    RuntimeError if warming has not ended within `timeout` seconds."""
+    from relight_protocol.client import Client
+
+    t0 = time.perf_counter()
+    client = Client(endpoint)
+    try:
+        while True:
+            warm = client.call("hello_request", timeout=60).content.get("warm") or {}
+            if warm.get("state") == "ready":
+                return time.perf_counter() - t0
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"relight serve was still warming after {timeout:.0f} s: {warm}")
+            time.sleep(0.2)
+    finally:
+        client.close()
 
 
 def stop_serve(proc: subprocess.Popen, timeout: float = 15.0) -> None:
