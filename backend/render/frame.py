@@ -265,6 +265,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         K = len(lamps)
         depth = lamp_px[..., K:K + 1] if lamp_px.shape[-1] > K else None
         hdr = hdr + shade_lamps(passes, alpha, lamp_px[..., :K], lamps, camera, depth)
+    if not want_passes and ground is None:  # the lamps' shading has read them: past here only the ground would
+        passes = {}
     if window is not None:
         hdr, alpha = paste(hdr, window, frame.height, frame.width), paste(alpha, window, frame.height, frame.width)
         passes = {k: paste(p, window, frame.height, frame.width) for k, p in passes.items()}
