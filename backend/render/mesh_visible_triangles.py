@@ -14,46 +14,69 @@ _BAND = 8  # rows per parallel band in the visibility kernel
 _PARALLEL_PIXELS = 384 * 384  # smaller images rasterize on one thread (thread-pool start-up dominates)
 
 
-@_jit()
-def _bin_faces(pos, tri, H, W, band):  # pragma: no cover - compiled
-    """Screen positions of the vertices, each live triangle's pixel box, and the triangles of each band of rows.
+@_jit(inline="always")
+def _screen_vertex(k, pos, H, W, sx, sy, sz, okv):  # pragma: no cover - compiled
+    """Vertex k's clip position pos[k] [4] -> sx, sy, sz [k] (pixels, pixels, NDC z) and okv [k] (w > 0)."""
+    w = pos[k, 3]
+    okv[k] = w > 1e-8
+    ww = w if w > 1e-8 else 1.0
+    sx[k] = (pos[k, 0] / ww + 1.0) * 0.5 * W
+    sy[k] = (pos[k, 1] / ww + 1.0) * 0.5 * H
+    sz[k] = pos[k, 2] / ww
 
-    Returns sx, sy, sz [V] (pixels, pixels, NDC z), box [F, 4] (x0, x1, y0, y1: first pixel centre >= min, one past
-    the last), start [n_bands + 1] and faces [sum] (each band's triangles in index order)."""
+
+@_jit(inline="always")
+def _face_box(f, tri, H, W, sx, sy, sz, okv, box):  # pragma: no cover - compiled
+    """Face f's pixel box into box[f] (x0, x1, y0, y1: first pixel centre >= min, one past the last), left all 0
+    when the face cannot cover a pixel centre (a vertex behind the camera, outside [-1, 1] in depth, no area, or
+    no pixel centre in its box)."""
+    box[f, 0] = box[f, 1] = box[f, 2] = box[f, 3] = 0
+    a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
+    if not (okv[a] and okv[b] and okv[c]):
+        return
+    if min(sz[a], sz[b], sz[c]) > 1.0 or max(sz[a], sz[b], sz[c]) < -1.0:
+        return
+    area = (sx[b] - sx[a]) * (sy[c] - sy[a]) - (sx[c] - sx[a]) * (sy[b] - sy[a])
+    if abs(area) <= 1e-12:
+        return
+    x0 = min(max(np.floor(min(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
+    x1 = min(max(np.floor(max(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
+    y0 = min(max(np.floor(min(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
+    y1 = min(max(np.floor(max(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
+    if x1 <= x0 or y1 <= y0:
+        return
+    box[f, 0], box[f, 1], box[f, 2], box[f, 3] = x0, x1, y0, y1
+
+
+@_jit(parallel=True)
+def _screen_boxes(pos, tri, H, W):  # pragma: no cover - compiled
+    """Screen positions of the vertices and each face's pixel box, parallel over vertices, then faces ->
+    (sx, sy, sz [V] pixels, pixels, NDC z; box [F, 4] as _face_box writes it). Also what _visible_serial calls:
+    compiled as a parallel loop it runs ~7x faster even on one thread (0.33 against 2.3 ms for the bench asset's
+    21.9k faces; the same loops in a plain jitted function are not vectorised)."""
     V = pos.shape[0]
     F = tri.shape[0]
-    sx = np.empty(V)
-    sy = np.empty(V)
-    sz = np.empty(V)
+    sx, sy, sz = np.empty(V), np.empty(V), np.empty(V)
     okv = np.empty(V, np.bool_)
-    for k in range(V):
-        w = pos[k, 3]
-        okv[k] = w > 1e-8
-        ww = w if w > 1e-8 else 1.0
-        sx[k] = (pos[k, 0] / ww + 1.0) * 0.5 * W
-        sy[k] = (pos[k, 1] / ww + 1.0) * 0.5 * H
-        sz[k] = pos[k, 2] / ww
-    box = np.zeros((F, 4), np.int64)
+    for k in numba.prange(V):
+        _screen_vertex(k, pos, H, W, sx, sy, sz, okv)
+    box = np.empty((F, 4), np.int64)
+    for f in numba.prange(F):
+        _face_box(f, tri, H, W, sx, sy, sz, okv, box)
+    return sx, sy, sz, box
+
+
+@_jit()
+def _band_lists(box, H, band):  # pragma: no cover - compiled
+    """The faces of each band of `band` rows, by a counting sort of their boxes [F, 4] (empty ones: none) ->
+    (start [n_bands + 1], faces [sum]: band q's faces in index order are faces[start[q]:start[q + 1]])."""
+    F = box.shape[0]
     nb = (H + band - 1) // band
     start = np.zeros(nb + 1, np.int64)
     for f in range(F):
-        a, b, c = tri[f, 0], tri[f, 1], tri[f, 2]
-        if not (okv[a] and okv[b] and okv[c]):
-            continue
-        if min(sz[a], sz[b], sz[c]) > 1.0 or max(sz[a], sz[b], sz[c]) < -1.0:
-            continue
-        area = (sx[b] - sx[a]) * (sy[c] - sy[a]) - (sx[c] - sx[a]) * (sy[b] - sy[a])
-        if abs(area) <= 1e-12:
-            continue
-        x0 = min(max(np.floor(min(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
-        x1 = min(max(np.floor(max(sx[a], sx[b], sx[c]) - 0.5) + 1, 0), W)
-        y0 = min(max(np.floor(min(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
-        y1 = min(max(np.floor(max(sy[a], sy[b], sy[c]) - 0.5) + 1, 0), H)
-        if x1 <= x0 or y1 <= y0:
-            continue
-        box[f, 0], box[f, 1], box[f, 2], box[f, 3] = x0, x1, y0, y1
-        for q in range(y0 // band, (y1 - 1) // band + 1):
-            start[q + 1] += 1
+        if box[f, 3] > box[f, 2]:
+            for q in range(box[f, 2] // band, (box[f, 3] - 1) // band + 1):
+                start[q + 1] += 1
     for q in range(nb):
         start[q + 1] += start[q]
     fill = start[:-1].copy()
@@ -63,7 +86,7 @@ def _bin_faces(pos, tri, H, W, band):  # pragma: no cover - compiled
             for q in range(box[f, 2] // band, (box[f, 3] - 1) // band + 1):
                 faces[fill[q]] = f
                 fill[q] += 1
-    return sx, sy, sz, box, start, faces
+    return start, faces
 
 
 @_jit()
@@ -97,7 +120,8 @@ def _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest):
 def _visible_parallel(pos, tri, H, W, band):  # pragma: no cover - compiled
     """pos [V, 4] float64 clip, tri [F, 3] int64 -> [H*W] int32 nearest covering triangle index + 1 (0 = empty).
     One thread per band of rows: no write conflicts, and the result does not depend on the thread count."""
-    sx, sy, sz, box, start, faces = _bin_faces(pos, tri, H, W, band)
+    sx, sy, sz, box = _screen_boxes(pos, tri, H, W)
+    start, faces = _band_lists(box, H, band)
     tid = np.zeros(H * W, np.int32)
     zbest = np.full(H * W, np.inf)
     for q in numba.prange(len(start) - 1):
@@ -108,7 +132,8 @@ def _visible_parallel(pos, tri, H, W, band):  # pragma: no cover - compiled
 @_jit()
 def _visible_serial(pos, tri, H, W, band):  # pragma: no cover - compiled
     """Single-threaded _visible_parallel: small jobs, where starting the thread pool costs more than it saves."""
-    sx, sy, sz, box, start, faces = _bin_faces(pos, tri, H, W, band)
+    sx, sy, sz, box = _screen_boxes(pos, tri, H, W)
+    start, faces = _band_lists(box, H, band)
     tid = np.zeros(H * W, np.int32)
     zbest = np.full(H * W, np.inf)
     for q in range(len(start) - 1):
