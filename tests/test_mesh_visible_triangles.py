@@ -22,6 +22,9 @@ def test_parallel_kernel_matches_serial_kernel():
     pos, tri = random_clip_triangles(300, seed=4)
     p, t = pos.numpy(), tri.numpy()
     for H, W in ((48, 64), (37, 29)):  # whole bands and a partial last band
-        a = mv._visible_parallel(p, t, H, W, mv._BAND)
-        np.testing.assert_array_equal(a, mv._visible_serial(p, t, H, W, mv._BAND))
+        a, za = mv._visible_parallel(p, t, H, W, mv._BAND)
+        b, zb = mv._visible_serial(p, t, H, W, mv._BAND)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(za, zb)  # the depth test's NDC depths too
         assert (a > 0).mean() > 0.5
+        assert np.all(np.isfinite(za) == (a > 0)), "a depth where a triangle is seen, inf elsewhere"

@@ -20,7 +20,10 @@ from .mesh_visible_triangles import visible_triangles
 # ----------------------------------------------------------------------------------------------------------- cameras
 
 
-def clip_from_camera(camera: Camera, near: float = 0.01, far: float = 100.0) -> np.ndarray:
+NEAR, FAR = 0.01, 100.0  # clip_from_camera's default depth range (the camera's units)
+
+
+def clip_from_camera(camera: Camera, near: float = NEAR, far: float = FAR) -> np.ndarray:
     """[4, 4] world -> clip space for an OpenCV pinhole camera; NDC y grows with image row, NDC z with depth."""
     fx, fy, cx, cy = camera.K[0, 0], camera.K[1, 1], camera.K[0, 2], camera.K[1, 2]
     W, H = camera.width, camera.height

@@ -118,15 +118,16 @@ def _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest):
 
 @_jit(parallel=True)
 def _visible_parallel(pos, tri, H, W, band):  # pragma: no cover - compiled
-    """pos [V, 4] float64 clip, tri [F, 3] int64 -> [H*W] int32 nearest covering triangle index + 1 (0 = empty).
-    One thread per band of rows: no write conflicts, and the result does not depend on the thread count."""
+    """pos [V, 4] float64 clip, tri [F, 3] int64 -> ([H*W] int32 nearest covering triangle index + 1 (0 = empty),
+    [H*W] float64 its NDC depth there, inf where empty). One thread per band of rows: no write conflicts, and the
+    result does not depend on the thread count."""
     sx, sy, sz, box = _screen_boxes(pos, tri, H, W)
     start, faces = _band_lists(box, H, band)
     tid = np.zeros(H * W, np.int32)
     zbest = np.full(H * W, np.inf)
     for q in numba.prange(len(start) - 1):
         _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest)
-    return tid
+    return tid, zbest
 
 
 @_jit()
@@ -138,7 +139,7 @@ def _visible_serial(pos, tri, H, W, band):  # pragma: no cover - compiled
     zbest = np.full(H * W, np.inf)
     for q in range(len(start) - 1):
         _raster_band(q, band, H, W, sx, sy, sz, tri, box, start, faces, tid, zbest)
-    return tid
+    return tid, zbest
 
 
 def _visible_torch(pos: Tensor, tri: Tensor, H: int, W: int, max_candidates: int = 1 << 22) -> Tensor:
@@ -204,5 +205,16 @@ def visible_triangle_ids(pos: np.ndarray, tri: np.ndarray, resolution: tuple[int
     H, W = resolution
     p = np.ascontiguousarray(pos, dtype=np.float64)
     t = np.ascontiguousarray(tri, dtype=np.int64).reshape(-1, 3)
+    return visible_triangle_depths(pos, tri, resolution)[0]
+
+
+def visible_triangle_depths(pos: np.ndarray, tri: np.ndarray, resolution: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """visible_triangle_ids and the depth test's own depth: [V, 4] clip, [F, 3] -> ([H, W] int32 triangle index + 1
+    (0 = empty), [H, W] float64 the NDC z (clip z / w, linear in screen space across a triangle) of that triangle at
+    the pixel's centre, inf where empty)."""
+    H, W = resolution
+    p = np.ascontiguousarray(pos, dtype=np.float64)
+    t = np.ascontiguousarray(tri, dtype=np.int64).reshape(-1, 3)
     kernel = _visible_parallel if H * W >= _PARALLEL_PIXELS and numba.get_num_threads() > 1 else _visible_serial
-    return kernel(p, t, H, W, _BAND).reshape(H, W)
+    tid, z = kernel(p, t, H, W, _BAND)
+    return tid.reshape(H, W), z.reshape(H, W)

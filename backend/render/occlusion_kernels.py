@@ -1,6 +1,6 @@
 """The hidden-Gaussian cull's per-frame work as numba passes (every new view of the live preview pays it): the
-z-buffer's depth from the triangle each pixel sees, and the facing-away-and-behind test per Gaussian. occlusion.py
-keeps the numpy versions (depth_map's plane intersection, facing + on_surface) as their references."""
+z-buffer's camera depth from the visibility pass's NDC depth, and the facing-away-and-behind test per Gaussian.
+occlusion.py keeps the numpy versions (depth_map's reference interpolation, facing + on_surface) as references."""
 
 import numba
 import numpy as np
@@ -9,26 +9,17 @@ from ..core.jit import njit_cached
 
 
 @njit_cached(parallel=True, fastmath=False)
-def depth_from_triangles(tid, vc, faces, fx, fy, cx, cy, W, zbuf):  # pragma: no cover - jitted
-    """zbuf[p] = the camera depth where pixel p's centre ray meets the plane of the triangle it sees (tid[p] - 1;
-    0: none, zbuf[p] left as it is). vc [V, 3] float64 camera-space vertices, faces [F, 3], intrinsics fx, fy, cx,
-    cy, W the width. An edge-on plane takes the triangle's mean depth (occlusion._depth_map_fast's maths)."""
-    for p in numba.prange(tid.shape[0]):
-        t = tid[p]
-        if t == 0:
-            continue
-        a, b, c = faces[t - 1, 0], faces[t - 1, 1], faces[t - 1, 2]
-        e1x, e1y, e1z = vc[b, 0] - vc[a, 0], vc[b, 1] - vc[a, 1], vc[b, 2] - vc[a, 2]
-        e2x, e2y, e2z = vc[c, 0] - vc[a, 0], vc[c, 1] - vc[a, 1], vc[c, 2] - vc[a, 2]
-        nx, ny, nz = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
-        dx = (p % W + 0.5 - cx) / fx
-        dy = (p // W + 0.5 - cy) / fy
-        num = nx * vc[a, 0] + ny * vc[a, 1] + nz * vc[a, 2]
-        den = nx * dx + ny * dy + nz
-        if abs(den) < 1e-12 * max(abs(num), 1e-30):
-            zbuf[p] = (vc[a, 2] + vc[b, 2] + vc[c, 2]) / 3.0
-        else:
-            zbuf[p] = num / den
+def camera_depth_from_ndc(z_ndc, near, far, zbuf):  # pragma: no cover - jitted
+    """zbuf[p] = the camera depth of NDC depth z_ndc[p] (clip_from_camera's projection with this near and far:
+    z_ndc = (f + n) / (f - n) - 2 f n / ((f - n) z)), where z_ndc[p] is finite; zbuf[p] left as it is elsewhere.
+    z_ndc [P] float64, zbuf [P] float32."""
+    a = far + near
+    b = far - near
+    c = 2.0 * far * near
+    for p in numba.prange(z_ndc.shape[0]):
+        z = z_ndc[p]
+        if z < np.inf:
+            zbuf[p] = c / (a - z * b)
 
 
 @njit_cached(parallel=True, fastmath=False)
