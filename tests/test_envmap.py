@@ -247,3 +247,21 @@ def test_extract_lights_caps_the_count_and_rotates_with_the_environment():
     c, s = np.cos(0.7), np.sin(0.7)
     Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
     np.testing.assert_allclose(d1 @ Rz.T, d0, atol=1e-5)
+
+
+def test_prefiltered_levels_are_kept_in_the_users_cache_when_no_cache_dir_is_set(tmp_path, monkeypatch):
+    """With RELIGHT_CACHE_DIR unset (an artist's `relight serve`), an HDRI's specular levels still go to the user's
+    cache folder (core.cache: $XDG_CACHE_HOME/relight), and a new object of the same content reads them back
+    instead of prefiltering again: a restarted server warms up from disk."""
+    from relight.core.envmap import _Prefiltered
+
+    monkeypatch.delenv("RELIGHT_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    img = (np.random.default_rng(5).random((16, 32, 3)) * 4).astype(np.float32)
+    first = _Prefiltered(img).specular()
+    files = list((tmp_path / "relight" / "envmap_prefiltered").glob("*.npz"))
+    assert len(files) == 1, files
+    loaded = _Prefiltered(img.copy())._load_specular()  # another HDRI object of the same content
+    assert loaded is not None and len(loaded) == len(first) > 1
+    for a, b in zip(first, loaded):
+        np.testing.assert_array_equal(a, b)

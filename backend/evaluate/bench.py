@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core.cache import cache_root
 from .bench_model import HEADLINE, bars, scaling_fit
 from .bench_report import markdown, plot
 from .bench_timing import run_case, server_round_trip, verify_environment_cache
@@ -40,11 +41,6 @@ class BenchConfig:
 # ---------------------------------------------------------------------------------------------------- the run
 
 
-def cache_root() -> Path:
-    """$RELIGHT_CACHE_DIR, else <XDG cache or ~/.cache>/relight."""
-    if os.environ.get("RELIGHT_CACHE_DIR"):
-        return Path(os.environ["RELIGHT_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "relight"
 
 
 def bench_asset(n_gaussians: int, store_dir: Path, log=print):

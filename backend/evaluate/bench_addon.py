@@ -62,7 +62,8 @@ def split(timings: list[dict]) -> dict:
 def run(out: Path, size: int = 512, steps: int = 30, n_gaussians: int = 100_000, hdri: str = "studio",
         log=print) -> dict:  # fmt: skip
     """Run the scripted orbit, world turn and orbit under a point lamp; write bench_addon.json and bench_addon.md into `out`."""
-    from .bench import bench_asset, cache_root
+    from ..core.cache import cache_root
+    from .bench import bench_asset
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.cache import cache_root
 from ..core.sampling import hammersley
 
 LUT_SAMPLES = 2048  # importance samples per table entry
@@ -17,9 +18,8 @@ _LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
-    """RELIGHT_CACHE_DIR, or ~/.cache/relight when unset."""
-    d = os.environ.get("RELIGHT_CACHE_DIR")
-    return Path(d) if d else Path.home() / ".cache" / "relight"
+    """Where the table is kept: core.cache.cache_root()."""
+    return cache_root()
 
 
 def smith_ggx_correlated_vis(n_dot_v, n_dot_l, alpha):
