@@ -41,8 +41,6 @@ class BenchConfig:
 # ---------------------------------------------------------------------------------------------------- the run
 
 
-
-
 def bench_asset(n_gaussians: int, store_dir: Path, log=print):
     """The `relight demo` asset (the shipped sample through pipeline.generate) with n_gaussians Gaussians, plus
     its precomputed visibility bits when the pipeline did not make them; cached in an AssetStore.

@@ -4,7 +4,6 @@ specular ~= prefiltered_radiance(r, roughness) * (F0 * A + B), with (A, B) = brd
 
 import os
 import threading
-from pathlib import Path
 
 import numpy as np
 
@@ -15,11 +14,6 @@ LUT_SAMPLES = 2048  # importance samples per table entry
 _VERSION = 1  # bump when the generator changes, to invalidate cached tables
 _TABLES: dict[int, np.ndarray] = {}
 _LOCK = threading.Lock()
-
-
-def cache_dir() -> Path:
-    """Where the table is kept: core.cache.cache_root()."""
-    return cache_root()
 
 
 def smith_ggx_correlated_vis(n_dot_v, n_dot_l, alpha):
@@ -71,7 +65,7 @@ def brdf_lut(size: int = 64) -> np.ndarray:
         table = _TABLES.get(size)
         if table is not None:
             return table
-        path = cache_dir() / f"brdf_lut_ggx_v{_VERSION}_{size}_{LUT_SAMPLES}.npy"
+        path = cache_root() / f"brdf_lut_ggx_v{_VERSION}_{size}_{LUT_SAMPLES}.npy"
         table = None
         if path.is_file():
             try:

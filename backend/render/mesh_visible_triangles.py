@@ -53,7 +53,7 @@ def _screen_boxes(pos, tri, H, W):  # pragma: no cover - compiled
     """Screen positions of the vertices and each face's pixel box, parallel over vertices, then faces ->
     (sx, sy, sz [V] pixels, pixels, NDC z; box [F, 4] as _face_box writes it). Also what _visible_serial calls:
     compiled as a parallel loop it runs ~7x faster even on one thread (0.33 against 2.3 ms for the bench asset's
-    21.9k faces; the same loops in a plain jitted function are not vectorised)."""
+    21.9k faces; why numba compiles the same loops in a plain jitted function so much slower was not found)."""
     V = pos.shape[0]
     F = tri.shape[0]
     sx, sy, sz = np.empty(V), np.empty(V), np.empty(V)
@@ -132,7 +132,8 @@ def _visible_parallel(pos, tri, H, W, band):  # pragma: no cover - compiled
 
 @_jit()
 def _visible_serial(pos, tri, H, W, band):  # pragma: no cover - compiled
-    """Single-threaded _visible_parallel: small jobs, where starting the thread pool costs more than it saves."""
+    """_visible_parallel with its raster on one thread: small jobs, where handing bands to the thread pool costs more
+    than it saves (the face boxes still come from the parallel _screen_boxes, fast on any thread count)."""
     sx, sy, sz, box = _screen_boxes(pos, tri, H, W)
     start, faces = _band_lists(box, H, band)
     tid = np.zeros(H * W, np.int32)
@@ -202,9 +203,6 @@ def visible_triangles(pos: Tensor, tri, resolution: tuple[int, int], backend: st
 def visible_triangle_ids(pos: np.ndarray, tri: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
     """visible_triangles' native path in numpy: [V, 4] clip, [F, 3] -> [H, W] int32 nearest covering triangle index
     + 1 (0 = empty). The per-frame callers (the cull's z-buffer, the mesh coverage) take this: no torch round trip."""
-    H, W = resolution
-    p = np.ascontiguousarray(pos, dtype=np.float64)
-    t = np.ascontiguousarray(tri, dtype=np.int64).reshape(-1, 3)
     return visible_triangle_depths(pos, tri, resolution)[0]
 
 
