@@ -339,7 +339,7 @@ def test_a_window_the_size_of_the_culls_z_buffer_still_gets_its_own_coverage(sla
     exactly that size by chance: the asset filling the middle half of the frame. The window's coverage must come from
     its own view, not from that z-buffer because the shapes agree. The defect: `relight eval relight --quick` at
     64 px, where the sphere fills half the frame, rendered the scene provider's assets a quarter covered and black
-    (its figures fell from 23.5 to 14.2 dB). Here any window that holds the silhouette is forced to the central half
+    (its baseline fell from 23.69 to 14.30 dB). Here any window that holds the silhouette is forced to the central half
     of the G-buffer, whose size is the frame's, and the frame must equal the one rendered over the whole G-buffer."""
     from relight.render import frame as frame_module
     from relight.render.coverage_window import coverage_window
