@@ -430,17 +430,27 @@ def test_sampled_lobe_sees_small_bright_lamps_in_its_tail(camera, roughness):
 @pytest.mark.parametrize("impl", ["numba", "numpy"])
 @pytest.mark.parametrize("visibility", [0.0, 0.4, 1.0])
 def test_occluded_lobe_sees_surfaces_like_itself_so_a_white_enclosure_stays_a_furnace(camera, impl, visibility):
-    """Specular interreflection: the occluded part of the lobe sees the asset's own surfaces, lit like this pixel.
-    A white dielectric whose occluders are white and as lit as the open sky (shadow 1) is a closed furnace:
-    it returns the environment's radiance whatever its ambient occlusion. A metal (no diffuse) does not bounce
-    its diffuse into the lobe: with AO 0 it goes black."""
+    """Specular interreflection: the occluded part of the lobe sees the asset's own surfaces, lit like this pixel
+    and sending out what it does: a dielectric its diffuse, a metal its specular reflection. A white surface whose
+    occluders are white and as lit as the open sky (shadow 1) is a closed furnace: it returns the environment's
+    radiance whatever its ambient occlusion, dielectric or metal. A coloured metal fully occluded (AO 0) reflects
+    its own reflection: its colour twice, not black (the inside of extruded metal text mirrors its other side)."""
     L = np.array([0.5, 0.8, 1.1], np.float32)
     env = Environment.constant(L)
-    f, a = sphere_gbuffer(camera, 1.0, 0.4, 0.0, visibility=visibility)
-    f[..., LAYOUT["shadow"]] = a  # premultiplied shadow 1
-    out = shade(f, a, camera, env, impl=impl)["hdr"]
-    hit = a[..., 0] > 0
-    np.testing.assert_allclose(out[hit], np.broadcast_to(L, (hit.sum(), 3)), rtol=2e-3)
-    fm, am = sphere_gbuffer(camera, 1.0, 0.4, 1.0, visibility=0.0)
-    fm[..., LAYOUT["shadow"]] = am
-    assert np.all(shade(fm, am, camera, env, impl=impl)["hdr"] == 0)
+    hit = None
+    for metallic in (0.0, 1.0):
+        f, a = sphere_gbuffer(camera, 1.0, 0.4, metallic, visibility=visibility)
+        f[..., LAYOUT["shadow"]] = a  # premultiplied shadow 1
+        out = shade(f, a, camera, env, impl=impl)["hdr"]
+        hit = a[..., 0] > 0
+        np.testing.assert_allclose(out[hit], np.broadcast_to(L, (hit.sum(), 3)), rtol=2e-3)
+    copper = np.array([0.9, 0.6, 0.35], np.float32)
+    renders = []
+    for v in (1.0, 0.0):
+        f, a = sphere_gbuffer(camera, copper, 0.4, 1.0, visibility=v)
+        f[..., LAYOUT["shadow"]] = a  # its occluders as lit as the open sky
+        renders.append(shade(f, a, camera, env, impl=impl)["hdr"][hit])
+    one_bounce, two_bounces = renders
+    # AO 1: the lobe sees only the world, L times the metal's directional albedo R; AO 0: only the metal, R R L
+    assert np.all(two_bounces > 0)
+    np.testing.assert_allclose(two_bounces, one_bounce * one_bounce / L, rtol=2e-3)

@@ -32,8 +32,10 @@ def shade(
       diffuse  = albedo (1 - metallic) * env.irradiance(n) * shadow
     where visibility (AO) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse. The
     occluded part of the specular lobe, (1 - specular_occlusion), is not black: it sees the asset's own surfaces,
-    taken as sending out what this pixel's diffuse does (albedo (1 - metallic) irradiance shadow); that is
-    specular interreflection in a concave shape (a white bowl's inside mirrors its other side).
+    taken as lit like this pixel and sending out what it does: a dielectric its diffuse (albedo irradiance shadow),
+    a metal its specular reflection (F0 A + B, multiscattered, times irradiance shadow); that is specular
+    interreflection in a concave shape (a white bowl's inside mirrors its other side, and the inner faces of
+    extruded metal text each other).
     With multiscatter=True (default) it follows Blender's Principled BSDF more closely: the multiple-scattering
     GGX energy is restored as Cycles does it, by scaling the single-scattering lobe (multiscatter_scale), and the
     dielectric diffuse base is weighted by 1 - the specular layer's albedo, as Cycles' layered Principled BSDF

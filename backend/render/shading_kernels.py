@@ -262,7 +262,8 @@ def shade_pixels(feats, alpha, idx, cam, env, brdf, lobe, out):
             ms = nb_multiscatter_scale(ess, e_avg, f0) if multiscatter else 1.0
             specular = (spec_c * fss_ess + (lr if c == 0 else (lg if c == 1 else lb)) * strength) * ms
             base = al_c * (1.0 - metal)
-            own = base * irr_c * sh_c  # diffuse radiance of a surface like this one
+            # radiance a surface like this one sends out: a dielectric its diffuse, a metal its specular reflection
+            own = (base + metal * fss_ess * ms) * irr_c * sh_c
             if multiscatter:
                 base *= 1.0 - fss_ess * ms
             hdr[pix, c] = (base * irr_c * sh_c + specular * so + (1.0 - so) * fss_ess * ms * own) * a

@@ -188,7 +188,9 @@ def shade_pixels(feats: np.ndarray, alpha: np.ndarray, idx: np.ndarray, camera: 
     irradiance = irradiance * strength
     specular = (radiance * strength * fss_ess + lights * strength) * ms
     base = albedo * (1.0 - metal)
-    own = base * irradiance * shd  # diffuse radiance of a surface like this one
+    # radiance a surface like this one sends out: a dielectric its diffuse, a metal its specular reflection (the
+    # dielectric's own ~4 % specular is left out)
+    own = (base + metal * fss_ess * ms) * irradiance * shd
     if multiscatter:
         base = base * (1.0 - fss_ess * ms)  # the dielectric layer passes on what it does not reflect
     # the occluded part of the lobe (1 - so) sees the asset's own surfaces, taken as lit like this one

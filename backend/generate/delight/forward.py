@@ -1,5 +1,7 @@
 """The forward model delighting inverts: the product's own renderer, run with trial materials. For fixed roughness
-and metallic every pixel's linear radiance is affine in albedo, I = c0 + c1 * albedo."""
+and metallic every pixel's linear radiance is affine in albedo, I = c0 + c1 * albedo: exactly for a dielectric;
+nearly for a metal, whose albedo is its Fresnel F0 (the multiple-scattering energy, and in a concavity the
+reflection of its own reflection, add higher powers of it, which the two renders take as their secant)."""
 
 from dataclasses import replace
 
