@@ -437,20 +437,17 @@ def test_occluded_lobe_sees_surfaces_like_itself_so_a_white_enclosure_stays_a_fu
     its own reflection: its colour twice, not black (the inside of extruded metal text mirrors its other side)."""
     L = np.array([0.5, 0.8, 1.1], np.float32)
     env = Environment.constant(L)
-    hit = None
-    for metallic in (0.0, 1.0):
-        f, a = sphere_gbuffer(camera, 1.0, 0.4, metallic, visibility=visibility)
+
+    def shaded(albedo, metallic, ao):  # [P, 3] over the sphere's pixels, its occluders as lit as the open sky
+        f, a = sphere_gbuffer(camera, albedo, 0.4, metallic, visibility=ao)
         f[..., LAYOUT["shadow"]] = a  # premultiplied shadow 1
-        out = shade(f, a, camera, env, impl=impl)["hdr"]
-        hit = a[..., 0] > 0
-        np.testing.assert_allclose(out[hit], np.broadcast_to(L, (hit.sum(), 3)), rtol=2e-3)
+        return shade(f, a, camera, env, impl=impl)["hdr"][a[..., 0] > 0]
+
+    for metallic in (0.0, 1.0):
+        out = shaded(1.0, metallic, visibility)
+        np.testing.assert_allclose(out, np.broadcast_to(L, out.shape), rtol=2e-3)
     copper = np.array([0.9, 0.6, 0.35], np.float32)
-    renders = []
-    for v in (1.0, 0.0):
-        f, a = sphere_gbuffer(camera, copper, 0.4, 1.0, visibility=v)
-        f[..., LAYOUT["shadow"]] = a  # its occluders as lit as the open sky
-        renders.append(shade(f, a, camera, env, impl=impl)["hdr"][hit])
-    one_bounce, two_bounces = renders
+    one_bounce, two_bounces = shaded(copper, 1.0, 1.0), shaded(copper, 1.0, 0.0)
     # AO 1: the lobe sees only the world, L times the metal's directional albedo R; AO 0: only the metal, R R L
     assert np.all(two_bounces > 0)
     np.testing.assert_allclose(two_bounces, one_bounce * one_bounce / L, rtol=2e-3)
