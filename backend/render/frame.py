@@ -21,6 +21,7 @@ from .mesh_coverage import fill_coverage, mesh_coverage
 from .occlusion import depth_map, depth_tolerance, facing, on_surface
 from .settings import FINAL, RenderSettings
 from .shadows import cached_shadows
+from .specular_visibility import specular_visibility
 from .gbuffer_reuse import view_gbuffer
 
 # px: the z-buffer that finds hidden Gaussians is at most this size (its cost is per new view). 512: the live
@@ -222,8 +223,11 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     # and the lamps'; the whole feature array is only made when the view is rasterized
     feature_key, feature_arrays = _feature_key(asset)
     geometry = (g.means, g.quats, g.scales, opacities)
+    # the visibility channel: each Gaussian's lobe visibility from this view (specular_visibility.py), else its AO
+    lobe_vis = specular_visibility(asset, camera_to_asset(final, asset.model_matrix).position) \
+        if settings.specular_visibility else None  # fmt: skip
     key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes(),
-           camera.width, camera.height)  # a window's K does not say its size
+           camera.width, camera.height, lobe_vis is not None)  # a window's K does not say its size
     shadow_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]]
     n_extra = sum(e.shape[1] for e in extra)
     light_channels = [*shadow_cols, *range(GBUFFER_CHANNELS, GBUFFER_CHANNELS + n_extra)]
@@ -231,6 +235,9 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
 
     def features():  # [N, GBUFFER_CHANNELS + n_extra]
         feats = _features(asset, shadow)
+        if lobe_vis is not None:  # a copy: the cached features are shared across views
+            feats = feats.copy()
+            feats[:, GBUFFER_LAYOUT["visibility"]] = lobe_vis[:, None]
         return np.concatenate([feats, *extra], 1) if extra else feats
 
     colors, alphas = view_gbuffer(key, (*feature_arrays, *geometry), light_channels,

@@ -27,6 +27,12 @@ class RenderSettings:
     """With shadow_rank 0: strong lights (a sun) get their own shadow ray per Gaussian (strong_lights.py) instead of
     the visibility cell they fall in. The transfer (shadow_rank > 0) does not give them theirs yet."""
 
+    specular_visibility: bool = True
+    """Specular occlusion from the share of each Gaussian's GGX lobe, seen from this view, that escapes the object
+    (specular_visibility.py; from its visibility bits, ~0.1 s per 100k Gaussians and new view) instead of its ambient
+    occlusion: a concavity's mirror direction can look out where most of its hemisphere is blocked. The live preview
+    keeps the AO (a new computation on every camera move)."""
+
     mesh_coverage: bool = True
     """Coverage from the asset's mesh (frame.render): no holes where surface splats thin out. False keeps the splats'
     own alpha: delighting's trial renders, which compare only pixels the splats cover fully (alpha > 0.99) with the
@@ -36,6 +42,6 @@ class RenderSettings:
 
 FINAL = RenderSettings()
 # The interactive one (the add-on's Preview, world rotation and camera drags): one sample per pixel, prefiltered
-# lookups only, a new light's shadows from the precomputed transfer.
-PREVIEW = RenderSettings(supersample=1, specular_samples=0, shadow_rank=TRANSFER_RANK)
+# lookups only, a new light's shadows from the precomputed transfer, specular occlusion from the AO.
+PREVIEW = RenderSettings(supersample=1, specular_samples=0, shadow_rank=TRANSFER_RANK, specular_visibility=False)
 PRESETS = {"preview": PREVIEW, "final": FINAL}  # by the names the protocol and the CLI use
