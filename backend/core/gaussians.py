@@ -10,7 +10,7 @@ GBUFFER_LAYOUT = {
     "roughness": slice(3, 4),  # perceptual roughness in [0, 1] (Principled BSDF semantics)
     "metallic": slice(4, 5),  # [0, 1]
     "normal": slice(5, 8),  # world-space unit normal (renormalise after compositing)
-    "visibility": slice(8, 9),  # ambient occlusion in [0, 1] (drives specular occlusion)
+    "visibility": slice(8, 9),  # in [0, 1], drives specular occlusion: the AO, or a final render's lobe visibility
     "shadow": slice(9, 12),  # diffuse visibility under the current light, RGB in [0, 1] (1 = unshadowed)
 }
 GBUFFER_CHANNELS = 12

@@ -40,7 +40,8 @@ class RenderResult:
     rgba8: np.ndarray  # [H, W, 4] uint8: AgX sRGB, straight alpha
     hdr: np.ndarray  # [H, W, 3] float32 linear, premultiplied by alpha (or composited over the background)
     alpha: np.ndarray  # [H, W, 1]
-    passes: dict  # albedo, roughness, metallic, normal, visibility (AO), shadow (RGB), ground_shadow: [H, W, C]
+    passes: dict  # albedo, roughness, metallic, normal, visibility (AO; lobe visibility in a final render), shadow
+    # (RGB), ground_shadow: [H, W, C]
     timings: dict = field(default_factory=dict)  # seconds per stage
 
 

@@ -30,7 +30,8 @@ def shade(
       (A, B)   = brdf_lut.lookup(n.v, roughness)
       specular = env.specular(reflect(-v, n), roughness) * (F0 A + B) * specular_occlusion
       diffuse  = albedo (1 - metallic) * env.irradiance(n) * shadow
-    where visibility (AO) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse. The
+    where visibility (the AO, or in a final render the Gaussians' lobe visibility from this view:
+    specular_visibility.py) drives specular occlusion and shadow (RGB, light-dependent) scales the diffuse. The
     occluded part of the specular lobe, (1 - specular_occlusion), is not black: it sees the asset's own surfaces,
     taken as lit like this pixel and sending out what it does: a dielectric its diffuse (albedo irradiance shadow),
     a metal its specular reflection (F0 A + B, multiscattered, times irradiance shadow); that is specular

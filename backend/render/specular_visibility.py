@@ -77,7 +77,7 @@ def lobe_visibility(bits: np.ndarray, means: np.ndarray, normals: np.ndarray, ro
 
 def specular_visibility(asset: RelightableAsset, eye_asset: np.ndarray) -> np.ndarray | None:
     """[N] lobe visibility of the asset's Gaussians seen from eye_asset [3] (asset space), or None when the asset
-    has no visibility bits; remembered per (asset arrays, eye): delighting's two albedo renders of one trial share it."""
+    has no visibility bits; remembered per (asset arrays, eye): delighting's two albedo renders of a trial share it."""
     g = asset.gaussians
     if g.vis_bits is None:
         return None
