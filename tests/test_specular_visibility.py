@@ -9,7 +9,8 @@ import pytest
 from relight.core.camera import Camera
 from relight.core.envmap import Environment
 from relight.core.surface import vertex_normals
-from relight.core.visibility_rays import ao_from_bits, sphere_directions, surface_occupancy, visibility_bits
+from relight.core.visibility_rays import (ao_from_bits, sphere_directions, surface_occupancy, unpack_bits,
+                                         visibility_bits)
 from relight.evaluate.reference_assets import asset_from_mesh
 from relight.render.frame import render
 from relight.render.settings import FINAL, PREVIEW
@@ -20,7 +21,8 @@ from test_visibility import uv_sphere
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_lobe_visibility_kernel_matches_its_reference(seed):
-    """Random bits, points, normals, roughness (0.01 to 1) and eye. Both compute in float64 from the same float32
+    """Random bits, points, normals, roughness (0.01 to 1), eye, and direction weights and cells (none, or a few
+    bright directions and a few exact lights among cells). Both compute in float64 from the same float32
     inputs; fastmath may reorder the sums (relative error ~1e-13 over 256 terms). A direction within rounding of the
     tangent plane can be kept by one and dropped by the other, but its weight carries G1(l), which vanishes there
     (2 n.l / alpha for n.l << alpha: <= 2e-16 / 1e-4 at the smallest alpha drawn). The kernel's float32 output
@@ -33,11 +35,14 @@ def test_lobe_visibility_kernel_matches_its_reference(seed):
     rough = rng.uniform(0.01, 1.0, n_pts).astype(np.float32)
     bits = rng.integers(0, 256, size=(n_pts, len(d) // 8), dtype=np.uint8)
     eye = rng.uniform(-5, 5, 3)
-    fast = lobe_visibility(bits, means, normals, rough, eye)
-    ref = lobe_visibility_reference(bits, means, normals, rough, eye)
-    assert fast.dtype == np.float32 and fast.shape == (n_pts,)
-    assert np.all((fast >= 0) & (fast <= 1))
-    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-7)
+    weights = rng.uniform(0, 1, len(d)) ** 8 * 1e4  # a few bright directions, as a sky with a sun
+    cells = np.where(rng.uniform(0, 1, len(d)) < 0.05, 0.0, 4 * np.pi / len(d))  # some exact lights among the cells
+    for w, c in ((None, None), (weights, cells)):
+        fast = lobe_visibility(bits, means, normals, rough, eye, weights=w, cells=c)
+        ref = lobe_visibility_reference(bits, means, normals, rough, eye, weights=w, cells=c)
+        assert fast.dtype == np.float32 and fast.shape == (n_pts,)
+        assert np.all((fast >= 0) & (fast <= 1))
+        np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-7)
     ones = np.full_like(bits, 255)
     np.testing.assert_array_equal(lobe_visibility(ones, means, normals, rough, eye), 1.0)
     np.testing.assert_array_equal(lobe_visibility(np.zeros_like(bits), means, normals, rough, eye), 0.0)
@@ -85,3 +90,32 @@ def test_final_renders_carry_the_lobe_visibility_and_the_preview_the_ao():
     assert outer.sum() > 50
     np.testing.assert_allclose(final.passes["visibility"][outer], 1.0, atol=0.02)
     np.testing.assert_allclose(final.hdr[outer], ao_only.hdr[outer], atol=0.02)
+
+
+def test_a_blocked_sun_in_the_lobe_takes_the_lobe_with_it_and_one_outside_it_does_not():
+    """The lid again, weighted by the light: a sun straight up (blocked by the lid), 10^4 times a dim sky's cell,
+    as strong_lights gives it its own direction and shadow ray (a point: no cell widens the lobe towards it). A
+    rough lobe, which reaches straight up, gathers mostly the sun: nearly nothing of its light escapes, though a
+    quarter of its unweighted lobe does. A sharp lobe on the open horizon reaches the sun only with its tail: the
+    weighting leaves it nearly as it was. The same sun on the open horizon, in that sharp lobe, escapes."""
+    v, f = uv_sphere(0.4)
+    occ = surface_occupancy(v, f, vertex_normals(v, f))
+    p = np.array([[0.0, 0.0, -0.45]], np.float32)
+    up = np.array([[0.0, 0.0, 1.0]], np.float32)
+    grazing = p[0] + 5.0 * np.array([np.cos(np.radians(10)), 0.0, np.sin(np.radians(10))])
+    horizon_mirror = np.array([-np.cos(np.radians(10)), 0.0, np.sin(np.radians(10))], np.float32)
+    d = sphere_directions()
+    lobe = {}
+    for name, sun in (("up", np.array([0.0, 0.0, 1.0], np.float32)), ("horizon", horizon_mirror)):
+        dirs = np.concatenate([d, sun[None]])
+        bits = visibility_bits(occ, p, up, dirs, offset_voxels=0.0)
+        assert unpack_bits(bits, len(dirs))[0, -1] == (name == "horizon")  # blocked by the lid, or open
+        weights = np.concatenate([np.ones(len(d)), [1e4]])
+        cells = np.concatenate([np.full(len(d), 4 * np.pi / len(d)), [0.0]])  # the sun is a point, not a cell
+        for r in (0.1, 1.0):
+            rr = np.array([r], np.float32)
+            lobe[name, r] = lobe_visibility(bits, p, up, rr, grazing, dirs, weights, cells)[0]
+            lobe[name, r, "sky"] = lobe_visibility(bits, p, up, rr, grazing, dirs, weights * 0 + 1, cells)[0]
+    assert lobe["up", 1.0] < 0.05 < 0.15 < lobe["up", 1.0, "sky"], lobe
+    assert lobe["up", 0.1, "sky"] - 0.1 < lobe["up", 0.1] <= lobe["up", 0.1, "sky"], lobe  # only the tail reaches
+    assert lobe["horizon", 0.1] > 0.95, lobe

@@ -224,15 +224,19 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     # and the lamps'; the whole feature array is only made when the view is rasterized
     feature_key, feature_arrays = _feature_key(asset)
     geometry = (g.means, g.quats, g.scales, opacities)
-    # the visibility channel: each Gaussian's lobe visibility from this view (specular_visibility.py), else its AO
-    lobe_vis = specular_visibility(asset, camera_to_asset(final, asset.model_matrix).position) \
-        if settings.specular_visibility else None  # fmt: skip
+    # the visibility channel: each Gaussian's lobe visibility from this view under this light (specular_visibility.py),
+    # else its AO; then it changes with the light, like the shadow's channels
+    lobe_vis = specular_visibility(asset, camera_to_asset(final, asset.model_matrix).position, env,
+                                   settings.exact_lights) if settings.specular_visibility else None  # fmt: skip
     key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes(),
-           camera.width, camera.height, lobe_vis is not None)  # a window's K does not say its size
+           camera.width, camera.height)  # a window's K does not say its size
     shadow_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]]
+    vis_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["visibility"]] if lobe_vis is not None else range(0)
     n_extra = sum(e.shape[1] for e in extra)
-    light_channels = [*shadow_cols, *range(GBUFFER_CHANNELS, GBUFFER_CHANNELS + n_extra)]
+    light_channels = [*shadow_cols, *vis_cols, *range(GBUFFER_CHANNELS, GBUFFER_CHANNELS + n_extra)]
     shadow_feats = np.repeat(g.visibility[:, None], len(shadow_cols), 1) if shadow is None else shadow  # [N, 3]
+    if lobe_vis is not None:
+        shadow_feats = np.concatenate([shadow_feats, lobe_vis[:, None]], 1)  # [N, 4]
 
     def features():  # [N, GBUFFER_CHANNELS + n_extra]
         feats = _features(asset, shadow)

@@ -28,10 +28,11 @@ class RenderSettings:
     the visibility cell they fall in. The transfer (shadow_rank > 0) does not give them theirs yet."""
 
     specular_visibility: bool = True
-    """Specular occlusion from the share of each Gaussian's GGX lobe, seen from this view, that escapes the object
-    (specular_visibility.py; from its visibility bits, ~0.1 s per 100k Gaussians and new view) instead of its ambient
-    occlusion: a concavity's mirror direction can look out where most of its hemisphere is blocked. The live preview
-    keeps the AO (a new computation on every camera move)."""
+    """Specular occlusion from the share of the light each Gaussian's GGX lobe gathers, seen from this view, that
+    escapes the object (specular_visibility.py; from its visibility bits and the strong lights' shadow rays, ~0.1 s
+    per 100k Gaussians, view and light) instead of its ambient occlusion: a concavity's mirror direction can look out
+    where most of its hemisphere is blocked, and a sun's highlight is gone in its shadow. The live preview keeps the
+    AO (a new computation on every camera move)."""
 
     mesh_coverage: bool = True
     """Coverage from the asset's mesh (frame.render): no holes where surface splats thin out. False keeps the splats'

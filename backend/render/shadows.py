@@ -10,7 +10,7 @@ from relight_protocol.lru import LRU
 from ..core.visibility_rays import sphere_directions
 from .light_visibility import directional_bounce, light_visibility
 from .settings import PREVIEW
-from .strong_lights import light_bits, with_strong_lights
+from .strong_lights import asset_light_directions
 from .transfer import build_transfer, transfer_shadows
 
 _TRANSFERS = LRU(4)  # per (asset arrays, rank): transfer.Transfer
@@ -28,20 +28,18 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
     if g.vis_bits is None:
         return None
     R = asset.rotation
-    dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
-    radiance = env.cell_radiance(dirs)  # [D, 3]
     up = gr = None
     if ground is not None:
         up = np.array([0.0, 0.0, 1.0], np.float32)
         gr = np.asarray(ground.albedo, np.float32) * env.irradiance(up[None])[0]
     if rank > 0:
+        dirs = sphere_directions() @ R.T.astype(np.float32)  # [D, 3] world
         below = None if up is None else dirs @ up < 0.0
-        return transfer_shadows(_transfer_for(asset, rank), radiance, g.albedo * (1.0 - g.metallic[:, None]),
-                                below, gr, interreflection)  # fmt: skip
+        return transfer_shadows(_transfer_for(asset, rank), env.cell_radiance(dirs),
+                                g.albedo * (1.0 - g.metallic[:, None]), below, gr, interreflection)  # fmt: skip
     n_world = (g.normals @ R.T).astype(np.float32)
-    bits = g.vis_bits
-    if exact_lights:  # strong lights' own shadow rays (strong_lights.py; not yet on the transfer's path above)
-        bits, dirs, radiance = with_strong_lights(env, bits, dirs, radiance, lambda d: light_bits(asset, d))
+    # strong lights get their own shadow rays (strong_lights.py; not yet on the transfer's path above)
+    bits, dirs, radiance = asset_light_directions(asset, env, exact_lights)
     shadow = light_visibility(bits, n_world, dirs, radiance, up, gr)
     if not interreflection:
         return shadow

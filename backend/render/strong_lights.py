@@ -13,7 +13,7 @@ from ..core.asset import RelightableAsset
 from ..core.colour import LUMINANCE
 from ..core.envmap import Environment
 from ..core.equirect import equirect_texel_solid_angles
-from ..core.visibility_rays import surface_occupancy, unpack_bits, visibility_bits
+from ..core.visibility_rays import sphere_directions, surface_occupancy, unpack_bits, visibility_bits
 from relight_protocol.lru import LRU
 
 MAX_STRONG_LIGHTS = 8  # at most this many lights get their own shadow ray
@@ -97,3 +97,17 @@ def with_strong_lights(env: Environment, bits: np.ndarray, dirs: np.ndarray, rad
     all_bits = np.concatenate([unpack_bits(bits, D), unpack_bits(bits_towards(l_dirs), len(l_dirs))], 1)
     return (np.packbits(all_bits, axis=1, bitorder="little"), np.concatenate([dirs, l_dirs]).astype(np.float32),
             np.concatenate([residual, l_flux / cell]).astype(np.float32))  # fmt: skip
+
+
+def asset_light_directions(asset: RelightableAsset, env: Environment,
+                           exact_lights: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """The directions the asset's Gaussians see `env` along, with their visibility: (bits [N, D'/8] uint8, dirs
+    [D', 3] world, radiance [D', 3] per direction over one cell's solid angle, 4 pi / D): the stored visibility's
+    sphere_directions, plus (exact_lights) the strong lights' own directions and shadow rays (with_strong_lights)."""
+    g = asset.gaussians
+    dirs = sphere_directions() @ asset.rotation.T.astype(np.float32)  # [D, 3] world
+    radiance = env.cell_radiance(dirs)  # [D, 3]
+    bits = g.vis_bits
+    if exact_lights:
+        bits, dirs, radiance = with_strong_lights(env, bits, dirs, radiance, lambda d: light_bits(asset, d))
+    return bits, dirs, radiance

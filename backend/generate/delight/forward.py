@@ -15,7 +15,8 @@ from relight_protocol.lru import LRU
 
 # the material search's trial renders, and the light fit's lobe renders (splat coverage: settings.mesh_coverage)
 SEARCH_RENDER = RenderSettings(supersample=1, specular_samples=32, mesh_coverage=False)
-LIGHT_FIT_RENDER = RenderSettings(supersample=1, specular_samples=0, mesh_coverage=False)
+# (the light fit renders a lobe light per basis lobe: specular occlusion from the AO, not recomputed per lobe)
+LIGHT_FIT_RENDER = RenderSettings(supersample=1, specular_samples=0, mesh_coverage=False, specular_visibility=False)
 # ... through a metal: no diffuse term, so no light-dependent shadows to compute (a lobe light's shadows cost
 # ~20x the rest of its render, and the metal fit renders 96 lobes)
 METAL_FIT_RENDER = replace(LIGHT_FIT_RENDER, shadows=False)
