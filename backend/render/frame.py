@@ -204,7 +204,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
         if needs_depth(lamps):
             z = g.means @ view.viewmat[2, :3].astype(np.float32) + np.float32(view.viewmat[2, 3])  # [N] asset units
             extra.append((z * np.float32(asset.scale))[:, None])
-    opacities, covered = _culled(asset, camera_to_asset(final, asset.model_matrix))
+    final_view = camera_to_asset(final, asset.model_matrix)
+    opacities, covered = _culled(asset, final_view)
     # with the mesh's coverage, pixels outside its silhouette stay empty: only the silhouette's box of the G-buffer is
     # rasterized, filled and shaded (coverage_window), then pasted into the whole frame
     # covered is the G-buffer's own coverage only when the cull's z-buffer had the G-buffer's view: the same size
@@ -226,8 +227,8 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
     geometry = (g.means, g.quats, g.scales, opacities)
     # the visibility channel: each Gaussian's lobe visibility from this view under this light (specular_visibility.py),
     # else its AO; then it changes with the light, like the shadow's channels
-    lobe_vis = specular_visibility(asset, camera_to_asset(final, asset.model_matrix).position, env,
-                                   settings.exact_lights) if settings.specular_visibility else None  # fmt: skip
+    lobe_vis = specular_visibility(asset, final_view.position, env, settings.exact_lights) \
+        if settings.specular_visibility else None  # fmt: skip
     key = (*feature_key, *map(id, geometry), float(asset.scale), view.viewmat.tobytes(), view.K.tobytes(),
            camera.width, camera.height)  # a window's K does not say its size
     shadow_cols = range(GBUFFER_CHANNELS)[GBUFFER_LAYOUT["shadow"]]

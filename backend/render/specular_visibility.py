@@ -30,9 +30,8 @@ def _lobe_visibility(bits, means, normals, roughness, eye, dirs, weights, cells,
     w_ik = weights_k D(h_ik) G1(l_k): the light along d_k through the GGX lobe seen from `eye`, D widened to
     alpha'^2 = alpha^2 + cells_k / (4 pi v.h) for a direction that stands for a cell of cells_k sr (a sharp lobe
     then still spans the cell its direction falls in; an exact light, cells_k = 0, is a point); 1 where no direction
-    counts. Every array but bits
-    and out is float64, the float32 asset arrays widened by the caller: a sharp lobe's D is sensitive to n.h near 1,
-    and float32 dot products moved results by ~1e-5."""
+    counts. Every array but bits and out is float64, the float32 asset arrays widened by the caller: a sharp lobe's
+    D is sensitive to n.h near 1, and float32 dot products moved results by ~1e-5."""
     n_pts = means.shape[0]
     m = dirs.shape[0]
     for i in numba.prange(n_pts):

@@ -3,7 +3,7 @@ lobe_visibility): the same definition, vectorised over directions in float64, fo
 
 import numpy as np
 
-from ..core.visibility_rays import sphere_directions, unpack_bits
+from ..core.visibility_rays import VIS_DIRECTIONS, sphere_directions, unpack_bits
 
 
 def lobe_visibility_reference(bits, means, normals, roughness, eye, dirs=None, weights=None,
@@ -11,7 +11,7 @@ def lobe_visibility_reference(bits, means, normals, roughness, eye, dirs=None, w
     """Arguments as lobe_visibility. For each point i, with v its unit direction towards eye, n its unit normal,
     alpha = roughness^2, over the directions d_k above its tangent plane (n . d_k > 0), h_k = unit(v + d_k):
     w_k = weight_k D'(h_k) G1(d_k) (weights default 1), D' the GGX distribution at
-    alpha'^2 = alpha^2 + cell_k / (4 pi v.h_k) (cells default 4 pi / 256)
+    alpha'^2 = alpha^2 + cell_k / (4 pi v.h_k) (cells default 4 pi / VIS_DIRECTIONS)
     (v.h_k floored at 1e-4), G1(l) = 2 n.l / (n.l + sqrt(alpha^2 + (1 - alpha^2) (n.l)^2)); the result is
     sum_k w_k bit_k / sum_k w_k, 1 where no direction counts. -> [N] float64."""
     d = np.asarray(sphere_directions() if dirs is None else dirs, np.float32).astype(np.float64)  # [D, 3]
@@ -27,7 +27,7 @@ def lobe_visibility_reference(bits, means, normals, roughness, eye, dirs=None, w
     ndh = np.einsum("nkc,nc->nk", h, n)
     vdh = np.maximum(np.einsum("nkc,nc->nk", h, v), 1e-4)
     ndl = n @ d.T  # [N, D]
-    ck = np.full(len(d), 4.0 * np.pi / 256) if cells is None else np.asarray(cells, np.float64)
+    ck = np.full(len(d), 4.0 * np.pi / VIS_DIRECTIONS) if cells is None else np.asarray(cells, np.float64)
     aw2 = a2 + ck[None] / (4.0 * np.pi * vdh)
     t = (aw2 - 1.0) * ndh * ndh + 1.0
     ndl_c = np.maximum(ndl, 0.0)
