@@ -85,8 +85,8 @@ def test_a_painted_metal_keeps_its_metal_bands_metal_and_its_paint_paint():
     """A sphere in wide bands of bare polished metal (F0 0.9) and red paint (a dielectric) under the given city
     light: one material for the whole object explains neither, but the regions of like albedo disagree on the
     reflection-pattern slope. The per-region reading is checked beside the one-material reading, reproduces the
-    photo clearly better, and is kept: the seen Gaussians come back metal where the bands are bare metal. (Off by
-    default: homogenize.PER_REGION says why.)"""
+    photo clearly better, and is kept: the seen Gaussians come back metal where the bands are bare metal. (On by
+    default: homogenize.PER_REGION has the measurements.)"""
     from relight.generate.self_check import CLEARLY_BETTER_DB
 
     v, f, _ = shape_mesh("sphere")
@@ -99,8 +99,8 @@ def test_a_painted_metal_keeps_its_metal_bands_metal_and_its_paint_paint():
     env = Environment.from_file(builtin_hdris()["city"])
     r = render(truth, cam, env)
     image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
-    assert not prepare(image, mask, truth, cam, "world", env, ceiling=np.inf).per_region  # off unless asked for
-    p = prepare(image, mask, truth, cam, "world", env, ceiling=np.inf, per_region=True)
+    p = prepare(image, mask, truth, cam, "world", env, ceiling=np.inf)  # per region by default
+    assert p.per_region
     scores = {}
     first = solve(p, first_hypothesis(p, scores, _quiet), scores, _quiet)
     assert [h.how for h in p.contenders] == ["per region"], scores
