@@ -60,9 +60,10 @@ METAL_PRIOR_ROUGHNESS = 0.3  # unknown light, metal: roughness (not separable fr
 SAFE_ROUGHNESS = 0.65  # the fallback's rough dielectric: relit, a wrong guess at this roughness errs least
 # Light given: a per-region metal decision checked against the one material (regions.py; prepare's per_region).
 # On by default since the forward model's metal fixes (stops 22-23): on the random suite's painted metals
-# (metal_paint) it was kept in 3 of 12 cases of seed 0 and 3 of 12 of seed 1 (held out), each relit better under B
-# (+0.6 to +2.1 dB) and none worse; on seed 0's other 60 cases it was a contender in a few but never kept, so it
-# changed no asset there (docs/relight_eval/stop24_per_region). It costs one more solve where the regions disagree.
+# (metal_paint) it was kept in 3 of 12 cases of seed 0 and 4 of 12 of seed 1 (held out), each relit better under B
+# (+0.56 to +2.53 dB) and none worse; on seed 0's other 60 cases it was a contender in 8 but never kept, so it
+# changed no asset there, nor on the fixed objects (docs/relight_eval/stop24_per_region). It costs one more solve
+# where the regions disagree.
 # On a half-painted sphere (tests/test_self_check.py) it is kept and right on over 90 % of the surface.
 PER_REGION = True
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
