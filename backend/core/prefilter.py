@@ -37,8 +37,9 @@ def box_mips(img: np.ndarray, min_w: int = 8) -> list[np.ndarray]:
     mean of its four children: the two rows of a pair differ in solid angle by their cosines of elevation, so a plain
     mean overweights the row nearer a pole, and in a coarse level the bias compounds: a studio's top panel near a
     pole spans the whole width of its rows, and with a plain mean a 4 x 8 level's top row came out twice as bright
-    as its footprint (tests/test_envmap.py's panel: +113 % on average). The lobe path's tail samples read such levels: a rough metal (0.77) under a studio
-    with a top light shaded 23 % too bright at 128 samples, 1 % with this (docs/relight_eval/stop25_mips)."""
+    as its footprint (tests/test_envmap.py's panel: +113 % on average). The lobe path's tail samples read such
+    levels: a rough metal (0.77) under a studio with a top light shaded 23 % too bright at 128 samples, 1 % with
+    this (docs/relight_eval/stop25_mips)."""
     mips = [img]
     w = equirect_texel_solid_angles(*img.shape[:2]).astype(np.float64)  # [H] sr per texel of each row
     while mips[-1].shape[1] > min_w and mips[-1].shape[0] % 2 == 0 and mips[-1].shape[1] % 2 == 0:
