@@ -55,6 +55,57 @@ def _escapes(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - j
     return True
 
 
+@njit_cached(fastmath=True)
+def _hit_distance(ox, oy, oz, dx, dy, dz, dist, step):  # pragma: no cover - jitted
+    """The distance t (asset units) along o + t d (|d| = 1) to the first occupied cell (dist == 0) of the grid
+    [-0.5, 0.5]^3, or -1 when the ray leaves it: _escapes' march, returning where it stopped."""
+    g = dist.shape[0]
+    t0, t1 = 0.0, 1e30
+    for o, d in ((ox, dx), (oy, dy), (oz, dz)):  # slab test against the grid box
+        if abs(d) < 1e-12:
+            if o < -0.5 or o > 0.5:
+                return -1.0
+        else:
+            a = (-0.5 - o) / d
+            b = (0.5 - o) / d
+            if a > b:
+                a, b = b, a
+            t0 = max(t0, a)
+            t1 = min(t1, b)
+    t = t0
+    while t < t1:
+        px = int((ox + dx * t + 0.5) * g)
+        py = int((oy + dy * t + 0.5) * g)
+        pz = int((oz + dz * t + 0.5) * g)
+        if px >= 0 and py >= 0 and pz >= 0 and px < g and py < g and pz < g:
+            dd = dist[px, py, pz]
+            if dd == 0.0:
+                return t
+            t += max(step, (dd - 1.75) / g)
+        else:
+            t += step
+    return -1.0
+
+
+@njit_cached(parallel=True, fastmath=True)
+def _march_hits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
+    """out[i, k] = the distance from points[i] (lifted by offset along normals[i]) along dirs[k] to the first
+    occupied cell (_hit_distance), -1 when the ray escapes or dirs[k] is below the point's tangent plane."""
+    n = points.shape[0]
+    m = dirs.shape[0]
+    for i in numba.prange(n):
+        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
+        ox = points[i, 0] + nx * offset
+        oy = points[i, 1] + ny * offset
+        oz = points[i, 2] + nz * offset
+        for k in range(m):
+            dx, dy, dz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
+            if dx * nx + dy * ny + dz * nz <= 0.0:
+                out[i, k] = -1.0
+            else:
+                out[i, k] = _hit_distance(ox, oy, oz, dx, dy, dz, dist, step)
+
+
 @njit_cached(parallel=True, fastmath=True)
 def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
     """out[i, k // 8] bit k % 8 = 1 when the ray from points[i] (lifted by offset along normals[i]) along dirs[k]
@@ -114,6 +165,23 @@ def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, di
         if progress is not None:
             progress(min(1.0, (a + chunk) / len(points)))
     return out
+
+
+def hit_points(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, dirs: np.ndarray,
+               offset_voxels: float = 2.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Points [N, 3] with normals [N, 3] (asset space), directions dirs [D, 3] -> the rays the object blocks, marched
+    like visibility_bits (a blocked ray above the tangent plane is a clear bit there): (point index [M] int,
+    direction index [M] int, where [M, 3] float32 the asset-space point each stops at, within a cell of the
+    surface)."""
+    g = occ.shape[0]
+    points = np.ascontiguousarray(points, np.float32)
+    normals = np.ascontiguousarray(normals, np.float32)
+    dirs = np.ascontiguousarray(dirs, np.float32)
+    t = np.empty((len(points), len(dirs)), np.float32)  # [N, D] distance to the hit, -1 when none
+    _march_hits(points, normals, _distance_cells(occ), dirs, 0.6 / g, offset_voxels / g, t)
+    ii, kk = np.nonzero(t >= 0.0)
+    where = points[ii] + normals[ii] * np.float32(offset_voxels / g) + t[ii, kk, None] * dirs[kk]
+    return ii, kk, where.astype(np.float32)
 
 
 def visibility_towards(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, target: np.ndarray,

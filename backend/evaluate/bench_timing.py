@@ -154,7 +154,7 @@ def transfer_error(asset, env) -> dict:
     from ..render.settings import PREVIEW
     from ..render.shadows import gaussian_shadows
 
-    exact = gaussian_shadows(asset, env, exact_lights=False)  # the transfer approximates the cell sum
+    exact = gaussian_shadows(asset, env, exact_lights=False, bounces=1, linked=False)  # what the transfer approximates
     if exact is None:
         return {}
     fast = gaussian_shadows(asset, env, rank=PREVIEW.shadow_rank)

@@ -188,7 +188,10 @@ def render(asset: RelightableAsset, camera: Camera, env: Environment, settings: 
 
     timings = {}
     t = time.perf_counter()
-    shadow = cached_shadows(asset, env, ground, settings.shadow_rank, settings.exact_lights) if settings.shadows else None
+    shadow = None
+    if settings.shadows:
+        shadow = cached_shadows(asset, env, ground, settings.shadow_rank, settings.exact_lights, settings.bounces,
+                                settings.linked_bounces)  # fmt: skip
     timings["visibility"] = time.perf_counter() - t
     t = time.perf_counter()
     view = camera_to_asset(camera, asset.model_matrix)

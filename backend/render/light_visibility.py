@@ -11,11 +11,13 @@ BOUNCE_OCCLUDED_AO = 0.98  # surface points below this ambient occlusion are the
 
 
 @njit_cached(parallel=True, fastmath=True)
-def _light_ratio(bits, normals, dirs, radiance, up, ground_radiance, bounce, bounce_dir, out):  # pragma: no cover
+def _light_ratio(bits, normals, dirs, radiance, up, ground_radiance, bounce, bounce_dir, rep, hit, source,
+                 out):  # pragma: no cover
     """out[i, c] = sum_k L_ik cos_ik / sum_k Lenv_k cos_ik over directions above points i's tangent plane, where
-    L_ik is the environment when bit k is set, bounce[i, c] + bounce_dir[k, c] when blocked by the object, and
-    ground_radiance when
-    the direction points below the ground (dirs . up < 0; up = 0 means no ground)."""
+    L_ik is the environment when bit k is set, and ground_radiance when the direction points below the ground
+    (dirs . up < 0; up = 0 means no ground). When bit k is clear (blocked by the object) it is bounce[i] plus
+    source[h] when the ray's landing point is known (h = hit[rep[i], k] >= 0, k < hit.shape[1]), else plus
+    bounce_dir[k]."""
     n = bits.shape[0]
     m = dirs.shape[0]
     for i in numba.prange(n):
@@ -40,31 +42,44 @@ def _light_ratio(bits, normals, dirs, radiance, up, ground_radiance, bounce, bou
                     num1 += e1
                     num2 += e2
             else:
-                num0 += (bounce[i, 0] + bounce_dir[k, 0]) * c
-                num1 += (bounce[i, 1] + bounce_dir[k, 1]) * c
-                num2 += (bounce[i, 2] + bounce_dir[k, 2]) * c
+                h = hit[rep[i], k] if k < hit.shape[1] else -1
+                if h >= 0:
+                    num0 += (bounce[i, 0] + source[h, 0]) * c
+                    num1 += (bounce[i, 1] + source[h, 1]) * c
+                    num2 += (bounce[i, 2] + source[h, 2]) * c
+                else:
+                    num0 += (bounce[i, 0] + bounce_dir[k, 0]) * c
+                    num1 += (bounce[i, 1] + bounce_dir[k, 1]) * c
+                    num2 += (bounce[i, 2] + bounce_dir[k, 2]) * c
         out[i, 0] = num0 / den0 if den0 > 0 else 1.0
         out[i, 1] = num1 / den1 if den1 > 0 else 1.0
         out[i, 2] = num2 / den2 if den2 > 0 else 1.0
 
 
 def light_visibility(bits: np.ndarray, normals: np.ndarray, dirs: np.ndarray, radiance: np.ndarray,
-                     up=None, ground_radiance=None, bounce=None, bounce_dir=None) -> np.ndarray:  # fmt: skip
+                     up=None, ground_radiance=None, bounce=None, bounce_dir=None, links=None) -> np.ndarray:  # fmt: skip
     """Light-dependent diffuse visibility: the fraction of each point's environment irradiance that reaches it.
 
     bits [N, D/8] from visibility_bits; normals [N, 3] and dirs [D, 3] in the same (world) frame; radiance [D, 3]
     the environment averaged over each direction's cell. Optional: up [3] (world) with ground_radiance [3] for a
     ground plane that replaces the environment below the horizon; bounce [N, 3] radiance seen along directions the
-    object blocks (its own interreflected light; default black), or bounce_dir [D, 3] the same per direction.
-    -> [N, 3] float32, ~[0, 1]."""
+    object blocks (its own interreflected light; default black), or bounce_dir [D, 3] the same per direction;
+    links (rep [N] int32, hit [K, D'] int32, source [S, 3]): where a blocked ray along one of the first D'
+    directions lands is known (bounce_links), so it sees source[hit[rep[i], k]] there instead of bounce_dir[k]
+    (hit -1: not known). -> [N, 3] float32, ~[0, 1]."""
     n = len(bits)
     out = np.empty((n, 3), np.float32)
     up = np.zeros(3, np.float32) if up is None else np.asarray(up, np.float32)
     gr = np.zeros(3, np.float32) if ground_radiance is None else np.asarray(ground_radiance, np.float32)
     bounce = np.zeros((n, 3), np.float32) if bounce is None else np.ascontiguousarray(np.broadcast_to(bounce, (n, 3)), np.float32)
     bd = np.zeros((len(dirs), 3), np.float32) if bounce_dir is None else np.ascontiguousarray(bounce_dir, np.float32)
+    if links is None:
+        rep, hit, source = np.zeros(n, np.int32), np.zeros((1, 0), np.int32), np.zeros((1, 3), np.float32)
+    else:
+        rep, hit, source = (np.ascontiguousarray(links[0], np.int32), np.ascontiguousarray(links[1], np.int32),
+                            np.ascontiguousarray(links[2], np.float32))  # fmt: skip
     _light_ratio(bits, np.ascontiguousarray(normals, np.float32), np.ascontiguousarray(dirs, np.float32),
-                 np.ascontiguousarray(radiance, np.float32), up, gr, bounce, bd, out)  # fmt: skip
+                 np.ascontiguousarray(radiance, np.float32), up, gr, bounce, bd, rep, hit, source, out)  # fmt: skip
     return out
 
 

@@ -8,6 +8,7 @@ from ..core.envmap import Environment
 from ..core.ground import GroundPlane
 from relight_protocol.lru import LRU
 from ..core.visibility_rays import sphere_directions
+from .bounce_links import bounce_links
 from .light_visibility import directional_bounce, light_visibility
 from .settings import PREVIEW
 from .strong_lights import asset_light_directions
@@ -18,12 +19,16 @@ _SHADOWS = LRU(8)  # per (asset arrays, environment, ground, rank): [N, 3] shado
 
 
 def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
-                     interreflection: bool = True, rank: int = 0, exact_lights: bool = True) -> np.ndarray | None:  # fmt: skip
+                     interreflection: bool = True, rank: int = 0, exact_lights: bool = True,
+                     bounces: int = 8, linked: bool = True) -> np.ndarray | None:  # fmt: skip
     """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
-    precomputed visibility bits). Directions the object blocks see its own light (approximated by the Gaussian's
-    own diffuse radiance when interreflection is on); below a ground plane they see the lit ground.
-    rank 0 sums every visibility direction; rank > 0 uses the asset's precomputed transfer with this many basis
-    directions (transfer.py: the same quantity, a few matrix products per light)."""
+    precomputed visibility bits). Directions the object blocks see its own light when interreflection is on;
+    below a ground plane they see the lit ground.
+    rank 0 sums every visibility direction, and the object's own light is `bounces` bounces of diffuse
+    interreflection, each ray landing on the Gaussian bounce_links found for it (linked; else the mean of the
+    occluded surfaces facing back along it, directional_bounce). rank > 0 uses the asset's precomputed transfer
+    with this many basis directions (transfer.py: a few matrix products per light), whose interreflection is one
+    bounce of that mean."""
     g = asset.gaussians
     if g.vis_bits is None:
         return None
@@ -40,14 +45,19 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
     n_world = (g.normals @ R.T).astype(np.float32)
     # strong lights get their own shadow rays (strong_lights.py; not yet on the transfer's path above)
     bits, dirs, radiance = asset_light_directions(asset, env, exact_lights)
-    shadow = light_visibility(bits, n_world, dirs, radiance, up, gr)
+    shadow = light_visibility(bits, n_world, dirs, radiance, up, gr)  # direct light only
     if not interreflection:
         return shadow
-    # one bounce: an occluded ray meets the asset's own surfaces facing back along it; their diffuse radiance
-    # comes from this first, direct-only pass
-    diffuse = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world) * shadow  # [N, 3]
-    bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
-    return light_visibility(bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir)
+    # each bounce: an occluded ray meets the asset's own surface facing back along it, which reflects the diffuse
+    # light the previous pass gave it
+    reflect = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world)  # [N, 3] diffuse radiance, unshadowed
+    links = bounce_links(asset) if linked else None
+    for _ in range(bounces):
+        diffuse = reflect * shadow  # [N, 3]
+        bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
+        shadow = light_visibility(bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir,
+                                  links=None if links is None else (*links, diffuse))  # fmt: skip
+    return shadow
 
 
 def _transfer_for(asset: RelightableAsset, rank: int):
@@ -67,7 +77,7 @@ def prepare_preview(asset: RelightableAsset) -> None:
 
 
 def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int,
-                   exact_lights: bool = True):  # fmt: skip
+                   exact_lights: bool = True, bounces: int = 8, linked: bool = True):  # fmt: skip
     """gaussian_shadows, remembered per (asset geometry and materials, environment, rotation, strength, ground):
     delighting's trial renders of one material share them, and orbiting the camera re-renders under the same light
     without recomputing the per-Gaussian shadowing. Entries pin the arrays and prefiltered data they are keyed on,
@@ -75,6 +85,7 @@ def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlan
     g = asset.gaussians
     arrays = (g.means, g.normals, g.visibility, g.albedo, g.metallic, g.vis_bits)  # what the shadows depend on
     key = (asset.asset_id, *map(id, arrays), asset.rotation.tobytes(), env.identity, env.rotation_z, env.strength,
-           None if ground is None else repr(ground), int(rank), bool(exact_lights))  # fmt: skip
-    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights),
+           None if ground is None else repr(ground), int(rank), bool(exact_lights), int(bounces), bool(linked))  # fmt: skip
+    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights,
+                                                              bounces=bounces, linked=linked),
                                 pin=(*arrays, env))  # fmt: skip
