@@ -229,7 +229,7 @@ def test_render_leaves_out_gaussians_behind_the_front_surface_but_not_a_sheet_se
 
 
 @pytest.mark.parametrize("seed, with_ground, with_bounce", [(0, False, False), (1, True, False), (2, True, True),
-                                                            (3, False, True)])  # fmt: skip
+                                                            (3, False, True), (4, True, "links")])  # fmt: skip
 def test_light_visibility_kernel_matches_its_reference(seed, with_ground, with_bounce):
     """The numba kernel against the plain reference (render/light_visibility_reference.py) on random bits, normals
     and lights. The kernel rounds each cosine and each radiance x cosine product to float32 (about 3 and 1 roundings,
@@ -252,6 +252,9 @@ def test_light_visibility_kernel_matches_its_reference(seed, with_ground, with_b
     if with_bounce:
         kw.update(bounce=rng.uniform(0, 0.5, (n_pts, 3)).astype(np.float32),
                   bounce_dir=rng.uniform(0, 0.5, (len(d), 3)).astype(np.float32))
+    if with_bounce == "links":  # 50 representatives, landing points known for the first 200 directions, some not
+        hit = rng.integers(-1, 300, size=(50, len(d) - 56)).astype(np.int32)
+        kw.update(links=(rng.integers(0, 50, n_pts).astype(np.int32), hit, rng.uniform(0, 0.5, (300, 3)).astype(np.float32)))
     fast = light_visibility(bits, normals, d, radiance, **kw)
     ref = light_visibility_reference(bits, normals, d, radiance, **kw)
     eps32 = float(np.finfo(np.float32).eps)

@@ -17,20 +17,22 @@ NORMAL_WEIGHT = 0.1  # asset units per unit of normal difference when pairing a 
 HIT_CANDIDATES = 8  # nearest Gaussians to a ray's landing point searched for one facing back along the ray
 CHUNK = 65536  # blocked rays linked at a time ([CHUNK, HIT_CANDIDATES, 3] normals)
 
-_LINKS = LRU(4)  # per asset geometry and Gaussians: (rep [N] int32, hit [K, D] int32)
+_LINKS = LRU(4)  # per asset geometry and Gaussians: (rep [N], hit [K, D], reps [K]) int32
 
 
-def bounce_links(asset: RelightableAsset) -> tuple[np.ndarray, np.ndarray]:
-    """The asset's (rep [N] int32: each Gaussian's representative, hit [K, D] int32: per representative and
-    visibility direction (sphere_directions, asset space) the Gaussian its blocked ray lands on, -1 where it
-    escapes or points below the tangent plane), remembered per geometry and Gaussians (~1 s per 100k)."""
+def bounce_links(asset: RelightableAsset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The asset's (rep [N] int32: each Gaussian's representative, a row of hit; hit [K, D] int32: per
+    representative and visibility direction (sphere_directions, asset space) the Gaussian its blocked ray lands
+    on, -1 where it escapes or points below the tangent plane; reps [K] int32: the representatives' own Gaussians),
+    remembered per geometry and Gaussians (~1 s per 100k Gaussians)."""
     g = asset.gaussians
     key = (asset.asset_id, id(asset.vertices), id(asset.faces), id(g.means), id(g.normals))
     return _LINKS.get_or_make(key, lambda: links(asset_occupancy(asset), g.means, g.normals, sphere_directions()),
                               pin=(asset.vertices, asset.faces, g.means, g.normals))  # fmt: skip
 
 
-def links(occ: np.ndarray, means: np.ndarray, normals: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def links(occ: np.ndarray, means: np.ndarray, normals: np.ndarray,
+          dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """bounce_links for Gaussians means [N, 3] with normals [N, 3] (asset space) over dirs [D, 3] through the
     occupancy grid occ [G]^3."""
     from scipy.spatial import cKDTree
@@ -51,4 +53,4 @@ def links(occ: np.ndarray, means: np.ndarray, normals: np.ndarray, dirs: np.ndar
         facing = np.einsum("mcj,mj->mc", normals[cand], dirs[d]) < 0.0  # faces back along the ray
         first = np.argmax(facing, 1)
         hit[i, d] = np.where(facing.any(1), cand[np.arange(len(cand)), first], cand[:, 0])
-    return rep, hit
+    return rep, hit, reps.astype(np.int32)

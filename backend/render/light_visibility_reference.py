@@ -5,12 +5,13 @@ import numpy as np
 
 
 def light_visibility_reference(bits: np.ndarray, normals: np.ndarray, dirs: np.ndarray, radiance: np.ndarray,
-                               up=None, ground_radiance=None, bounce=None, bounce_dir=None) -> np.ndarray:  # fmt: skip
+                               up=None, ground_radiance=None, bounce=None, bounce_dir=None, links=None) -> np.ndarray:  # fmt: skip
     """Arguments as light_visibility. For each point i, over the directions k above its tangent plane
     (c_ik = n_i . d_k > 0): ratio = sum_k L_ik c_ik / sum_k Lenv_k c_ik, where L_ik is the environment Lenv_k when
     bit k is set (the direction escapes), the ground radiance instead when d_k points below the ground
     (d_k . up < 0; no ground when up is 0), and bounce_i + bounce_dir_k when bit k is clear (blocked by the
-    object). A point with no direction above its plane gets 1. -> [N, 3] float64."""
+    object), or bounce_i + source[h] when links (rep, hit, source) know where it lands: h = hit[rep_i, k] >= 0 for
+    k < hit.shape[1]. A point with no direction above its plane gets 1. -> [N, 3] float64."""
     bits = np.asarray(bits)
     n_pts, n_dirs = len(bits), len(dirs)
     d = np.asarray(dirs, np.float64)  # [D, 3]
@@ -26,7 +27,14 @@ def light_visibility_reference(bits: np.ndarray, normals: np.ndarray, dirs: np.n
         c = d @ np.asarray(normals[i], np.float64)  # [D] cosines
         above = c > 0.0
         seen_env = np.where(below_ground[:, None], ground[None], env)  # [D, 3] what an escaping ray meets
-        light = np.where(escapes[i][:, None], seen_env, bounce[i][None] + bounce_dir)  # [D, 3]
+        blocked = bounce[i][None] + bounce_dir  # [D, 3] what a blocked ray meets
+        if links is not None:
+            rep, hit, source = links
+            h = np.full(n_dirs, -1)
+            h[:hit.shape[1]] = np.asarray(hit)[rep[i]]
+            blocked = np.where((h >= 0)[:, None], bounce[i][None] + np.asarray(source, np.float64)[np.maximum(h, 0)],
+                               blocked)  # fmt: skip
+        light = np.where(escapes[i][:, None], seen_env, blocked)  # [D, 3]
         num = (light[above] * c[above, None]).sum(0)
         den = (env[above] * c[above, None]).sum(0)
         out[i] = np.where(den > 0, num / np.where(den > 0, den, 1.0), 1.0)

@@ -56,7 +56,7 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
         diffuse = reflect * shadow  # [N, 3]
         bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)
         shadow = light_visibility(bits, n_world, dirs, radiance, up, gr, bounce_dir=bounce_dir,
-                                  links=None if links is None else (*links, diffuse))  # fmt: skip
+                                  links=None if links is None else (links[0], links[1], diffuse))  # fmt: skip
     return shadow
 
 
