@@ -122,3 +122,30 @@ def test_extruded_text_in_a_white_furnace_keeps_its_interreflected_light(furnace
     # and the open faces keep the albedo: more bounces add light only where the object sees itself
     open_ = both & (cyc[..., :3].mean(-1) > 0.79)
     assert abs(float(final.hdr[..., :3][open_].mean()) / float(cyc[..., :3][open_].mean()) - 1) < 0.02
+
+
+def test_a_face_lit_mostly_by_the_bowls_own_bounce_keeps_all_of_it():
+    """A bowl under a bright sun high over one side of its rim (the forward evaluation's sky_high sun) and a dim
+    sky: the steep inner faces turned from the sun see little of the sky but much of the sunlit floor and wall, so
+    the light reaching them is many times the environment's irradiance on them (a shadow ratio well above 1;
+    ~26 here). The shaded pixels must carry that ratio whole: clamped (it was at 4) those faces rendered at ~0.4 of
+    Cycles in the forward evaluation's bowl under that sun."""
+    from relight.evaluate.cycles_scenes import shape_mesh
+    from relight.render.shadows import gaussian_shadows
+
+    v, f, n = shape_mesh("bowl")
+    cam = Camera.look_at((0.0, -5.2, 3.4), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    asset = asset_from_mesh(v, f, n, (0.8, 0.8, 0.8), 1.0, 0.0, n_gaussians=30_000, camera=cam)
+    h, w = 64, 128
+    from relight.core.equirect import equirect_pixel_dirs
+
+    sun = np.array([-0.41, -0.13, 0.90])
+    sun /= np.linalg.norm(sun)  # towards the sun, ~64 degrees up
+    eq = np.full((h, w, 3), 0.002, np.float32)
+    eq[equirect_pixel_dirs(h, w) @ sun > np.cos(np.radians(4.0))] = 50.0
+    env = Environment(eq)
+    shadow = gaussian_shadows(asset, env)  # [N, 3] per Gaussian
+    assert np.percentile(shadow, 99) > 8.0, np.percentile(shadow, [50, 99])  # the bounce is many times the sky
+    r = render(asset, cam, env, FINAL)
+    sp = r.passes["shadow"][r.alpha[..., 0] > 0.99]  # [P, 3] the shading's ratio per pixel
+    assert sp.max() > 8.0 and (sp[:, 0] > 4.0).sum() >= 20, (sp.max(), (sp[:, 0] > 4.0).sum())

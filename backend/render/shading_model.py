@@ -10,7 +10,9 @@ from ..core.jit import njit_cached
 from ..core.prefilter import FINE_LIGHT_CELL_WIDTH, LIGHT_CELL_WIDTH
 from ..core.sampling import hammersley
 
-SHADOW_MAX = 4.0  # a shadow pass above 1 means more light than the open sky (e.g. a bright ground bounce)
+SHADOW_MAX = 64.0  # a shadow pass above 1 means more light than the open sky: a bright ground, or a concavity's own
+# bounced light on a face turned from the sun (the forward evaluation's bowl under a sun at 65 degrees: up to ~11 on the
+# faces in its rim's shadow; clamped at 4 they rendered at ~0.4 of Cycles, bowl/sky_high 25.5 dB against 29.4)
 DIELECTRIC_F0 = 0.04  # ((1.5 - 1) / (1.5 + 1))^2: Principled BSDF at specular 0.5 (IOR 1.5)
 # The lobe path sums extracted lights on a grid of cells of angular size d = 2 pi / cell grid width; a light is a
 # point, seen through D. GGX D falls to half its peak at tan(theta_h) = 0.64 alpha, so its full width at half maximum
