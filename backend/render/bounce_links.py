@@ -1,8 +1,8 @@
 """Where the asset's blocked visibility rays land: for one Gaussian in REPRESENTATIVE_EVERY (its representative),
 each blocked direction's ray is marched to the surface it meets and linked to the Gaussian there that faces back
-along it. A light's one-bounce interreflection (shadows.gaussian_shadows) then reads that Gaussian's own diffuse
-radiance, rather than the mean of every occluded surface facing that way: the lit inner face of a letter's counter
-lights the face opposite it, not the whole object's average."""
+along it. Each bounce of a light's interreflection (shadows.gaussian_shadows) then reads that Gaussian's diffuse
+radiance from the bounce before, rather than the mean of every occluded surface facing that way: the sunlit wall of
+a bowl lights the wall opposite it, not the whole object's average."""
 
 import numpy as np
 

@@ -66,7 +66,8 @@ def light_visibility(bits: np.ndarray, normals: np.ndarray, dirs: np.ndarray, ra
     object blocks (its own interreflected light; default black), or bounce_dir [D, 3] the same per direction;
     links (rep [N] int32, hit [K, D'] int32, source [S, 3]): where a blocked ray along one of the first D'
     directions lands is known (bounce_links), so it sees source[hit[rep[i], k]] there instead of bounce_dir[k]
-    (hit -1: not known). -> [N, 3] float32, ~[0, 1]."""
+    (hit -1: not known). -> [N, 3] float32, ~[0, 1]; above 1 where the object's own light outshines the
+    environment's (a face turned from a sun, lit by the sunlit wall it faces)."""
     n = len(bits)
     out = np.empty((n, 3), np.float32)
     up = np.zeros(3, np.float32) if up is None else np.asarray(up, np.float32)

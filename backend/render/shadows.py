@@ -10,7 +10,7 @@ from relight_protocol.lru import LRU
 from ..core.visibility_rays import sphere_directions
 from .bounce_links import bounce_links
 from .light_visibility import directional_bounce, light_visibility
-from .settings import PREVIEW
+from .settings import FINAL, PREVIEW
 from .strong_lights import asset_light_directions
 from .transfer import build_transfer, transfer_shadows
 
@@ -20,7 +20,8 @@ _SHADOWS = LRU(8)  # per (asset arrays, environment, ground, rank): [N, 3] shado
 
 def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None = None,
                      interreflection: bool = True, rank: int = 0, exact_lights: bool = True,
-                     bounces: int = 8, linked: bool = True) -> np.ndarray | None:  # fmt: skip
+                     bounces: int = FINAL.bounces,
+                     linked: bool = FINAL.linked_bounces) -> np.ndarray | None:  # fmt: skip
     """[N, 3] light-dependent diffuse visibility of each Gaussian under `env` (None when the asset has no
     precomputed visibility bits). Directions the object blocks see its own light when interreflection is on;
     below a ground plane they see the lit ground.
@@ -77,7 +78,8 @@ def prepare_preview(asset: RelightableAsset) -> None:
 
 
 def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlane | None, rank: int,
-                   exact_lights: bool = True, bounces: int = 8, linked: bool = True):  # fmt: skip
+                   exact_lights: bool = True, bounces: int = FINAL.bounces,
+                   linked: bool = FINAL.linked_bounces):  # fmt: skip
     """gaussian_shadows, remembered per (asset geometry and materials, environment, rotation, strength, ground):
     delighting's trial renders of one material share them, and orbiting the camera re-renders under the same light
     without recomputing the per-Gaussian shadowing. Entries pin the arrays and prefiltered data they are keyed on,
@@ -85,7 +87,10 @@ def cached_shadows(asset: RelightableAsset, env: Environment, ground: GroundPlan
     g = asset.gaussians
     arrays = (g.means, g.normals, g.visibility, g.albedo, g.metallic, g.vis_bits)  # what the shadows depend on
     key = (asset.asset_id, *map(id, arrays), asset.rotation.tobytes(), env.identity, env.rotation_z, env.strength,
-           None if ground is None else repr(ground), int(rank), bool(exact_lights), int(bounces), bool(linked))  # fmt: skip
-    return _SHADOWS.get_or_make(key, lambda: gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights,
-                                                              bounces=bounces, linked=linked),
-                                pin=(*arrays, env))  # fmt: skip
+           None if ground is None else repr(ground), int(rank), bool(exact_lights), int(bounces),
+           bool(linked))  # fmt: skip
+
+    def make():
+        return gaussian_shadows(asset, env, ground, rank=rank, exact_lights=exact_lights, bounces=bounces, linked=linked)
+
+    return _SHADOWS.get_or_make(key, make, pin=(*arrays, env))
