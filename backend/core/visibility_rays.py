@@ -23,44 +23,12 @@ def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
 
 
 @njit_cached(fastmath=True)
-def _escapes(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - jitted
-    """True when the ray o + t d (asset space, |d| = 1), 0 <= t < t_end, meets no occupied cell (dist == 0) of the grid
-    [-0.5, 0.5]^3: it enters the grid first if it starts outside, and skips empty space by the distance to the nearest
-    occupied cell (dist, in cells)."""
+def _hit_distance(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - jitted
+    """The distance t (asset units) along the ray o + t d (asset space, |d| = 1), 0 <= t < t_end, to the first
+    occupied cell (dist == 0) of the grid [-0.5, 0.5]^3, or -1 when it meets none: it enters the grid first if it
+    starts outside, and skips empty space by the distance to the nearest occupied cell (dist, in cells)."""
     g = dist.shape[0]
     t0, t1 = 0.0, t_end
-    for o, d in ((ox, dx), (oy, dy), (oz, dz)):  # slab test against the grid box
-        if abs(d) < 1e-12:
-            if o < -0.5 or o > 0.5:
-                return True
-        else:
-            a = (-0.5 - o) / d
-            b = (0.5 - o) / d
-            if a > b:
-                a, b = b, a
-            t0 = max(t0, a)
-            t1 = min(t1, b)
-    t = t0
-    while t < t1:
-        px = int((ox + dx * t + 0.5) * g)
-        py = int((oy + dy * t + 0.5) * g)
-        pz = int((oz + dz * t + 0.5) * g)
-        if px >= 0 and py >= 0 and pz >= 0 and px < g and py < g and pz < g:
-            dd = dist[px, py, pz]
-            if dd == 0.0:
-                return False
-            t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
-        else:
-            t += step
-    return True
-
-
-@njit_cached(fastmath=True)
-def _hit_distance(ox, oy, oz, dx, dy, dz, dist, step):  # pragma: no cover - jitted
-    """The distance t (asset units) along o + t d (|d| = 1) to the first occupied cell (dist == 0) of the grid
-    [-0.5, 0.5]^3, or -1 when the ray leaves it: _escapes' march, returning where it stopped."""
-    g = dist.shape[0]
-    t0, t1 = 0.0, 1e30
     for o, d in ((ox, dx), (oy, dy), (oz, dz)):  # slab test against the grid box
         if abs(d) < 1e-12:
             if o < -0.5 or o > 0.5:
@@ -81,10 +49,16 @@ def _hit_distance(ox, oy, oz, dx, dy, dz, dist, step):  # pragma: no cover - jit
             dd = dist[px, py, pz]
             if dd == 0.0:
                 return t
-            t += max(step, (dd - 1.75) / g)
+            t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
         else:
             t += step
     return -1.0
+
+
+@njit_cached(fastmath=True)
+def _escapes(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - jitted
+    """True when the ray o + t d, 0 <= t < t_end, meets no occupied cell (_hit_distance)."""
+    return _hit_distance(ox, oy, oz, dx, dy, dz, t_end, dist, step) < 0.0
 
 
 @njit_cached(parallel=True, fastmath=True)
@@ -103,7 +77,7 @@ def _march_hits(points, normals, dist, dirs, step, offset, out):  # pragma: no c
             if dx * nx + dy * ny + dz * nz <= 0.0:
                 out[i, k] = -1.0
             else:
-                out[i, k] = _hit_distance(ox, oy, oz, dx, dy, dz, dist, step)
+                out[i, k] = _hit_distance(ox, oy, oz, dx, dy, dz, 1e30, dist, step)
 
 
 @njit_cached(parallel=True, fastmath=True)

@@ -1,16 +1,11 @@
 """Probe: the G-buffer's normals from the mesh (interpolated vertex normals at each pixel) instead of the splats',
 in the forward evaluation's cases. Prints PSNR against Cycles both ways."""
 import sys, numpy as np, torch
-from relight.evaluate import forward as F
-from relight.evaluate.cycles_scenes import CyclesSettings, Material, render_cycles, shape_mesh
-from relight.evaluate.reference_assets import asset_from_mesh
+from forward_case import forward_case, score
 from relight.render import frame
 from relight.render.frame import render
 from relight.render.mesh_raster import clip_from_camera, rasterize, interpolate
 from relight.core.gaussians import GBUFFER_LAYOUT
-from relight.core.envmap import Environment, builtin_hdris
-from relight.evaluate.suite_cases import Light, Sky
-from relight.evaluate.suite_scenes import light_environment, set_light, sky_scale
 STATE = {"on": False}
 orig_cov = frame._mesh_coverage
 orig_fill = frame.fill_coverage
@@ -31,28 +26,13 @@ def fill(colors, alphas, covered, out=None):
         c[..., sl] = np.where(hit[..., None], n * a, c[..., sl])
     return c, a
 frame._mesh_coverage = cov; frame.fill_coverage = fill
-cfg = F.EvalConfig()
 for spec in sys.argv[1:]:
-    obj, hdri, rot = spec.split("/"); rot = float(rot)
-    colour, rough, metal, _, ground = F.OBJECTS[obj]
-    cam = F.case_camera(obj, cfg.size)
-    v, f, n = shape_mesh(obj)
-    asset = asset_from_mesh(v, f, n, colour, rough, metal, cfg.n_gaussians, obj, cam)
-    world = None
-    if hdri in F.SKIES:
-        light = Light("sky", 1.0, sky=Sky(*F.SKIES[hdri]))
-        env = light_environment(light).prefilter(); sky_scale(light.sky)
-        world = (repr(light), lambda bpy, scene: set_light(bpy, scene, light))
-    else:
-        env = Environment.from_file(builtin_hdris()[hdri]).prefilter().with_transform(rot, 1.0)
-    cyc = render_cycles(obj, Material(colour, rough, metal), hdri, rot, cam, ground, settings=CyclesSettings(samples=64), world=world)
-    ref = F.display_over_env(cyc[..., :3], cyc[..., 3:], cam, env)
+    asset, cam, env, ground, cyc = forward_case(spec)
     out = []
     for on in (False, True):
         STATE["on"] = on
-        frame._FEATURES.clear() if hasattr(frame, "_FEATURES") else None
-        res = render(asset, cam, env, background=False, ground=ground)
-        ours = F.display_over_env(res.hdr, res.alpha, cam, env)
-        mask = (cyc[..., 3] > .01) | (res.alpha[..., 0] > .01)
-        sc = F._scores(ours, ref, mask); out.append((sc["psnr"], sc["psnr_interior"], sc["psnr_edge"]))
-    print(f"{spec:24s} splat normals {out[0][0]:.2f} (int {out[0][1]:.2f} edge {out[0][2]:.2f})  mesh normals {out[1][0]:.2f} (int {out[1][1]:.2f} edge {out[1][2]:.2f})", flush=True)
+        res = render(asset, cam, env, ground=ground)
+        sc = score(res, cyc, cam, env)
+        out.append((sc["psnr"], sc["psnr_interior"], sc["psnr_edge"]))
+    print(f"{spec:24s} splat normals {out[0][0]:.2f} (int {out[0][1]:.2f} edge {out[0][2]:.2f})  mesh normals "
+          f"{out[1][0]:.2f} (int {out[1][1]:.2f} edge {out[1][2]:.2f})", flush=True)
