@@ -11,6 +11,7 @@ from .voxel_grid import occupancy, voxel_index
 
 VIS_DIRECTIONS = 256  # directions of the precomputed visibility (bits per point), asset space
 VIS_GRID = 128  # occupancy resolution of the ray-cast voxels
+ESCAPES, BELOW = -1.0, -2.0  # the march's distance for a ray that meets no occupied cell, and for one not marched
 
 
 def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
@@ -25,14 +26,14 @@ def sphere_directions(m: int = VIS_DIRECTIONS) -> np.ndarray:
 @njit_cached(fastmath=True)
 def _hit_distance(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - jitted
     """The distance t (asset units) along the ray o + t d (asset space, |d| = 1), 0 <= t < t_end, to the first
-    occupied cell (dist == 0) of the grid [-0.5, 0.5]^3, or -1 when it meets none: it enters the grid first if it
+    occupied cell (dist == 0) of the grid [-0.5, 0.5]^3, or ESCAPES when it meets none: it enters the grid first if it
     starts outside, and skips empty space by the distance to the nearest occupied cell (dist, in cells)."""
     g = dist.shape[0]
     t0, t1 = 0.0, t_end
     for o, d in ((ox, dx), (oy, dy), (oz, dz)):  # slab test against the grid box
         if abs(d) < 1e-12:
             if o < -0.5 or o > 0.5:
-                return -1.0
+                return ESCAPES
         else:
             a = (-0.5 - o) / d
             b = (0.5 - o) / d
@@ -52,7 +53,7 @@ def _hit_distance(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cove
             t += max(step, (dd - 1.75) / g)  # safe: a point is within sqrt(3)/2 of its cell centre
         else:
             t += step
-    return -1.0
+    return ESCAPES
 
 
 @njit_cached(fastmath=True)
@@ -64,7 +65,8 @@ def _escapes(ox, oy, oz, dx, dy, dz, t_end, dist, step):  # pragma: no cover - j
 @njit_cached(parallel=True, fastmath=True)
 def _march_hits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
     """out[i, k] = the distance from points[i] (lifted by offset along normals[i]) along dirs[k] to the first
-    occupied cell (_hit_distance), -1 when the ray escapes or dirs[k] is below the point's tangent plane."""
+    occupied cell (_hit_distance); ESCAPES when the ray meets none, BELOW when dirs[k] is below the point's tangent
+    plane (not marched)."""
     n = points.shape[0]
     m = dirs.shape[0]
     for i in numba.prange(n):
@@ -75,29 +77,9 @@ def _march_hits(points, normals, dist, dirs, step, offset, out):  # pragma: no c
         for k in range(m):
             dx, dy, dz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
             if dx * nx + dy * ny + dz * nz <= 0.0:
-                out[i, k] = -1.0
+                out[i, k] = BELOW
             else:
                 out[i, k] = _hit_distance(ox, oy, oz, dx, dy, dz, 1e30, dist, step)
-
-
-@njit_cached(parallel=True, fastmath=True)
-def _march_bits(points, normals, dist, dirs, step, offset, out):  # pragma: no cover - jitted
-    """out[i, k // 8] bit k % 8 = 1 when the ray from points[i] (lifted by offset along normals[i]) along dirs[k]
-    leaves the grid [-0.5, 0.5]^3 without meeting an occupied cell (_escapes). Directions below the point's tangent
-    plane are left 0."""
-    n = points.shape[0]
-    m = dirs.shape[0]
-    for i in numba.prange(n):
-        nx, ny, nz = normals[i, 0], normals[i, 1], normals[i, 2]
-        ox = points[i, 0] + nx * offset
-        oy = points[i, 1] + ny * offset
-        oz = points[i, 2] + nz * offset
-        for k in range(m):
-            dx, dy, dz = dirs[k, 0], dirs[k, 1], dirs[k, 2]
-            if dx * nx + dy * ny + dz * nz <= 0.0:
-                continue
-            if _escapes(ox, oy, oz, dx, dy, dz, 1e30, dist, step):
-                out[i, k >> 3] |= np.uint8(1 << (k & 7))
 
 
 @njit_cached(parallel=True, fastmath=True)
@@ -128,14 +110,17 @@ def visibility_bits(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, di
     """Points [N, 3] with normals [N, 3] (asset space) -> [N, ceil(D / 8)] uint8 bit-packed visibility over
     sphere_directions() (bit set = the direction escapes the object; below the tangent plane always 0).
     progress(fraction done) is called after every `chunk` points (a fraction of a second each)."""
-    dirs = sphere_directions() if dirs is None else np.asarray(dirs, np.float32)
+    dirs = sphere_directions() if dirs is None else np.ascontiguousarray(dirs, np.float32)
     g = occ.shape[0]
     out = np.zeros((len(points), (len(dirs) + 7) // 8), np.uint8)
     dist = _distance_cells(occ)
     points = np.ascontiguousarray(points, np.float32)
     normals = np.ascontiguousarray(normals, np.float32)
+    t = np.empty((min(chunk, len(points)), len(dirs)), np.float32)  # [chunk, D] the march's distances
     for a in range(0, len(points), chunk):
-        _march_bits(points[a:a + chunk], normals[a:a + chunk], dist, dirs, 0.6 / g, offset_voxels / g, out[a:a + chunk])
+        ta = t[:len(points[a:a + chunk])]
+        _march_hits(points[a:a + chunk], normals[a:a + chunk], dist, dirs, 0.6 / g, offset_voxels / g, ta)
+        out[a:a + chunk] = np.packbits(ta == ESCAPES, axis=1, bitorder="little")
         if progress is not None:
             progress(min(1.0, (a + chunk) / len(points)))
     return out
@@ -151,7 +136,7 @@ def hit_points(occ: np.ndarray, points: np.ndarray, normals: np.ndarray, dirs: n
     points = np.ascontiguousarray(points, np.float32)
     normals = np.ascontiguousarray(normals, np.float32)
     dirs = np.ascontiguousarray(dirs, np.float32)
-    t = np.empty((len(points), len(dirs)), np.float32)  # [N, D] distance to the hit, -1 when none
+    t = np.empty((len(points), len(dirs)), np.float32)  # [N, D] distance to the hit, < 0 when none
     _march_hits(points, normals, _distance_cells(occ), dirs, 0.6 / g, offset_voxels / g, t)
     ii, kk = np.nonzero(t >= 0.0)
     where = points[ii] + normals[ii] * np.float32(offset_voxels / g) + t[ii, kk, None] * dirs[kk]

@@ -1,4 +1,4 @@
-"""Plain numpy reference of the visibility ray march (`visibility_rays._march_bits` behind `visibility_bits`): the
+"""Plain numpy reference of the visibility ray march (`visibility_rays._march_hits` behind `visibility_bits`): the
 same definition, marched with a small fixed step and no distance-field skipping. For tests, not for speed."""
 
 import numpy as np

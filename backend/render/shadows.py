@@ -52,7 +52,7 @@ def gaussian_shadows(asset: RelightableAsset, env: Environment, ground: GroundPl
     # each bounce: an occluded ray meets the asset's own surface facing back along it, which reflects the diffuse
     # light the previous pass gave it
     reflect = g.albedo * (1.0 - g.metallic[:, None]) * env.irradiance(n_world)  # [N, 3] diffuse radiance, unshadowed
-    links = bounce_links(asset) if linked else None
+    links = bounce_links(asset) if linked and bounces > 0 else None
     for _ in range(bounces):
         diffuse = reflect * shadow  # [N, 3]
         bounce_dir = directional_bounce(n_world, diffuse, g.visibility, dirs)

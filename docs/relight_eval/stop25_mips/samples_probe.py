@@ -5,18 +5,11 @@ import sys
 import time
 from dataclasses import replace
 from relight.evaluate.suite import score
-from relight.evaluate.suite_scenes import light_environment
 from relight.render.frame import render
 from relight.render.settings import FINAL
-from true_material import CAM, cycles_uniform, inside_ratio, named_cases, true_material_asset
+from true_material import CAM, inside_ratio, probe_cases
 
-seed, names = int(sys.argv[1]), sys.argv[2].split(",")
-which = sys.argv[3] if len(sys.argv) > 3 else "A"
-for c in named_cases(seed, names):
-    L = c.light_a if which == "A" else c.light_b
-    ref = cycles_uniform(c, L)
-    asset = true_material_asset(c, ref)
-    env = light_environment(L).prefilter()
+for c, ref, asset, env in probe_cases(sys.argv[1:]):
     for k in (64, 128, 256, 512, 1024):
         t0 = time.time()
         r = render(asset, CAM, env, replace(FINAL, specular_samples=k))

@@ -18,6 +18,19 @@ def named_cases(seed: int, names: list[str]):
     return [c for c in suite_cases(seed) if names == ["all"] or any(c.name.startswith(n) for n in names)]
 
 
+def probe_cases(argv: list[str]):
+    """The cases a probe's command line names (SEED NAME[,NAME] [A|B]), each as (case, Cycles' render [H, W, 4] under
+    light A or B, the case's asset with its true material, that light prefiltered)."""
+    from relight.evaluate.suite_scenes import light_environment
+
+    seed, names = int(argv[0]), argv[1].split(",")
+    which = argv[2] if len(argv) > 2 else "A"
+    for c in named_cases(seed, names):
+        light = c.light_a if which == "A" else c.light_b
+        ref = cycles_uniform(c, light)
+        yield c, ref, true_material_asset(c, ref), light_environment(light).prefilter()
+
+
 def uniform_material(c) -> tuple:
     """(colour A, roughness, metallic): a painted metal's paint reading."""
     return (tuple(c.texture.colour_a), float(c.surface.roughness),

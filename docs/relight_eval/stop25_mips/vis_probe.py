@@ -6,19 +6,13 @@ from dataclasses import replace
 import cv2
 import numpy as np
 from relight.evaluate.suite import score
-from relight.evaluate.suite_scenes import light_environment
 from relight.render.frame import render
 from relight.render.settings import FINAL
-from true_material import CAM, cycles_uniform, display_8bit, inside_ratio, named_cases, true_material_asset
+from true_material import CAM, display_8bit, inside_ratio, probe_cases
 
-seed, names = int(sys.argv[1]), sys.argv[2].split(",")
 which = sys.argv[3] if len(sys.argv) > 3 else "A"
-for c in named_cases(seed, names):
-    L = c.light_a if which == "A" else c.light_b
-    ref = cycles_uniform(c, L)
-    asset = true_material_asset(c, ref)
+for c, ref, asset, env in probe_cases(sys.argv[1:]):
     g = asset.gaussians
-    env = light_environment(L).prefilter()
     m = ref[..., 3] > 0.5
     report = lambda lab, r: print(lab, score(r.hdr, r.alpha, ref, CAM, env)[0]["psnr"],  # noqa: E731
                                   inside_ratio(r.hdr, ref).round(3), r.passes["visibility"][m].mean())
