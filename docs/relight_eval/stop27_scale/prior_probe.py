@@ -18,11 +18,9 @@ import numpy as np
 
 import relight.generate.delight.homogenize as hz
 import relight.generate.delight.light_fit as lf
-from relight.evaluate.suite import SuiteConfig, score, selected_cases, suite_input, view_camera
-from relight.evaluate.suite_scenes import light_environment, render_object
-from relight.evaluate.suite_shapes import suite_mesh
-from relight.generate.pipeline import GenerateInputs, generate
+from relight.evaluate.suite import SuiteConfig, score, selected_cases
 from relight.render.frame import render
+from suite_case import CAM, generate_unknown, suite_case
 
 DARKEST, BRIGHTEST = 0.031, 0.90
 ORIGINAL = lf.albedo_scale
@@ -55,24 +53,17 @@ def main():
     forms, names = forms.split(","), names.split(",")
     only = set(sys.argv[6].split(",")) if len(sys.argv) > 6 else set()
     base = {r["case"]: r for r in json.load(open(report))["cases"]}
-    cfg = SuiteConfig(seed=int(seed))
-    cam = view_camera(cfg.size)
     rows = []
-    for case in selected_cases(cfg):
+    for case in selected_cases(SuiteConfig(seed=int(seed))):
         if case.form not in forms or (only and case.name not in only):
             continue
-        raw_a = render_object(case, case.light_a, cam, cfg.samples)
-        ref_b = render_object(case, case.light_b, cam, cfg.samples)
-        env_b = light_environment(case.light_b).prefilter()
-        inp, _ = suite_input(raw_a, case.form)
+        sc = suite_case(case)
         row = dict(case=case.name, **case.categories(), baseline=base[case.name]["baseline_psnr"],
                    before=base[case.name]["unknown_psnr"])
         for name in names:
             hz.albedo_scale = variant(name)
-            asset = generate(GenerateInputs(image=inp, name=case.name, provider="scene", light_hint="unknown",
-                                            n_gaussians=cfg.n_gaussians, mesh=suite_mesh(case.shape), camera=cam))
-            r = render(asset, cam, env_b)
-            row[name] = score(r.hdr, r.alpha, ref_b, cam, env_b)[0]["psnr"]
+            r = render(generate_unknown(sc), CAM, sc.env_b)
+            row[name] = score(r.hdr, r.alpha, sc.ref_b, CAM, sc.env_b)[0]["psnr"]
         print(json.dumps(row), flush=True)
         rows.append(row)
     json.dump(rows, open(out, "w"), indent=1)

@@ -1,27 +1,20 @@
 """Unknown light: how much of the error is the albedo's global scale / colour? For each case of a suite seed,
 generate with the light unknown, relight under B, and also with the asset's albedo times the best global scale
-(luminance) and the best per-channel scale, found by a search of re-renders."""
-import json, sys, time
+(luminance) and the best per-channel scale. The factors are searched on the relit frame scaled (a close guide: a
+dielectric's highlight does not scale with its albedo); the figures reported re-render the asset so scaled."""
+import json, sys
 from dataclasses import replace
 import numpy as np
-from relight.evaluate.suite import SuiteConfig, selected_cases, view_camera, suite_input, score
-from relight.evaluate.suite_scenes import light_environment, render_object
-from relight.evaluate.suite_shapes import suite_mesh
-from relight.generate.pipeline import GenerateInputs, generate
+from relight.evaluate.suite import SuiteConfig, selected_cases, score
 from relight.render.frame import render
+from suite_case import CAM as cam, generate_unknown, suite_case
 
 seed, start, n, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-cfg = SuiteConfig(seed=seed, start=start, cases=n)
-cam = view_camera(cfg.size)
 rows = []
-for case in selected_cases(cfg):
-    mesh = suite_mesh(case.shape)
-    raw_a = render_object(case, case.light_a, cam, cfg.samples)
-    ref_b = render_object(case, case.light_b, cam, cfg.samples)
-    env_b = light_environment(case.light_b).prefilter()
-    inp, exposure = suite_input(raw_a, case.form)
-    asset = generate(GenerateInputs(image=inp, name=case.name, provider="scene", light_hint="unknown",
-                                    n_gaussians=cfg.n_gaussians, mesh=mesh, camera=cam))
+for case in selected_cases(SuiteConfig(seed=seed, start=start, cases=n)):
+    sc = suite_case(case)
+    ref_b, env_b = sc.ref_b, sc.env_b
+    asset = generate_unknown(sc)
     g = asset.gaussians
     def psnr_at(s):
         a2 = replace(asset, gaussians=replace(g, albedo=np.clip(g.albedo * np.asarray(s, np.float32), 0, 1)))

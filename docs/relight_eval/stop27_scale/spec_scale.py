@@ -8,10 +8,8 @@ from relight.generate.delight.forward import affine_response, SEARCH_RENDER
 from relight.generate.delight.regions import albedo_regions
 from relight.generate.delight.materials import unsaturated
 from relight.core.colour import LUMINANCE as LUM
-from relight.evaluate.suite import SuiteConfig, selected_cases, view_camera, suite_input
-from relight.evaluate.suite_scenes import light_environment, render_object
-from relight.evaluate.suite_shapes import suite_mesh
-from relight.generate.pipeline import GenerateInputs, generate
+from relight.evaluate.suite import SuiteConfig, selected_cases
+from suite_case import generate_unknown, suite_case
 
 def regress(p, env, rough, nreg):
     c0, c1, alpha, _ = affine_response(p.asset, p.small_cam, env, rough, 0.0, SEARCH_RENDER)
@@ -26,7 +24,7 @@ def regress(p, env, rough, nreg):
     return float(sol[0]), float(np.std(u / np.maximum(v, 1e-6)))
 
 oracle = {json.loads(l)["case"]: json.loads(l) for l in open(sys.argv[2])}
-cfg = SuiteConfig(seed=0); cam = view_camera(256)
+cfg = SuiteConfig(seed=0)
 only = set(sys.argv[1].split(","))
 state = {}
 orig_first, orig_scale = hz.first_hypothesis, hz.albedo_scale
@@ -41,13 +39,10 @@ hz.first_hypothesis, hz.albedo_scale, pl.first_hypothesis = first, scale, first
 for case in selected_cases(cfg):
     if case.name not in only:
         continue
-    raw_a = render_object(case, case.light_a, cam, 64)
-    inp, exposure = suite_input(raw_a, case.form)
-    env_a = light_environment(case.light_a).prefilter()
-    given = env_a.with_transform(env_a.rotation_z, env_a.strength * exposure)
+    sc = suite_case(case)
+    given = sc.given
     state.clear()
-    generate(GenerateInputs(image=inp, name=case.name, provider="scene", light_hint="unknown", n_gaussians=80000,
-                            mesh=suite_mesh(case.shape), camera=cam))
+    generate_unknown(sc)
     p, h = state["p"], state["h"]
     if h.metallic:
         print(case.name, "read as metal"); continue
