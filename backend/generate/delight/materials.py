@@ -28,22 +28,30 @@ def local_albedo(
     obs: np.ndarray,  # [H, W, 3] linear radiance
     c0: np.ndarray,  # [H, W, 3] radiance at albedo 0
     c1: np.ndarray,  # [H, W, 3] radiance per unit albedo
-    weight: np.ndarray,  # [H, W] float or bool, 0 where a pixel must not count
+    weight: np.ndarray,  # [H, W] or per channel [H, W, 3], float or bool: 0 where a pixel must not count
     sigma: float,  # window, pixels
     lo: float = 0.0,  # albedo bounds
     hi: float = 1.0,
 ) -> np.ndarray:
     """[H, W, 3] the albedo that is constant over a Gaussian window around each pixel: per channel weighted least
     squares of obs = c0 + c1 a (pixels that respond strongly to albedo dominate), clipped to [lo, hi]."""
-    w = np.asarray(weight, np.float64)[..., None]
+    w = np.asarray(weight, np.float64)
+    w = w[..., None] if w.ndim == 2 else w  # [H, W, 1] or per channel [H, W, 3]
     num = gaussian_filter(w * c1 * (obs - c0), (sigma, sigma, 0))
     den = gaussian_filter(w * c1 * c1, (sigma, sigma, 0))
     return np.clip(num / np.maximum(den, 1e-10), lo, hi)
 
 
+def unclipped(obs: np.ndarray, ceiling: float = 1.0) -> np.ndarray:
+    """[H, W, 3] bool: the channels of obs [H, W, 3] below the input's clipping level (`ceiling`, linear; inf:
+    none). A clipped channel only bounds its radiance from below; the pixel's other channels are still measured
+    (a white print under a warm sun, exposed for its luminance, clips in red alone over half its surface)."""
+    return obs < SATURATED * ceiling
+
+
 def unsaturated(obs: np.ndarray, ceiling: float = 1.0) -> np.ndarray:
     """[H, W] bool: no channel of obs [H, W, 3] at the input's clipping level (`ceiling`, linear; inf: none)."""
-    return ~(obs >= SATURATED * ceiling).any(-1)
+    return unclipped(obs, ceiling).all(-1)
 
 
 def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0, hi: float = 1.0,
@@ -54,7 +62,7 @@ def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0,
     produce (or produces where the photo has none) is left whole; so is a material that needs an albedo outside
     [lo, hi] (a metal reflecting a bright room cannot be made dark enough by a plausible albedo). Arrays as in
     local_albedo; `ceiling` the input's clipping level (InputImage.ceiling)."""
-    a = local_albedo(obs, c0, c1, ok & unsaturated(obs, ceiling), sigma, lo, hi)
+    a = local_albedo(obs, c0, c1, ok[..., None] & unclipped(obs, ceiling), sigma, lo, hi)
     pred = np.minimum(c0 + c1 * a, ceiling)
     return float(np.mean(np.abs(np.sqrt(np.maximum(pred, 0.0)) - np.sqrt(np.maximum(obs, 0.0)))[ok]))
 
@@ -64,7 +72,8 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceili
     (a metal reflecting a dark part of the room, deep shadow) or a clipped highlight. The local albedo is itself
     ridge-pulled towards a wider one, and that towards the object's mean, so a whole dark face still gets the
     albedo its brighter surroundings show. Arrays as in local_albedo; `valid` [H, W] bool."""
-    w = (unsaturated(obs, ceiling) & valid)[..., None].astype(np.float64)  # [H, W, 1]
+    measured = unclipped(obs, ceiling) & valid[..., None]  # [H, W, 3] per channel
+    w = measured.astype(np.float64)
     if not valid.any():
         return _invert(obs, c0, c1)
     lam = RIDGE * np.median((c1 * c1)[valid], axis=0)  # [3]
@@ -72,7 +81,11 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceili
     a = np.clip(num.sum((0, 1)) / np.maximum(den.sum((0, 1)), 1e-10), lo, None)  # [3] the whole object
     for s in (4.0 * sigma, sigma):
         a = (gaussian_filter(num, (s, s, 0)) + lam * a) / (gaussian_filter(den, (s, s, 0)) + lam)
-    return (num + lam * a) / (den + lam)
+    albedo = (num + lam * a) / (den + lam)
+    # a clipped channel's radiance is at least the ceiling, so its albedo at least what the ceiling implies: the
+    # neighbours' estimate (the ink around a clipped paper) never pulls it below that
+    floor = np.where(measured | ~valid[..., None], -np.inf, _invert(obs, c0, c1))
+    return np.maximum(albedo, floor)
 
 
 def metal_slope(obs, diel: tuple, metal: tuple, ok, ceiling: float = 1.0) -> float:
