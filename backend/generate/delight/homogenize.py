@@ -11,8 +11,9 @@ fitted through a metal's reflection explains (a texture's contrast stays under a
 given HDRI when the hint is `world`; otherwise a non-negative mix of lobes fitted to the image's luminance (broad
 lobes through a dielectric, narrower ones through a metal's reflection; neutral colour, scale fixed by an albedo
 prior, or for a float render by the world's usual level: light_fit.albedo_scale). Pixels the inverse is unsure of
-(little response, clipped highlights) lean on the local estimate; the unseen side is completed from the reliable
-seen points, fading to their mean colour.
+(little response, clipped highlights) lean on the local estimate, per channel: a channel at the input's ceiling
+only bounds its albedo from below, and the pixel's other channels are still measured (materials.unclipped); the
+unseen side is completed from the reliable seen points, fading to their mean colour.
 
 `prepare` builds the problem, `first_hypothesis` reads a material and a light from the photo, `solve` inverts the
 albedo under one reading, `alternatives` names the safer readings; generate.self_check weighs them by how well each
