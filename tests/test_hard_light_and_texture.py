@@ -278,3 +278,23 @@ def test_a_channel_that_clips_bounds_its_albedo_from_below_and_the_others_stay_m
     got = mats.albedo[paper_clipped].mean(0)  # [3]
     np.testing.assert_allclose(got[1:], paper[1:], rtol=0.1)
     assert 0.85 * paper[0] <= got[0] <= 1.1 * paper[0], got
+
+
+def test_a_photo_that_clips_everywhere_still_gets_a_light_and_an_albedo():
+    """A red sphere (albedo 0.9, 0.3, 0.2) under a sun, exposed so that red clips at every pixel of the object,
+    light unknown. No pixel is unclipped in all three channels, so the light fit had nothing to go on (NNLS on no
+    rows raised "array must not contain infs or NaNs"); it now fits to the clipped pixels as lower bounds, and the
+    albedo keeps the object's hue order (red above green above blue)."""
+    from relight.evaluate.cycles_scenes import shape_mesh
+    from relight.generate.delight.homogenize import delight
+
+    v, f, _ = shape_mesh("sphere")
+    cam = Camera.look_at((0.0, -5.6, 1.5), (0.0, 0.0, 0.0), 40.0, 64, 64)
+    truth = asset_from_mesh(v, f, vertex_normals(v, f), (0.9, 0.3, 0.2), 0.7, 0.0, n_gaussians=20_000, camera=cam)
+    r = render(truth, cam, _sun_sky(3e4))
+    image, mask = r.hdr / np.maximum(r.alpha, 1e-6), r.alpha[..., 0] > 0.5
+    photo = np.clip(image * 1.02 / image[mask][:, 0].min(), 0.0, 1.0)
+    assert (photo[mask][:, 0] >= 0.98).all()
+    mats = delight(photo, mask, truth, cam, "unknown", ceiling=1.0)
+    a = mats.albedo[mats.seen].mean(0)  # [3]
+    assert np.isfinite(mats.albedo).all() and a[0] > a[1] > a[2], a

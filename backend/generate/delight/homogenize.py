@@ -67,6 +67,7 @@ SAFE_ROUGHNESS = 0.65  # the fallback's rough dielectric: relit, a wrong guess a
 # where the regions disagree.
 # On a half-painted sphere (tests/test_self_check.py) it is kept and right on over 90 % of the surface.
 PER_REGION = True
+MIN_FIT_PIXELS = 16  # an unknown light is fitted to at least this many pixels of the search view (_light_fit_pixels)
 FACING_MIN = 0.25  # seen points at grazing view (cosine below this) are re-estimated from their reliable neighbours
 
 
@@ -149,13 +150,21 @@ def prepare(image, mask, asset, camera_world: Camera, light_hint: str = "unknown
                    per_region)  # fmt: skip
 
 
+def _light_fit_pixels(p: Problem) -> np.ndarray:
+    """[h, w] bool: the search view's pixels the unknown light is fitted to, those with no channel clipped; when a
+    photo clips (nearly) everywhere, all of them, each clipped one then taken at its lower bound (the fit would
+    otherwise have nothing to go on)."""
+    fit_valid = p.small_valid & unsaturated(p.small_img, p.ceiling)
+    return fit_valid if fit_valid.sum() >= MIN_FIT_PIXELS else p.small_valid
+
+
 def first_hypothesis(p: Problem, scores: dict, step) -> Hypothesis:
     """The material and light read from the photo: the given light or a fitted one; with an unknown light metal or
     not by the albedo contrast test, then the material search (roughness, and metal or not when the light is
     given). Diagnostics go into scores."""
     # a clipped pixel only bounds its radiance from below: the light fits leave it out (the contrast tests keep
     # it: there a lower bound on a bright pixel can only understate the contrast)
-    fit_valid = p.small_valid & unsaturated(p.small_img, p.ceiling)
+    fit_valid = _light_fit_pixels(p)
     step("delight", 0.5, "the input light: given" if p.known else "estimating the input light")
     env = p.world if p.known else estimate_light(p.asset, p.small_cam, p.small_img, fit_valid)
     contrast = 0.0
@@ -280,8 +289,7 @@ def alternatives(p: Problem, first: Hypothesis) -> list[Hypothesis]:
     if not p.known:
         if not first.metallic:
             return []
-        fit_valid = p.small_valid & unsaturated(p.small_img, p.ceiling)
-        env = estimate_light(p.asset, p.small_cam, p.small_img, fit_valid)
+        env = estimate_light(p.asset, p.small_cam, p.small_img, _light_fit_pixels(p))
         return [Hypothesis(SAFE_ROUGHNESS, 0.0, env, "rough dielectric")]
     out = []
     other = 1.0 - first.metallic
