@@ -11,9 +11,9 @@ fitted through a metal's reflection explains (a texture's contrast stays under a
 given HDRI when the hint is `world`; otherwise a non-negative mix of lobes fitted to the image's luminance (broad
 lobes through a dielectric, narrower ones through a metal's reflection; neutral colour, scale fixed by an albedo
 prior, or for a float render by the world's usual level: light_fit.albedo_scale). Pixels the inverse is unsure of
-(little response, clipped highlights) lean on the local estimate, per channel: a channel at the input's ceiling
-only bounds its albedo from below, and the pixel's other channels are still measured (materials.unclipped); the
-unseen side is completed from the reliable seen points, fading to their mean colour.
+(little response, clipped highlights) lean on the local estimate; with the light given, per channel: a channel at
+the input's ceiling only bounds its albedo from below, and the pixel's other channels are still measured
+(materials.unclipped); the unseen side is completed from the reliable seen points, fading to their mean colour.
 
 `prepare` builds the problem, `first_hypothesis` reads a material and a light from the photo, `solve` inverts the
 albedo under one reading, `alternatives` names the safer readings; generate.self_check weighs them by how well each
@@ -150,12 +150,16 @@ def prepare(image, mask, asset, camera_world: Camera, light_hint: str = "unknown
                    per_region)  # fmt: skip
 
 
+def _clipped_throughout(p: Problem) -> bool:
+    """Fewer than MIN_FIT_PIXELS of the search view's pixels have no channel clipped."""
+    return int((p.small_valid & unsaturated(p.small_img, p.ceiling)).sum()) < MIN_FIT_PIXELS
+
+
 def _light_fit_pixels(p: Problem) -> np.ndarray:
     """[h, w] bool: the search view's pixels the unknown light is fitted to, those with no channel clipped; when a
     photo clips (nearly) everywhere, all of them, each clipped one then taken at its lower bound (the fit would
     otherwise have nothing to go on)."""
-    fit_valid = p.small_valid & unsaturated(p.small_img, p.ceiling)
-    return fit_valid if fit_valid.sum() >= MIN_FIT_PIXELS else p.small_valid
+    return p.small_valid if _clipped_throughout(p) else p.small_valid & unsaturated(p.small_img, p.ceiling)
 
 
 def first_hypothesis(p: Problem, scores: dict, step) -> Hypothesis:
@@ -214,8 +218,10 @@ def solve(p: Problem, hyp: Hypothesis, scores: dict, step) -> Materials:
     step("delight", 0.9, f"albedo at full resolution (roughness {rough:.2f}, metallic {metal:.1f})")
     c0, c1, _, _ = affine_response(p.asset, p.camera_world, env, rough, metal)
     lo = METAL_MIN_ALBEDO * metal
-    albedo_px = np.clip(regularised_inverse(p.image, c0, c1, p.valid, 2.0 * LOCAL_SIGMA * p.k, lo, p.ceiling), lo,
-                        None)  # fmt: skip
+    # a clipped channel is read as a bound only under the given light (or when nothing else is left): a fitted
+    # lobe light makes no highlight, so there a clipped pixel is left out whole (regularised_inverse's per_channel)
+    albedo_px = np.clip(regularised_inverse(p.image, c0, c1, p.valid, 2.0 * LOCAL_SIGMA * p.k, lo, p.ceiling,
+                                            per_channel=p.known or _clipped_throughout(p)), lo, None)  # fmt: skip
     light = env.sh9
     if not p.known:
         y = albedo_px[p.valid] @ LUM  # [P] albedo luminance before the scale prior

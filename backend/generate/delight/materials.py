@@ -67,12 +67,18 @@ def residual_score(obs, c0, c1, ok, sigma: float = LOCAL_SIGMA, lo: float = 0.0,
     return float(np.mean(np.abs(np.sqrt(np.maximum(pred, 0.0)) - np.sqrt(np.maximum(obs, 0.0)))[ok]))
 
 
-def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceiling: float = 1.0) -> np.ndarray:
+def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceiling: float = 1.0,
+                        per_channel: bool = True) -> np.ndarray:  # fmt: skip
     """[H, W, 3] per-pixel albedo, ridge-pulled towards a local albedo where the pixel says little: weak response
     (a metal reflecting a dark part of the room, deep shadow) or a clipped highlight. The local albedo is itself
     ridge-pulled towards a wider one, and that towards the object's mean, so a whole dark face still gets the
-    albedo its brighter surroundings show. Arrays as in local_albedo; `valid` [H, W] bool."""
-    measured = unclipped(obs, ceiling) & valid[..., None]  # [H, W, 3] per channel
+    albedo its brighter surroundings show. Arrays as in local_albedo; `valid` [H, W] bool. per_channel: a clipped
+    channel bounds its albedo from below and the pixel's other channels count (the right reading when c0 and c1
+    come from the true light, which makes the photo's highlights); otherwise a pixel with any channel clipped is
+    left out whole (under a fitted lobe light, which makes no sharp highlight, a clipped pixel is mostly a
+    highlight, and its bound or its other channels would put the highlight into the albedo)."""
+    clip = unclipped(obs, ceiling) if per_channel else unsaturated(obs, ceiling)[..., None]
+    measured = clip & valid[..., None]  # [H, W, 3] or [H, W, 1]
     w = measured.astype(np.float64)
     if not valid.any():
         return _invert(obs, c0, c1)
@@ -84,6 +90,8 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceili
     albedo = (num + lam * a) / (den + lam)
     # a clipped channel's radiance is at least the ceiling, so its albedo at least what the ceiling implies: the
     # neighbours' estimate (the ink around a clipped paper) never pulls it below that
+    if not per_channel:
+        return albedo
     floor = np.where(measured | ~valid[..., None], -np.inf, _invert(obs, c0, c1))
     return np.maximum(albedo, floor)
 
