@@ -166,8 +166,8 @@ def first_hypothesis(p: Problem, scores: dict, step) -> Hypothesis:
     """The material and light read from the photo: the given light or a fitted one; with an unknown light metal or
     not by the albedo contrast test, then the material search (roughness, and metal or not when the light is
     given). Diagnostics go into scores."""
-    # a clipped pixel only bounds its radiance from below: the light fits leave it out (the contrast tests keep
-    # it: there a lower bound on a bright pixel can only understate the contrast)
+    # a clipped pixel only bounds its radiance from below: the light fits leave it out unless nothing else is left
+    # (the contrast tests keep it: there a lower bound on a bright pixel can only understate the contrast)
     fit_valid = _light_fit_pixels(p)
     step("delight", 0.5, "the input light: given" if p.known else "estimating the input light")
     env = p.world if p.known else estimate_light(p.asset, p.small_cam, p.small_img, fit_valid)

@@ -88,10 +88,10 @@ def regularised_inverse(obs, c0, c1, valid, sigma: float, lo: float = 0.0, ceili
     for s in (4.0 * sigma, sigma):
         a = (gaussian_filter(num, (s, s, 0)) + lam * a) / (gaussian_filter(den, (s, s, 0)) + lam)
     albedo = (num + lam * a) / (den + lam)
-    # a clipped channel's radiance is at least the ceiling, so its albedo at least what the ceiling implies: the
-    # neighbours' estimate (the ink around a clipped paper) never pulls it below that
     if not per_channel:
         return albedo
+    # a clipped channel's radiance is at least the ceiling, so its albedo at least what the ceiling implies: the
+    # neighbours' estimate (the ink around a clipped paper) never pulls it below that
     floor = np.where(measured | ~valid[..., None], -np.inf, _invert(obs, c0, c1))
     return np.maximum(albedo, floor)
 
