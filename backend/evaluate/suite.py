@@ -70,6 +70,17 @@ def score(hdr: np.ndarray, alpha: np.ndarray, ref: np.ndarray, camera: Camera, e
     return {"psnr": psnr(ours, theirs, mask), "ssim": ssim(ours, theirs, mask)}, ours, theirs
 
 
+def reproduction(asset, inp, form: str, camera: Camera, given) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The asset re-rendered under the input's own light `given` from `camera`, against the input (InputImage,
+    straight alpha); a photo's render clips at 1 as the photo did. -> score()'s (scores, ours, theirs)."""
+    from ..render.frame import render
+
+    rep = render(asset, camera, given)
+    hdr = np.minimum(rep.hdr, rep.alpha) if form == "photo" else rep.hdr  # premultiplied: clipped at alpha
+    ref = np.concatenate([inp.linear[..., :3] * inp.linear[..., 3:], inp.linear[..., 3:]], -1)
+    return score(hdr, rep.alpha, ref, camera, given)
+
+
 def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]:
     """One case, `scene` provider (exact mesh and camera): baseline, light unknown, light given; each relit under
     light B from the input view against Cycles; the light-given asset also re-rendered under A against the input.
@@ -105,11 +116,8 @@ def run_case(case: Case, cfg: SuiteConfig, log=print) -> tuple[dict, np.ndarray]
         row[f"{method}_psnr"], row[f"{method}_ssim"] = s["psnr"], s["ssim"]
         row[f"{method}_est"] = (round(asset.meta["roughness"], 2), round(asset.meta["metallic"], 2))
         row[f"{method}_readings"] = asset.meta.get("material_readings", [])  # what the self-check tried and kept
-        if method == "world":  # reproduction: the asset under the input's own light, against the input
-            rep = render(asset, cam, given)
-            hdr = np.minimum(rep.hdr, rep.alpha) if case.form == "photo" else rep.hdr  # a photo clips at 1
-            ref_a = np.concatenate([inp.linear[..., :3] * inp.linear[..., 3:], inp.linear[..., 3:]], -1)
-            s, _, _ = score(hdr, rep.alpha, ref_a, cam, given)
+        if method == "world":
+            s, _, _ = reproduction(asset, inp, case.form, cam, given)
             row["repro_psnr"], row["repro_ssim"] = s["psnr"], s["ssim"]
     row["unknown_margin"] = row["unknown_psnr"] - row["baseline_psnr"]
     row["world_margin"] = row["world_psnr"] - row["baseline_psnr"]

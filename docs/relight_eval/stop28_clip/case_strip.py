@@ -5,7 +5,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stop27_scale"))  # suite_case.py
 from suite_case import suite_case, CAM, CFG
 from relight.evaluate.suite_cases import suite_cases
-from relight.evaluate.suite import score
+from relight.evaluate.suite import reproduction, score
 from relight.evaluate.suite_shapes import suite_mesh
 from relight.generate.pipeline import GenerateInputs, generate
 from relight.render.frame import render
@@ -16,11 +16,7 @@ sc=suite_case(case)
 def prog(stage, f, msg): print(f"  {stage} {f:.2f} {msg}", flush=True)
 asset=generate(GenerateInputs(image=sc.inp, name=case.name, provider="scene", light_hint="world", n_gaussians=CFG.n_gaussians, mesh=suite_mesh(case.shape), camera=CAM, world=sc.given), progress=prog)
 print(asset.meta.get("material_readings"), asset.meta.get("reproduction_psnr"))
-rep=render(asset, CAM, sc.given)
-inp=sc.inp.linear
-hdr=np.minimum(rep.hdr, rep.alpha) if case.form=="photo" else rep.hdr
-ref_a=np.concatenate([inp[..., :3]*inp[..., 3:], inp[..., 3:]], -1)
-s, ours, theirs = score(hdr, rep.alpha, ref_a, CAM, sc.given)
+s, ours, theirs = reproduction(asset, sc.inp, case.form, CAM, sc.given)
 print("repro", s)
 rb=render(asset, CAM, sc.env_b); s2, ob, tb = score(rb.hdr, rb.alpha, sc.ref_b, CAM, sc.env_b); print("relit B", s2)
 d=np.abs(ours-theirs)*4

@@ -3,12 +3,12 @@
 (the change leaves it alone: read from REPORT). python photo_suite.py SEED REPORT OUT.jsonl [CASES]
 CASES: comma-separated indices, run whatever their form (a float render, to check it is left as it was).
 METHODS=unknown in the environment runs the light-unknown generate alone."""
-import os, sys, json, time, numpy as np
+import os, sys, json, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "stop27_scale"))  # suite_case.py
 from suite_case import suite_case, CAM, CFG
 from relight.evaluate.suite_cases import suite_cases
-from relight.evaluate.suite import score
+from relight.evaluate.suite import reproduction, score
 from relight.evaluate.suite_shapes import suite_mesh
 from relight.generate.pipeline import GenerateInputs, generate
 from relight.render.frame import render
@@ -30,11 +30,7 @@ for i, case in enumerate(suite_cases(seed)):
         rec[f'{method}_psnr'] = s['psnr']; rec[f'old_{method}_psnr'] = old[f'{method}_psnr']
         rec[f'{method}_est'] = (round(asset.meta['roughness'], 2), round(asset.meta['metallic'], 2))
         if method == 'world':
-            rep = render(asset, CAM, sc.given)
-            inp = sc.inp.linear
-            ref_a = np.concatenate([inp[..., :3] * inp[..., 3:], inp[..., 3:]], -1)
-            hdr = np.minimum(rep.hdr, rep.alpha) if case.form == 'photo' else rep.hdr  # a photo clips at 1
-            s, _, _ = score(hdr, rep.alpha, ref_a, CAM, sc.given)
+            s, _, _ = reproduction(asset, sc.inp, case.form, CAM, sc.given)
             rec['repro_psnr'] = s['psnr']; rec['old_repro_psnr'] = old['repro_psnr']
     print(case.name, "  ".join(f"{k} {rec['old_' + k]:.2f} -> {rec[k]:.2f}" for k in ('unknown_psnr', 'world_psnr', 'repro_psnr')
                                if k in rec), flush=True)
